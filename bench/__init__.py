@@ -1,0 +1,1 @@
+"""Benchmarks: run with one command each (see the README), never as timed tests."""

@@ -1,0 +1,1 @@
+"""Graph store backends; each registers itself in :data:`graph.store.BACKENDS`."""

@@ -1,0 +1,280 @@
+"""The embedded backend: LadybugDB (the maintained fork of Kùzu), a directory on disk.
+
+Layout of a store directory: ``mokg.json`` (the marker: schema version, creation time) and
+``graph.lbdb`` (the database). The MoKG schema becomes node tables (primary key ``id``) and
+rel tables (one FROM/TO pair per declared endpoint pair).
+
+Writes take the columnar fast path: inside one transaction, the incoming rows are compared with
+what the store holds; new rows go in by ``COPY`` (LadybugDB's bulk loader), changed rows by a
+batched ``UNWIND … MERGE``, unchanged rows are skipped. Rows are de-duplicated before ``COPY``
+because LadybugDB 0.22 crashes the process on a duplicate primary key in ``COPY``.
+Never import ``kuzu`` in the same process (it segfaults next to ``ladybug``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pandas as pd
+import pyarrow as pa
+
+from graph.base import KEYED_LOOKUP_MAX, BaseStore, Executor
+from graph.errors import QueryError, StoreError
+from graph.schema import KEY, SCHEMA, Prop
+from graph.store import StoreConfig, TableReport
+from graph.subgraph import EdgeKey
+from graph.validate import ARROW_TYPES
+
+T = TypeVar("T")
+MARKER = "mokg.json"
+DB_FILE = "graph.lbdb"
+
+
+def _columns_ddl(props: Sequence[Prop]) -> str:
+    return ", ".join(f"{p.name} {p.type.value}" for p in props)
+
+
+def _changed(incoming: pd.DataFrame, existing: pd.DataFrame, keys: list[str]) -> pd.Series:
+    """Rows of ``incoming`` (all present in ``existing``) where a given value differs."""
+    merged = incoming.merge(existing, on=keys, how="left", suffixes=("", "__old"))
+    changed = pd.Series(False, index=merged.index)
+    for col in incoming.columns:
+        if col in keys or f"{col}__old" not in merged:
+            continue
+        new, old = merged[col], merged[f"{col}__old"]
+        differs = new.notna() & (old.isna() | (new.astype(object) != old.astype(object)))
+        changed |= differs
+    return changed
+
+
+class EmbeddedStore(BaseStore):
+    backend = "embedded"
+    dialect = "embedded"
+
+    def __init__(self, config: StoreConfig, create: bool = False) -> None:
+        super().__init__(config)
+        self.path = Path(config.path)
+        fresh = self._check_path(create)
+        import ladybug
+
+        try:
+            self._db = ladybug.Database(str(self.path / DB_FILE))
+            self._conn = ladybug.Connection(self._db)
+        except RuntimeError as exc:
+            raise StoreError(
+                f"cannot open the embedded store at {self.path}: {exc}. If another mokg process "
+                "is using it, wait for it to finish."
+            ) from None
+        self._in_tx = False
+        if fresh:
+            self.init_schema()
+
+    def _check_path(self, create: bool) -> bool:
+        """Return True if a new store must be initialised here."""
+        marker = self.path / MARKER
+        if self.path.exists() and not self.path.is_dir():
+            raise StoreError(f"{self.path} is a file, not a mokg store directory")
+        if marker.exists():
+            info = json.loads(marker.read_text())
+            if info.get("schema_version") != SCHEMA.version:
+                raise StoreError(
+                    f"the store at {self.path} has schema v{info.get('schema_version')} but this "
+                    f"mokg expects v{SCHEMA.version}: export it and re-create it with `mokg init`"
+                )
+            return False
+        if self.path.exists() and any(self.path.iterdir()):
+            raise StoreError(
+                f"{self.path} is not a mokg store (it has no {MARKER}); point MOKG_PATH / --path "
+                "at an empty or new directory and run `mokg init`"
+            )
+        if not create:
+            raise StoreError(
+                f"no mokg store at {self.path}; create one with `mokg init --path {self.path}` "
+                "(or run `make demo`)"
+            )
+        self.path.mkdir(parents=True, exist_ok=True)
+        return True
+
+    # ---- schema ----------------------------------------------------------------------------
+    def init_schema(self) -> None:
+        """Create every node and rel table of the schema (idempotent), then the marker file."""
+        for lab in SCHEMA.labels.values():
+            cols = _columns_ddl([p for p in lab.props if p.name != KEY])
+            self._exec(self._q("create_node_table", label=lab.name, columns=f"id STRING, {cols}"))
+        for rel in SCHEMA.rel_types.values():
+            pairs = ", ".join(f"FROM {h} TO {t}" for h, t in rel.endpoints)
+            self._exec(
+                self._q("create_rel_table", rel=rel.name, pairs=pairs, columns=_columns_ddl(rel.props))
+            )
+        marker = self.path / MARKER
+        tmp = marker.with_suffix(".tmp")
+        info = {
+            "schema_version": SCHEMA.version,
+            "backend": self.backend,
+            "created_at": datetime.now().isoformat(timespec="seconds"),
+        }
+        tmp.write_text(json.dumps(info, indent=2))
+        os.replace(tmp, marker)
+
+    # ---- primitives ------------------------------------------------------------------------
+    def _exec(self, query: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        try:
+            result = self._conn.execute(query, dict(params or {}))
+        except RuntimeError as exc:
+            raise QueryError(f"LadybugDB rejected the query: {exc}") from None
+        if isinstance(result, list):
+            result = result[-1]
+        return result.get_as_df()
+
+    def _read(self, query: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
+        if self._in_tx:
+            return self._exec(query, params)
+        self._exec("BEGIN TRANSACTION READ ONLY")
+        try:
+            df = self._exec(query, params)
+        except BaseException:
+            self._rollback()
+            raise
+        self._exec("COMMIT")
+        return df
+
+    def _rollback(self) -> None:
+        # LadybugDB has already rolled back a transaction whose statement failed.
+        with contextlib.suppress(RuntimeError):
+            self._conn.execute("ROLLBACK")
+
+    def _in_write_tx(self, work: Callable[[Executor], T]) -> T:
+        if self._in_tx:
+            return work(self._exec)
+        self._exec("BEGIN TRANSACTION")
+        self._in_tx = True
+        try:
+            result = work(self._exec)
+            self._exec("COMMIT")
+            return result
+        except BaseException:
+            self._rollback()
+            raise
+        finally:
+            self._in_tx = False
+
+    def _copy(self, query: str, frame: pa.Table) -> None:
+        # LadybugDB's COPY FROM resolves the Python variable named in the query (`frame`).
+        try:
+            self._conn.execute(query)
+        except RuntimeError as exc:
+            raise QueryError(f"LadybugDB COPY failed: {exc}") from None
+
+    def _existing(
+        self, template: str, keyed: str, slots: dict[str, str], arg: dict[str, Any], n_rows: int
+    ) -> pd.DataFrame:
+        if n_rows <= KEYED_LOOKUP_MAX:
+            return self._exec(self._q(keyed, **slots), arg)
+        return self._exec(self._q(template, **slots))
+
+    def _write_nodes(
+        self, ex: Executor, label: str, table: pa.Table, run_id: str, now: datetime
+    ) -> TableReport:
+        lab = SCHEMA.label(label)
+        incoming = table.to_pandas()
+        slots = {"label": lab.name, "columns": self._node_columns(lab.name)}
+        existing = self._existing(
+            "fetch_nodes",
+            "fetch_nodes_keyed",
+            slots,
+            {"ids": incoming[KEY].tolist()},
+            len(incoming),
+        )
+        is_new = (
+            ~incoming[KEY].isin(existing[KEY]) if len(existing) else pd.Series(True, index=incoming.index)
+        )
+        fresh, old = incoming[is_new], incoming[~is_new]
+        changed = old[_changed(old, existing, [KEY]).to_numpy()] if len(old) else old
+        if len(fresh):
+            frame = self._full_table(table.filter(pa.array(is_new.to_numpy())), lab.props, run_id, now)
+            self._copy(self._q("copy_nodes", label=lab.name), frame)
+        if len(changed):
+            q = self._q(
+                "upsert_nodes",
+                label=lab.name,
+                set_clause=self._set_clause("n", list(changed.columns), frozenset({KEY})),
+            )
+            rows = pa.Table.from_pandas(changed, preserve_index=False).to_pylist()
+            for start in range(0, len(rows), self.config.batch_size):
+                self._write_batch(
+                    ex,
+                    q,
+                    rows[start : start + self.config.batch_size],
+                    {"run_id": run_id, "now": now},
+                )
+        return TableReport(len(incoming), len(fresh), len(changed), len(old) - len(changed))
+
+    def _write_edges(
+        self, ex: Executor, key: EdgeKey, table: pa.Table, run_id: str, now: datetime
+    ) -> TableReport:
+        h, r, t = key
+        rel = SCHEMA.rel(r)
+        incoming = table.to_pandas()
+        slots = {"head": h, "rel": r, "tail": t, "columns": self._edge_columns(r)}
+        existing = self._existing(
+            "fetch_edges",
+            "fetch_edges_keyed",
+            slots,
+            {"rows": incoming[["head", "tail"]].to_dict("records")},
+            len(incoming),
+        )
+        if len(existing):
+            pairs = pd.MultiIndex.from_frame(existing[["head", "tail"]])
+            is_new = ~pd.MultiIndex.from_frame(incoming[["head", "tail"]]).isin(pairs)
+        else:
+            is_new = pd.Series(True, index=incoming.index).to_numpy()
+        fresh, old = incoming[is_new], incoming[~is_new]
+        changed = old[_changed(old, existing, ["head", "tail"]).to_numpy()] if len(old) else old
+        if len(fresh):
+            body = self._full_table(table.filter(pa.array(is_new)), rel.props, run_id, now)
+            ends = table.filter(pa.array(is_new)).select(["head", "tail"]).rename_columns(["from", "to"])
+            frame = pa.table([*ends.columns, *body.columns], names=["from", "to", *body.column_names])
+            self._copy(self._q("copy_edges", rel=r, head=h, tail=t), frame)
+        if len(changed):
+            q = self._q(
+                "upsert_edges",
+                head=h,
+                rel=r,
+                tail=t,
+                set_clause=self._set_clause("e", list(changed.columns), frozenset({"head", "tail"})),
+            )
+            rows = pa.Table.from_pandas(changed, preserve_index=False).to_pylist()
+            for start in range(0, len(rows), self.config.batch_size):
+                self._write_batch(
+                    ex,
+                    q,
+                    rows[start : start + self.config.batch_size],
+                    {"run_id": run_id, "now": now},
+                )
+        return TableReport(len(incoming), len(fresh), len(changed), len(old) - len(changed))
+
+    @staticmethod
+    def _full_table(table: pa.Table, props: Sequence[Prop], run_id: str, now: datetime) -> pa.Table:
+        """All columns of the table's schema, in declared order, with the store's own columns."""
+        n = table.num_rows
+        cols: list[pa.Array | pa.ChunkedArray] = []
+        for p in props:
+            if p.name == "run_id":
+                cols.append(pa.array([run_id] * n, pa.string()))
+            elif p.name == "created_at":
+                cols.append(pa.array([now] * n, ARROW_TYPES[p.type]))
+            elif p.name in table.column_names:
+                cols.append(table.column(p.name).cast(ARROW_TYPES[p.type]))
+            else:
+                cols.append(pa.nulls(n, ARROW_TYPES[p.type]))
+        return pa.table(cols, names=[p.name for p in props])
+
+    def close(self) -> None:
+        self._conn.close()
+        self._db.close()

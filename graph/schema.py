@@ -1,0 +1,293 @@
+"""The MoKG schema, declared once, as data.
+
+Node labels, relation types (a closed, versioned set), their properties and keys live here and
+nowhere else. Backends turn this into node/rel tables (LadybugDB) or uniqueness constraints and
+indexes (Neo4j). Label and relation-type names reach Cypher text only after :meth:`Schema.label`
+or :meth:`Schema.rel` has checked them; values always travel as parameters.
+
+Conventions
+- Every node has the key ``id`` (string, unique per label) plus ``name``, ``source``, ``run_id``
+  (the run that created it) and ``created_at``.
+- Every edge is unique on (head, type, tail) and carries ``confidence``, ``source``, ``run_id``
+  (the run that created it) and ``created_at``; re-writing an edge updates its other properties.
+- ``mined=True`` marks the relations PAIR's adaptive relation filtering may choose from; each has
+  a natural-language description that the mining prompts quote.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from graph.errors import SchemaError
+
+SCHEMA_VERSION = "1"
+KEY = "id"
+
+
+class PropType(StrEnum):
+    """Property types, named as LadybugDB names them."""
+
+    STRING = "STRING"
+    INT64 = "INT64"
+    DOUBLE = "DOUBLE"
+    BOOL = "BOOL"
+    TIMESTAMP = "TIMESTAMP"
+
+
+@dataclass(frozen=True)
+class Prop:
+    name: str
+    type: PropType
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class NodeLabel:
+    name: str
+    description: str
+    extra: tuple[Prop, ...] = ()
+    system: bool = False
+
+    @property
+    def props(self) -> tuple[Prop, ...]:
+        return NODE_COMMON + self.extra
+
+    def prop(self, name: str) -> Prop:
+        for p in self.props:
+            if p.name == name:
+                return p
+        raise SchemaError(
+            f"label {self.name} has no property {name!r}; "
+            f"its properties are: {', '.join(p.name for p in self.props)}"
+        )
+
+
+@dataclass(frozen=True)
+class RelType:
+    name: str
+    description: str
+    endpoints: tuple[tuple[str, str], ...]
+    extra: tuple[Prop, ...] = ()
+    mined: bool = False
+
+    @property
+    def props(self) -> tuple[Prop, ...]:
+        return EDGE_COMMON + self.extra
+
+    def prop(self, name: str) -> Prop:
+        for p in self.props:
+            if p.name == name:
+                return p
+        raise SchemaError(
+            f"relation {self.name} has no property {name!r}; "
+            f"its properties are: {', '.join(p.name for p in self.props)}"
+        )
+
+
+NODE_COMMON: tuple[Prop, ...] = (
+    Prop(KEY, PropType.STRING, "unique key within the label"),
+    Prop("name", PropType.STRING, "human-readable name"),
+    Prop("source", PropType.STRING, "dataset or mining run that produced the node"),
+    Prop("run_id", PropType.STRING, "the run that created the node"),
+    Prop("created_at", PropType.TIMESTAMP, "when the node was first written (UTC)"),
+)
+EDGE_COMMON: tuple[Prop, ...] = (
+    Prop("confidence", PropType.DOUBLE, "belief in the fact, in [0, 1]"),
+    Prop("source", PropType.STRING, "dataset or mining run that produced the edge"),
+    Prop("run_id", PropType.STRING, "the run that created the edge"),
+    Prop("created_at", PropType.TIMESTAMP, "when the edge was first written (UTC)"),
+)
+EDGE_SYSTEM_PROPS = frozenset({"run_id", "created_at"})
+NODE_SYSTEM_PROPS = frozenset({"run_id", "created_at"})
+
+_S, _I, _D, _B, _T = (
+    PropType.STRING,
+    PropType.INT64,
+    PropType.DOUBLE,
+    PropType.BOOL,
+    PropType.TIMESTAMP,
+)
+
+_ENTITY = ("Intent", "Item", "Category", "Brand", "Concept")
+
+NODE_LABELS: tuple[NodeLabel, ...] = (
+    NodeLabel("User", "a person using one or more business domains"),
+    NodeLabel(
+        "Intent",
+        "a marketing need or life event, e.g. 'wedding preparation'",
+        (Prop("description", _S),),
+    ),
+    NodeLabel(
+        "Item",
+        "a product, service or mini-app",
+        (
+            Prop("kind", _S, "product|service|mini_app"),
+            Prop("title", _S),
+            Prop("description", _S),
+            Prop("price", _D),
+        ),
+    ),
+    NodeLabel("Category", "a node of the category tree", (Prop("level", _I, "0 = root"),)),
+    NodeLabel("Brand", "a brand or merchant"),
+    NodeLabel(
+        "Campaign",
+        "a marketing campaign aimed at intents or items",
+        (Prop("description", _S), Prop("budget", _I, "audience size the campaign pays for")),
+    ),
+    NodeLabel(
+        "Domain",
+        "a business scenario, e.g. e-commerce or travel",
+        (Prop("description", _S), Prop("cold_start", _B)),
+    ),
+    NodeLabel("Concept", "a mined entity not yet typed", (Prop("description", _S),)),
+    NodeLabel("Query", "a search query", (Prop("text", _S),)),
+    NodeLabel("Thought", "a TiM memory: a head-relation-tail sentence", (Prop("text", _S),)),
+    NodeLabel(
+        "Run",
+        "a write job; every node and edge belongs to one (system label)",
+        (
+            Prop("kind", _S),
+            Prop("status", _S, "running|done|failed"),
+            Prop("seq", _I),
+            Prop("started_at", _T),
+            Prop("finished_at", _T),
+            Prop("note", _S),
+        ),
+        system=True,
+    ),
+)
+
+REL_TYPES: tuple[RelType, ...] = (
+    RelType(
+        "INTERACTED",
+        "the user clicked, bought or used the item",
+        (("User", "Item"),),
+        (Prop("kind", _S), Prop("ts", _T), Prop("domain", _S), Prop("count", _I)),
+    ),
+    RelType("HAS_INTENT", "the user currently has the intent", (("User", "Intent"),)),
+    RelType("ACTIVE_IN", "the user acts in the business domain", (("User", "Domain"),)),
+    RelType(
+        "IN_DOMAIN",
+        "the item or campaign belongs to the business domain",
+        (("Item", "Domain"), ("Campaign", "Domain")),
+    ),
+    RelType("SEARCHED", "the user issued the search query", (("User", "Query"),), (Prop("ts", _T),)),
+    RelType("CLICKED", "a result of the query that was clicked", (("Query", "Item"),)),
+    RelType(
+        "NEEDS",
+        "people with this intent typically need things from the tail "
+        "(e.g. wedding preparation needs wedding dresses)",
+        (("Intent", "Category"), ("Intent", "Item"), ("Intent", "Concept")),
+        mined=True,
+    ),
+    RelType(
+        "CO_OCCURS_WITH",
+        "the two intents often arise for the same person at the same time "
+        "(e.g. moving house co-occurs with home furnishing)",
+        (("Intent", "Intent"),),
+        mined=True,
+    ),
+    RelType(
+        "PRECEDES",
+        "the head intent typically comes shortly before the tail intent "
+        "(e.g. wedding preparation precedes honeymoon travel)",
+        (("Intent", "Intent"),),
+        mined=True,
+    ),
+    RelType(
+        "SERVES",
+        "the head item, category or concept satisfies the tail intent (e.g. strollers serve newborn care)",
+        (("Item", "Intent"), ("Category", "Intent"), ("Concept", "Intent")),
+        mined=True,
+    ),
+    RelType(
+        "SUBCATEGORY_OF",
+        "the head category is a narrower kind of the tail category "
+        "(e.g. running shoes is a subcategory of sports shoes)",
+        (("Category", "Category"),),
+        mined=True,
+    ),
+    RelType(
+        "BELONGS_TO",
+        "the item or concept is an instance of the category",
+        (("Item", "Category"), ("Concept", "Category")),
+        mined=True,
+    ),
+    RelType("MADE_BY", "the item is made or sold by the brand", (("Item", "Brand"),), mined=True),
+    RelType(
+        "RELATED_TO",
+        "a weaker association between two entities that no other relation captures",
+        (("Concept", "Concept"), ("Intent", "Concept"), ("Concept", "Category")),
+        mined=True,
+    ),
+    RelType(
+        "TARGETS",
+        "the campaign is aimed at the intent, item or category",
+        (("Campaign", "Intent"), ("Campaign", "Item"), ("Campaign", "Category")),
+    ),
+    RelType(
+        "MENTIONS",
+        "the memory thought mentions the entity",
+        tuple(("Thought", label) for label in ("User", *_ENTITY)),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Schema:
+    """Lookup and validation over the declared labels and relation types."""
+
+    version: str = SCHEMA_VERSION
+    labels: dict[str, NodeLabel] = field(default_factory=lambda: {n.name: n for n in NODE_LABELS})
+    rel_types: dict[str, RelType] = field(default_factory=lambda: {r.name: r for r in REL_TYPES})
+
+    def label(self, name: str) -> NodeLabel:
+        """The declared label, or a SchemaError listing the valid ones."""
+        try:
+            return self.labels[name]
+        except (KeyError, TypeError):
+            raise SchemaError(
+                f"unknown node label {name!r}; the MoKG schema (v{self.version}) has: "
+                f"{', '.join(sorted(self.labels))}"
+            ) from None
+
+    def rel(self, name: str) -> RelType:
+        """The declared relation type, or a SchemaError listing the valid ones."""
+        try:
+            return self.rel_types[name]
+        except (KeyError, TypeError):
+            raise SchemaError(
+                f"unknown relation type {name!r}; the MoKG schema (v{self.version}) has: "
+                f"{', '.join(sorted(self.rel_types))}"
+            ) from None
+
+    def endpoints(self, rel_type: str, head: str | None = None, tail: str | None = None) -> tuple[str, str]:
+        """Resolve the (head label, tail label) pair of a relation, checking it is declared."""
+        rel = self.rel(rel_type)
+        pairs = [
+            (h, t) for h, t in rel.endpoints if (head is None or h == head) and (tail is None or t == tail)
+        ]
+        if len(pairs) == 1:
+            return pairs[0]
+        allowed = ", ".join(f"({h})-[:{rel.name}]->({t})" for h, t in rel.endpoints)
+        if not pairs:
+            raise SchemaError(
+                f"{head or '?'} -[:{rel.name}]-> {tail or '?'} is not allowed by the schema; "
+                f"allowed: {allowed}"
+            )
+        raise SchemaError(
+            f"relation {rel.name} has several endpoint pairs ({allowed}); "
+            "say which with head=... and tail=..."
+        )
+
+    def data_labels(self) -> list[str]:
+        """Labels of the MoKG itself (system labels such as Run excluded)."""
+        return [n for n, lab in self.labels.items() if not lab.system]
+
+    def mined_relations(self) -> list[RelType]:
+        """The closed relation set PAIR filters from."""
+        return [r for r in self.rel_types.values() if r.mined]
+
+
+SCHEMA = Schema()

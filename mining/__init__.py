@@ -1,0 +1,1 @@
+"""Placeholder package: see docs/STATUS.md for the issue that builds it."""

@@ -1,0 +1,3 @@
+from mokg.cli import main
+
+main()

@@ -1,0 +1,260 @@
+"""The `mokg` command line. Each command builds its config, opens the store, calls one layer below.
+
+Errors that mokg raises on purpose are printed as one line without a traceback (exit code 2, or 3
+when a server cannot be reached); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from graph.errors import InputError, MokgError
+
+app = typer.Typer(
+    name="mokg",
+    help=(
+        "mokg: a marketing knowledge graph (MoKG) in a real graph database.\n\n"
+        "The store is chosen by --store/--path or the environment: MOKG_STORE=embedded (default; "
+        "LadybugDB in the directory MOKG_PATH, default ./mokg-data/graph) or MOKG_STORE=neo4j "
+        "with MOKG_NEO4J_URI, MOKG_NEO4J_USER, MOKG_NEO4J_PASSWORD (and MOKG_NEO4J_DATABASE).\n\n"
+        "Start with `mokg demo`, then `mokg stats`, `mokg query --list`."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+STATE: dict[str, Any] = {"store": None, "path": None, "debug": False}
+
+
+class Store(StrEnum):
+    embedded = "embedded"
+    neo4j = "neo4j"
+
+
+class ExportFormat(StrEnum):
+    rdf = "rdf"
+    pyg = "pyg"
+    networkx = "networkx"
+    parquet = "parquet"
+
+
+class OutFormat(StrEnum):
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+    parquet = "parquet"
+
+
+ParamOpt = Annotated[
+    list[str] | None,
+    typer.Option("--param", "-p", help="A query parameter as KEY=VALUE; repeat for several."),
+]
+FormatOpt = Annotated[OutFormat, typer.Option("--format", "-f", help="How to print the result.")]
+OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to this file.")]
+
+
+@app.callback()
+def _global(
+    store: Annotated[Store | None, typer.Option(help="Backend (default: $MOKG_STORE or embedded).")] = None,
+    path: Annotated[Path | None, typer.Option(help="Embedded store directory (default: $MOKG_PATH).")] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    STATE.update(store=store.value if store else None, path=path, debug=debug)
+
+
+def _config() -> Any:
+    from graph.store import StoreConfig
+
+    return StoreConfig.from_env(backend=STATE["store"], path=STATE["path"])
+
+
+def _open(create: bool = False) -> Any:
+    from graph.store import open_store
+
+    return open_store(_config(), create=create)
+
+
+def _params(items: list[str] | None) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InputError(f"parameter {item!r} is not KEY=VALUE (e.g. -p user_id=user_ana)")
+        out[key.strip()] = value
+    return out
+
+
+@app.command()
+def init() -> None:
+    """Create the store (embedded: a new directory) or the constraints and indexes (Neo4j).
+
+    Safe to run again: nothing that exists is changed.
+    """
+    store = _open(create=True)
+    store.init_schema()
+    typer.echo(f"ready: {store.config.describe()} (schema v{store.version().schema_version})")
+    store.close()
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Where to write the exports.")] = Path("mokg-data/export"),
+) -> None:
+    """The main job on the current store: schema, the built-in sample graph, named queries, exports."""
+    from mokg.demo import run_demo
+
+    run_demo(_config(), out)
+
+
+@app.command()
+def query(
+    name: Annotated[str | None, typer.Argument(help="A query of the library (see --list).")] = None,
+    param: ParamOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+    out: OutOpt = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the named queries and exit.")] = False,
+    write: Annotated[bool, typer.Option("--write", help="Allow a query that writes.")] = False,
+) -> None:
+    """Run a named query from queries/library, e.g. `mokg query user_intents -p user_id=user_ana`."""
+    from mokg.output import write_result
+    from queries.library import load_library
+
+    lib = load_library()
+    if list_ or name is None:
+        for qname in lib.names():
+            q = lib.queries[qname]
+            typer.echo(f"{qname}\n    {q.description}\n    params: {q.signature()}")
+        return
+    lib.get(name)
+    store = _open()
+    try:
+        df = store.run(name, _params(param), read_only=not write)
+    finally:
+        store.close()
+    write_result(df, fmt.value, out, title=name)
+
+
+@app.command()
+def cypher(
+    text: Annotated[str, typer.Argument(help="Cypher text in the store's dialect.")],
+    param: ParamOpt = None,
+    fmt: FormatOpt = OutFormat.table,
+    out: OutOpt = None,
+    write: Annotated[bool, typer.Option("--write", help="Allow CREATE/MERGE/SET/DELETE.")] = False,
+) -> None:
+    """Run ad-hoc Cypher, read-only unless --write. Values go in as $parameters via -p KEY=VALUE."""
+    from mokg.output import write_result
+
+    store = _open()
+    try:
+        df = store.run(text, _params(param), read_only=not write)
+    finally:
+        store.close()
+    write_result(df, fmt.value, out)
+
+
+@app.command()
+def export(
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="rdf (Turtle), pyg (.pt), networkx (node-link JSON) or parquet (a directory).",
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (directory for parquet).")],
+    label: Annotated[list[str] | None, typer.Option(help="Only these node labels (repeat).")] = None,
+    rel: Annotated[list[str] | None, typer.Option(help="Only these relation types (repeat).")] = None,
+    seed: Annotated[
+        list[str] | None, typer.Option(help="Only the neighbourhood of LABEL:ID (repeat).")
+    ] = None,
+    hops: Annotated[int, typer.Option(help="Neighbourhood radius for --seed (1-5).")] = 2,
+) -> None:
+    """Export the graph (or a subgraph of it) with its graph version stamped in the output."""
+    from mokg.exporting import export_subgraph
+
+    seeds: dict[str, list[str]] = {}
+    for s in seed or []:
+        lab, sep, node_id = s.partition(":")
+        if not sep or not node_id:
+            raise InputError(f"--seed {s!r} is not LABEL:ID (e.g. --seed Intent:wedding_preparation)")
+        seeds.setdefault(lab, []).append(node_id)
+    store = _open()
+    try:
+        sub = store.subgraph(labels=label, rel_types=rel, seeds=seeds or None, hops=hops)
+    finally:
+        store.close()
+    written = export_subgraph(sub, fmt.value, out)
+    typer.echo(f"wrote {written} ({sub.num_nodes()} nodes, {sub.num_edges()} edges, version {sub.version})")
+
+
+@app.command()
+def stats(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Node and edge counts, runs, and the graph version they were read at."""
+    store = _open()
+    try:
+        info = store.stats()
+    finally:
+        store.close()
+    if as_json:
+        typer.echo(json.dumps(info, indent=2, default=str))
+        return
+    import pandas as pd
+
+    from mokg.output import render_table
+
+    typer.echo(f"{info['store']}  version {info['version']}")
+    render_table(pd.DataFrame(sorted(info["nodes"].items()), columns=["label", "nodes"]))
+    render_table(pd.DataFrame(sorted(info["edges"].items()), columns=["relation", "edges"]))
+
+
+runs_app = typer.Typer(help="List or roll back the runs (write jobs) of the store.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+
+@runs_app.command("list")
+def runs_list(fmt: FormatOpt = OutFormat.table, out: OutOpt = None) -> None:
+    """Every run with its status (running, done, failed) and times."""
+    from mokg.output import write_result
+
+    store = _open()
+    try:
+        write_result(store.runs(), fmt.value, out, title="runs")
+    finally:
+        store.close()
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_id: Annotated[str, typer.Argument(help="The run to remove (see `mokg runs list`).")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Remove the edges a run created and its nodes that nothing else uses (one transaction)."""
+    if not yes and not typer.confirm(f"delete everything run {run_id} created?"):
+        raise typer.Abort()
+    store = _open()
+    try:
+        typer.echo(json.dumps(store.delete_run(run_id)))
+    finally:
+        store.close()
+
+
+def main() -> None:
+    """Entry point of the `mokg` console script (usage errors are reported by typer itself)."""
+    try:
+        app()
+    except MokgError as exc:
+        if STATE["debug"]:
+            raise
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,101 @@
+"""Fixtures: a store per backend. ``neo4j`` runs against ArcadeDB's Bolt server (started here, once
+per session) or, when MOKG_NEO4J_URI is set, against that real Neo4j."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from graph.store import GraphStore, StoreConfig, open_store
+
+ROOT = Path(__file__).resolve().parents[1]
+BOLT_PASSWORD = "mokg-test-pw"
+BOLT_DATABASE = "kg"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def bolt_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreConfig]:
+    """Connection settings of a live Bolt server for the whole session."""
+    if os.environ.get("MOKG_NEO4J_URI"):
+        yield StoreConfig.from_env(backend="neo4j")
+        return
+    root = tmp_path_factory.mktemp("arcadedb")
+    bolt, http = _free_port(), _free_port()
+    log = (root / "server.log").open("w")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tests.support.arcadedb_server",
+            str(root / "data"),
+            str(bolt),
+            str(http),
+            BOLT_PASSWORD,
+            BOLT_DATABASE,
+        ],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+    )
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 120
+    line = ""
+    while time.monotonic() < deadline and "READY" not in line:
+        line = proc.stdout.readline()
+        if not line and proc.poll() is not None:
+            raise RuntimeError(f"ArcadeDB Bolt server died; see {root / 'server.log'}")
+    if "READY" not in line:
+        proc.kill()
+        raise RuntimeError("ArcadeDB Bolt server did not start within 120 s")
+    try:
+        yield StoreConfig(
+            backend="neo4j",
+            neo4j_uri=f"bolt://127.0.0.1:{bolt}",
+            neo4j_user="root",
+            neo4j_password=BOLT_PASSWORD,
+            neo4j_database=BOLT_DATABASE,
+        )
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _clear(store: GraphStore) -> None:
+    store.run("MATCH (n) DETACH DELETE n", read_only=False)
+
+
+@pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
+    """An empty, initialised store of each backend."""
+    if request.param == "embedded":
+        s = open_store(StoreConfig(path=tmp_path / "graph"), create=True)
+    else:
+        s = open_store(request.getfixturevalue("bolt_config"), create=True)
+        _clear(s)
+    try:
+        yield s
+    finally:
+        if request.param == "neo4j":
+            _clear(s)
+        s.close()

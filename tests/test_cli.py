@@ -1,0 +1,184 @@
+"""The `mokg` command line, end to end in subprocesses (exit codes and messages as a user sees them)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def mokg(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("MOKG_")}
+    full_env.update({"COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "mokg", *args],
+        cwd=cwd,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory where `mokg demo` has run once (embedded store in ./mokg-data/graph)."""
+    d = tmp_path_factory.mktemp("demo")
+    result = mokg("demo", cwd=d)
+    assert result.returncode == 0, result.stderr
+    return d
+
+
+@pytest.mark.slow
+def test_demo_builds_queries_and_exports(demo_dir: Path) -> None:
+    out = demo_dir / "mokg-data" / "export"
+    assert {p.name for p in out.iterdir()} >= {"graph.ttl", "graph.pt", "graph.json", "parquet"}
+    manifest = json.loads((out / "parquet" / "manifest.json").read_text())
+    assert manifest["graph_version"]["run_id"].startswith("demo-")
+    stats = json.loads(mokg("stats", "--json", cwd=demo_dir).stdout)
+    assert stats["total_nodes"] == 50 and stats["total_edges"] == 77
+
+
+@pytest.mark.slow
+def test_demo_twice_changes_nothing(demo_dir: Path) -> None:
+    before = json.loads(mokg("stats", "--json", cwd=demo_dir).stdout)
+    assert mokg("demo", cwd=demo_dir).returncode == 0
+    after = json.loads(mokg("stats", "--json", cwd=demo_dir).stdout)
+    assert before["nodes"] | {"Run": 0} == after["nodes"] | {"Run": 0}
+    assert before["edges"] == after["edges"]
+
+
+def test_query_prints_json_and_writes_files(demo_dir: Path) -> None:
+    r = mokg("query", "user_intents", "-p", "user_id=user_ana", "--format", "json", cwd=demo_dir)
+    assert r.returncode == 0, r.stderr
+    assert [row["intent"] for row in json.loads(r.stdout)] == ["wedding_preparation"]
+    r = mokg(
+        "query",
+        "category_items",
+        "-p",
+        "category_id=cat_baby",
+        "-f",
+        "csv",
+        "-o",
+        "items.csv",
+        cwd=demo_dir,
+    )
+    assert r.returncode == 0, r.stderr
+    lines = (demo_dir / "items.csv").read_text().splitlines()
+    assert lines[0] == "item,name,category,depth" and len(lines) == 4
+    r = mokg(
+        "query",
+        "path_between",
+        "-p",
+        "from_label=User",
+        "-p",
+        "from_id=user_chen",
+        "-p",
+        "to_label=Brand",
+        "-p",
+        "to_id=brand_babystep",
+        "-f",
+        "parquet",
+        "-o",
+        "p.parquet",
+        cwd=demo_dir,
+    )
+    assert r.returncode == 0, r.stderr
+    import pandas as pd
+
+    assert list(pd.read_parquet(demo_dir / "p.parquet")["length"]) == [2]
+
+
+def test_query_list_and_help_teach(demo_dir: Path) -> None:
+    r = mokg("query", "--list", cwd=demo_dir)
+    assert "user_intents" in r.stdout and "params: user_id: string" in r.stdout
+    for cmd in ["init", "demo", "query", "cypher", "export", "stats", "runs"]:
+        h = mokg(cmd, "--help", cwd=demo_dir)
+        assert h.returncode == 0 and "Usage" in h.stdout, cmd
+    assert "MOKG_STORE" in mokg("--help", cwd=demo_dir).stdout
+
+
+def test_cypher_is_read_only_unless_write(demo_dir: Path) -> None:
+    q = "MATCH (u:User {id: 'user_gus'}) SET u.name = 'Gustav' RETURN u.name AS name"
+    r = mokg("cypher", q, cwd=demo_dir)
+    assert r.returncode == 2 and "--write" in r.stderr and "Traceback" not in r.stderr
+    r = mokg("cypher", q, "--write", "-f", "json", cwd=demo_dir)
+    assert r.returncode == 0 and json.loads(r.stdout) == [{"name": "Gustav"}]
+    r = mokg(
+        "cypher",
+        "MATCH (u:User) WHERE u.id = $id RETURN u.name AS n",
+        "-p",
+        "id=user_ben",
+        "-f",
+        "jsonl",
+        cwd=demo_dir,
+    )
+    assert json.loads(r.stdout) == {"n": "Ben"}
+
+
+def test_export_formats(demo_dir: Path) -> None:
+    r = mokg(
+        "export",
+        "--format",
+        "rdf",
+        "--out",
+        "near.ttl",
+        "--seed",
+        "Intent:wedding_preparation",
+        "--hops",
+        "1",
+        cwd=demo_dir,
+    )
+    assert r.returncode == 0, r.stderr
+    import rdflib
+
+    g = rdflib.Graph().parse(demo_dir / "near.ttl")
+    rows = list(
+        g.query(
+            "PREFIX m: <http://mokg.io/ontology#> SELECT ?c WHERE { ?i m:id 'wedding_preparation' . "
+            "?i m:NEEDS ?c }"
+        )
+    )
+    assert len(rows) == 3
+    for fmt, name in [("pyg", "g.pt"), ("networkx", "g.json"), ("parquet", "pq")]:
+        r = mokg("export", "-f", fmt, "-o", name, "--label", "User", "--label", "Intent", cwd=demo_dir)
+        assert r.returncode == 0, r.stderr
+        assert (demo_dir / name).exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "words"),
+    [
+        (["--path", "nowhere", "stats"], 2, "no mokg store at nowhere"),
+        (["--path", "notastore", "stats"], 2, "is not a mokg store"),
+        (["query", "user_intents"], 2, "needs parameter 'user_id'"),
+        (["query", "nope"], 2, "no named query 'nope'"),
+        (["query", "user_intents", "-p", "user_id"], 2, "KEY=VALUE"),
+        (["query", "top_degree", "-p", "label=Person"], 2, "unknown node label 'Person'"),
+        (["export", "-f", "rdf", "-o", "/proc/nope/x.ttl"], 2, "cannot write"),
+        (["export", "-f", "rdf", "-o", "x.ttl", "--seed", "Intent"], 2, "LABEL:ID"),
+    ],
+)
+def test_bad_input_gets_one_clear_error(demo_dir: Path, args: list[str], code: int, words: str) -> None:
+    (demo_dir / "notastore").mkdir(exist_ok=True)
+    (demo_dir / "notastore" / "x.txt").write_text("hello")
+    r = mokg(*args, cwd=demo_dir)
+    assert r.returncode == code, (r.stdout, r.stderr)
+    assert words in r.stderr and "Traceback" not in r.stderr
+
+
+def test_unreachable_neo4j_says_what_to_do(tmp_path: Path) -> None:
+    env = {
+        "MOKG_STORE": "neo4j",
+        "MOKG_NEO4J_URI": "bolt://127.0.0.1:1",
+        "MOKG_NEO4J_PASSWORD": "x",
+    }
+    r = mokg("stats", cwd=tmp_path, env=env)
+    assert r.returncode == 3
+    assert "cannot reach Neo4j at bolt://127.0.0.1:1" in r.stderr and "docker compose" in r.stderr
