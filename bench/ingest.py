@@ -23,6 +23,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -36,13 +37,18 @@ from graph.store import GraphStore, StoreConfig, open_store
 def make_data(n_users: int, n_items: int, n_intents: int, n_edges: int, seed: int) -> dict[str, pd.DataFrame]:
     """Node and edge frames; (user, item) pairs are unique, item popularity follows a power law."""
     rng = np.random.default_rng(seed)
-    users = pd.DataFrame({"id": [f"u{i}" for i in range(n_users)], "name": [f"user {i}" for i in range(n_users)]})
+    users = pd.DataFrame(
+        {"id": [f"u{i}" for i in range(n_users)], "name": [f"user {i}" for i in range(n_users)]}
+    )
     items = pd.DataFrame({"id": [f"i{i}" for i in range(n_items)], "price": rng.gamma(2.0, 30.0, n_items)})
-    intents = pd.DataFrame({"id": [f"t{i}" for i in range(n_intents)], "name": [f"intent {i}" for i in range(n_intents)]})
+    intents = pd.DataFrame(
+        {"id": [f"t{i}" for i in range(n_intents)], "name": [f"intent {i}" for i in range(n_intents)]}
+    )
     pop = 1.0 / np.arange(1, n_items + 1) ** 0.8
     draws = int(n_edges * 1.3) + 1000
     pairs = np.unique(
-        rng.integers(0, n_users, draws).astype(np.int64) * n_items + rng.choice(n_items, draws, p=pop / pop.sum())
+        rng.integers(0, n_users, draws).astype(np.int64) * n_items
+        + rng.choice(n_items, draws, p=pop / pop.sum())
     )
     pairs = rng.permutation(pairs)[:n_edges]
     ts = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 86400 * 90, len(pairs)), unit="s")
@@ -75,14 +81,14 @@ def raw_layout(data: dict[str, pd.DataFrame], directory: Path) -> None:
     now = datetime(2026, 1, 1)
     for label in ("User", "Item", "Intent"):
         df = data[label]
-        full = pd.DataFrame({p.name: df[p.name] if p.name in df else None for p in SCHEMA.label(label).props})
+        full = pd.DataFrame({p.name: df.get(p.name) for p in SCHEMA.label(label).props})
         full = full.assign(source="bench", run_id="raw", created_at=now)
         full.to_parquet(directory / f"raw_{label}.parquet", index=False)
     for rel in ("INTERACTED", "HAS_INTENT"):
         df = data[rel]
-        cols = {"from": df["head"], "to": df["tail"]}
+        cols: dict[str, pd.Series] = {"from": df["head"], "to": df["tail"]}
         for p in SCHEMA.rel(rel).props:
-            cols[p.name] = df[p.name] if p.name in df else None
+            cols[p.name] = df[p.name] if p.name in df else pd.Series([None] * len(df))
         full = pd.DataFrame(cols).assign(source="bench", run_id="raw", created_at=now)
         if "count" in full:
             full["count"] = full["count"].astype("Int64")
@@ -135,7 +141,10 @@ def bench_upsert(directory: Path, store_dir: Path, n_edges: int, n_updates: int)
     nodes, edges = read_frames(directory)
     store.bulk_load(run_id=run_id, nodes=nodes)
     inter = edges["INTERACTED"].head(n_edges)
-    rows = inter.assign(ts=inter["ts"].dt.to_pydatetime()).to_dict("records")
+    rows: list[dict[str, Any]] = [
+        {str(k): v for k, v in r.items()}
+        for r in inter.assign(ts=list(inter["ts"].dt.to_pydatetime())).to_dict("records")
+    ]
     insert_s, _ = timed(lambda: store.upsert_edges("INTERACTED", rows, run_id=run_id))
     changed = [dict(r, confidence=0.5) for r in rows[:n_updates]]
     update_s, _ = timed(lambda: store.upsert_edges("INTERACTED", changed, run_id=run_id))
@@ -144,26 +153,31 @@ def bench_upsert(directory: Path, store_dir: Path, n_edges: int, n_updates: int)
 
 
 def bench_two_hop(store: GraphStore, n_users: int, n_seeds: int, seed: int) -> tuple[float, float]:
-    from tqdm import tqdm
+    from tqdm import tqdm  # type: ignore[import-untyped]
 
     rng = np.random.default_rng(seed)
     query = "MATCH (u:User {id: $id})-[*1..2]-(n) RETURN count(DISTINCT n) AS c"
     times = []
     for i in tqdm(rng.integers(0, n_users, n_seeds), desc="2-hop queries", unit="q"):
-        t, _ = timed(lambda i=i: store.run(query, {"id": f"u{i}"}))
+        t, _ = timed(partial(store.run, query, {"id": f"u{i}"}))
         times.append(t * 1000)
     qs = statistics.quantiles(times, n=20)
     return statistics.median(times), qs[18]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
-    ap = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__,
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.ingest",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     ap.add_argument("--edges", type=int, default=1_000_000, help="INTERACTED edges M (default 1,000,000)")
     ap.add_argument("--users", type=int, default=100_000)
     ap.add_argument("--items", type=int, default=50_000)
     ap.add_argument("--intents", type=int, default=200)
-    ap.add_argument("--upsert-edges", type=int, default=None, help="edges for the upsert_edges run (default: all)")
+    ap.add_argument(
+        "--upsert-edges", type=int, default=None, help="edges for the upsert_edges run (default: all)"
+    )
     ap.add_argument("--updates", type=int, default=20_000, help="changed edges for the update path")
     ap.add_argument("--seeds", type=int, default=1000, help="random seeds for the 2-hop query")
     ap.add_argument("--seed", type=int, default=0)
@@ -177,8 +191,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         raw_layout(data, work)
         n_nodes = args.users + args.items + args.intents
         n_rows = n_nodes + len(data["INTERACTED"]) + len(data["HAS_INTENT"])
-        print(f"data: {n_nodes:,} nodes, {len(data['INTERACTED']):,} INTERACTED + "
-              f"{len(data['HAS_INTENT']):,} HAS_INTENT edges ({n_rows:,} rows), seed {args.seed}")
+        print(
+            f"data: {n_nodes:,} nodes, {len(data['INTERACTED']):,} INTERACTED + "
+            f"{len(data['HAS_INTENT']):,} HAS_INTENT edges ({n_rows:,} rows), seed {args.seed}"
+        )
         raw_s = bench_raw_copy(work, work / "raw")
         bulk_s, rerun_s, store = bench_bulk(work, work / "bulk")
         p50, p95 = bench_two_hop(store, args.users, args.seeds, args.seed)
@@ -199,7 +215,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "two_hop_p95_ms": p95,
     }
     print(f"\n{'measure':32s} {'value':>14s}  target")
-    print(f"{'raw LadybugDB COPY':32s} {results['raw_copy_rows_per_s']:>10,.0f} r/s  (baseline, {raw_s:.2f} s)")
+    print(
+        f"{'raw LadybugDB COPY':32s} {results['raw_copy_rows_per_s']:>10,.0f} r/s  (baseline, {raw_s:.2f} s)"
+    )
     print(f"{'bulk_load':32s} {results['bulk_load_rows_per_s']:>10,.0f} r/s  ({bulk_s:.2f} s)")
     print(f"{'bulk_load time / raw COPY time':32s} {results['bulk_load_vs_raw_copy']:>13.2f}x  <= 1.5x")
     print(f"{'bulk_load re-run (no-op)':32s} {rerun_s:>12.2f} s")

@@ -87,15 +87,14 @@ class BaseStore:
     def _q(self, name: str, **slots: str | int) -> str:
         return system_query(self.dialect, name, **slots)
 
-    def _write_batch(
-        self, ex: Executor, query: str, rows: Sequence[Mapping[str, Any]], params: Mapping[str, Any]
-    ) -> None:
+    def _write_batch(self, ex: Executor, query: str, rows: Any, params: Mapping[str, Any]) -> None:
         """One UNWIND batch. (A single method so tests can make it fail mid-transaction.)"""
         ex(query, {**params, "rows": list(rows)})
 
     @staticmethod
-    def _set_clause(var: str, columns: Sequence[str], skip: frozenset[str]) -> str:
-        parts = [f"{var}.{c} = coalesce(r.{c}, {var}.{c})" for c in columns if c not in skip]
+    def _set_clause(var: str, columns: Sequence[str], skip: frozenset[str], source: str = "r.") -> str:
+        """``var.col = coalesce(<source>col, var.col)``: a given value wins, a missing one keeps."""
+        parts = [f"{var}.{c} = coalesce({source}{c}, {var}.{c})" for c in columns if c not in skip]
         return ", ".join(parts) or f"{var}.id = {var}.id"
 
     def _known_ids(self, label: str, ids: Sequence[str]) -> set[str]:

@@ -29,7 +29,7 @@ class StoreConfig:
     neo4j_user: str = "neo4j"
     neo4j_password: str = ""
     neo4j_database: str | None = None
-    batch_size: int = 10_000
+    batch_size: int | None = None  # rows per write batch; None = the backend's default
     connect_timeout_s: float = 5.0
 
     @classmethod

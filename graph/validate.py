@@ -151,10 +151,6 @@ def _cast_column(where: str, series: pd.Series, prop: Prop) -> pa.Array:
         if prop.type is PropType.TIMESTAMP:
             ts = pd.to_datetime(series, utc=True, errors="raise").dt.tz_localize(None)
             return pa.array(ts.astype("datetime64[us]"), type=target)
-        if prop.type is PropType.STRING:
-            bad = series.map(lambda v: v is not None and not pd.isna(v) and not isinstance(v, str))
-            if bad.any():
-                raise ValueError(int(bad.to_numpy().argmax()))
         return pa.array(series, type=target, from_pandas=True)
     except (ValueError, TypeError, pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         row = _first_bad_row(series, prop)

@@ -47,7 +47,8 @@ def bolt_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreConfi
             BOLT_PASSWORD,
             BOLT_DATABASE,
         ],
-        cwd=ROOT,
+        cwd=root,  # ArcadeDB writes ./log there, not into the repository
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=log,

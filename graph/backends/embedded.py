@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -34,10 +35,25 @@ from graph.validate import ARROW_TYPES
 T = TypeVar("T")
 MARKER = "mokg.json"
 DB_FILE = "graph.lbdb"
+EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
 
 
 def _columns_ddl(props: Sequence[Prop]) -> str:
     return ", ".join(f"{p.name} {p.type.value}" for p in props)
+
+
+def _split(incoming: pd.DataFrame, existing: pd.DataFrame, keys: list[str]) -> tuple[Any, pd.DataFrame]:
+    """A mask of the incoming rows that are new, and the stored rows whose given values differ."""
+    if not len(existing):
+        return np.ones(len(incoming), dtype=bool), incoming.iloc[:0]
+    stored = pd.MultiIndex.from_frame(existing[keys])
+    is_new = ~pd.MultiIndex.from_frame(incoming[keys]).isin(stored)
+    old = incoming[~is_new]
+    return is_new, old[_changed(old, existing, keys).to_numpy()]
+
+
+def _report(rows: int, created: int, updated: int) -> TableReport:
+    return TableReport(rows, created, updated, rows - created - updated)
 
 
 def _changed(incoming: pd.DataFrame, existing: pd.DataFrame, keys: list[str]) -> pd.Series:
@@ -171,93 +187,71 @@ class EmbeddedStore(BaseStore):
         except RuntimeError as exc:
             raise QueryError(f"LadybugDB COPY failed: {exc}") from None
 
-    def _existing(
-        self, template: str, keyed: str, slots: dict[str, str], arg: dict[str, Any], n_rows: int
-    ) -> pd.DataFrame:
-        if n_rows <= KEYED_LOOKUP_MAX:
-            return self._exec(self._q(keyed, **slots), arg)
-        return self._exec(self._q(template, **slots))
+    def _known_ids(self, label: str, ids: Sequence[str]) -> set[str]:
+        lab = SCHEMA.label(label).name
+        keys = pd.DataFrame({KEY: list(ids)})
+        found = self._existing("all_ids", "existing_ids_keyed", {"label": lab}, keys)
+        return set(found[KEY]) if len(found) else set()
+
+    def _existing(self, full: str, keyed: str, slots: dict[str, str], keys: pd.DataFrame) -> pd.DataFrame:
+        """Stored rows matching the incoming keys: a keyed join for small inputs, else a scan."""
+        if len(keys) > KEYED_LOOKUP_MAX:
+            return self._exec(self._q(full, **slots))
+        frame = pa.Table.from_pandas(keys.add_prefix("c_"), preserve_index=False)  # noqa: F841
+        try:  # LOAD FROM in the query resolves the Python variable `frame`
+            result = self._conn.execute(self._q(keyed, **slots))
+        except RuntimeError as exc:
+            raise QueryError(f"LadybugDB rejected a lookup: {exc}") from None
+        return (result[-1] if isinstance(result, list) else result).get_as_df()
 
     def _write_nodes(
         self, ex: Executor, label: str, table: pa.Table, run_id: str, now: datetime
     ) -> TableReport:
-        lab = SCHEMA.label(label)
+        lab = SCHEMA.label(label).name
         incoming = table.to_pandas()
-        slots = {"label": lab.name, "columns": self._node_columns(lab.name)}
-        existing = self._existing(
-            "fetch_nodes",
-            "fetch_nodes_keyed",
-            slots,
-            {"ids": incoming[KEY].tolist()},
-            len(incoming),
-        )
-        is_new = (
-            ~incoming[KEY].isin(existing[KEY]) if len(existing) else pd.Series(True, index=incoming.index)
-        )
-        fresh, old = incoming[is_new], incoming[~is_new]
-        changed = old[_changed(old, existing, [KEY]).to_numpy()] if len(old) else old
-        if len(fresh):
-            frame = self._full_table(table.filter(pa.array(is_new.to_numpy())), lab.props, run_id, now)
-            self._copy(self._q("copy_nodes", label=lab.name), frame)
+        slots = {"label": lab, "columns": self._node_columns(lab)}
+        existing = self._existing("fetch_nodes", "fetch_nodes_keyed", slots, incoming[[KEY]])
+        is_new, changed = _split(incoming, existing, [KEY])
+        if is_new.any():
+            frame = self._full_table(table.filter(pa.array(is_new)), SCHEMA.label(lab).props, run_id, now)
+            self._copy(self._q("copy_nodes", label=lab), frame)
         if len(changed):
-            q = self._q(
-                "upsert_nodes",
-                label=lab.name,
-                set_clause=self._set_clause("n", list(changed.columns), frozenset({KEY})),
-            )
-            rows = pa.Table.from_pandas(changed, preserve_index=False).to_pylist()
-            for start in range(0, len(rows), self.config.batch_size):
-                self._write_batch(
-                    ex,
-                    q,
-                    rows[start : start + self.config.batch_size],
-                    {"run_id": run_id, "now": now},
-                )
-        return TableReport(len(incoming), len(fresh), len(changed), len(old) - len(changed))
+            clause = self._set_clause("n", list(changed.columns), frozenset({KEY}), source="c_")
+            self._update(ex, self._q("update_nodes", label=lab, set_clause=clause), changed)
+        return _report(len(incoming), int(is_new.sum()), len(changed))
 
     def _write_edges(
         self, ex: Executor, key: EdgeKey, table: pa.Table, run_id: str, now: datetime
     ) -> TableReport:
         h, r, t = key
-        rel = SCHEMA.rel(r)
         incoming = table.to_pandas()
         slots = {"head": h, "rel": r, "tail": t, "columns": self._edge_columns(r)}
-        existing = self._existing(
-            "fetch_edges",
-            "fetch_edges_keyed",
-            slots,
-            {"rows": incoming[["head", "tail"]].to_dict("records")},
-            len(incoming),
-        )
-        if len(existing):
-            pairs = pd.MultiIndex.from_frame(existing[["head", "tail"]])
-            is_new = ~pd.MultiIndex.from_frame(incoming[["head", "tail"]]).isin(pairs)
-        else:
-            is_new = pd.Series(True, index=incoming.index).to_numpy()
-        fresh, old = incoming[is_new], incoming[~is_new]
-        changed = old[_changed(old, existing, ["head", "tail"]).to_numpy()] if len(old) else old
-        if len(fresh):
-            body = self._full_table(table.filter(pa.array(is_new)), rel.props, run_id, now)
-            ends = table.filter(pa.array(is_new)).select(["head", "tail"]).rename_columns(["from", "to"])
+        existing = self._existing("fetch_edges", "fetch_edges_keyed", slots, incoming[["head", "tail"]])
+        is_new, changed = _split(incoming, existing, ["head", "tail"])
+        if is_new.any():
+            fresh = table.filter(pa.array(is_new))
+            body = self._full_table(fresh, SCHEMA.rel(r).props, run_id, now)
+            ends = fresh.select(["head", "tail"]).rename_columns(["from", "to"])
             frame = pa.table([*ends.columns, *body.columns], names=["from", "to", *body.column_names])
             self._copy(self._q("copy_edges", rel=r, head=h, tail=t), frame)
         if len(changed):
-            q = self._q(
-                "upsert_edges",
-                head=h,
-                rel=r,
-                tail=t,
-                set_clause=self._set_clause("e", list(changed.columns), frozenset({"head", "tail"})),
-            )
-            rows = pa.Table.from_pandas(changed, preserve_index=False).to_pylist()
-            for start in range(0, len(rows), self.config.batch_size):
-                self._write_batch(
-                    ex,
-                    q,
-                    rows[start : start + self.config.batch_size],
-                    {"run_id": run_id, "now": now},
-                )
-        return TableReport(len(incoming), len(fresh), len(changed), len(old) - len(changed))
+            clause = self._set_clause("e", list(changed.columns), frozenset({"head", "tail"}), source="c_")
+            self._update(ex, self._q("update_edges", head=h, rel=r, tail=t, set_clause=clause), changed)
+        return _report(len(incoming), int(is_new.sum()), len(changed))
+
+    def _update(self, ex: Executor, query: str, changed: pd.DataFrame) -> None:
+        """Changed rows in batches through ``LOAD FROM`` (far faster here than ``UNWIND … MERGE``)."""
+        frame = pa.Table.from_pandas(changed.add_prefix("c_"), preserve_index=False)
+        size = self.config.batch_size or EMBEDDED_BATCH
+        for start in range(0, frame.num_rows, size):
+            self._write_batch(ex, query, frame.slice(start, size), {})
+
+    def _write_batch(self, ex: Executor, query: str, rows: Any, params: Mapping[str, Any]) -> None:
+        frame = rows  # noqa: F841  (LOAD FROM in the query resolves the Python variable `frame`)
+        try:
+            self._conn.execute(query, dict(params))
+        except RuntimeError as exc:
+            raise QueryError(f"LadybugDB rejected an update batch: {exc}") from None
 
     @staticmethod
     def _full_table(table: pa.Table, props: Sequence[Prop], run_id: str, now: datetime) -> pa.Table:

@@ -143,7 +143,7 @@ class Neo4jStore(BaseStore):
 
     def _write_rows(self, ex: Executor, query: str, table: pa.Table, run_id: str, now: datetime) -> None:
         rows = table.to_pylist()
-        size = self.config.batch_size
+        size = self.config.batch_size or 10_000
         for start in range(0, len(rows), size):
             self._write_batch(ex, query, rows[start : start + size], {"run_id": run_id, "now": now})
 

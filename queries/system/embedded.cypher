@@ -18,11 +18,26 @@ COPY {{label}} FROM frame
 COPY {{rel}} FROM frame (from='{{head}}', to='{{tail}}')
 
 // name: fetch_nodes_keyed
-UNWIND $ids AS i
-MATCH (n:{{label}} {id: i})
+LOAD FROM frame
+MATCH (n:{{label}} {id: c_id})
 RETURN {{columns}}
 
+// name: existing_ids_keyed
+LOAD FROM frame
+MATCH (n:{{label}} {id: c_id})
+RETURN n.id AS id
+
 // name: fetch_edges_keyed
-UNWIND $rows AS r
-MATCH (a:{{head}} {id: r.head})-[e:{{rel}}]->(b:{{tail}} {id: r.tail})
+LOAD FROM frame
+MATCH (a:{{head}} {id: c_head})-[e:{{rel}}]->(b:{{tail}} {id: c_tail})
 RETURN a.id AS head, b.id AS tail, {{columns}}
+
+// name: update_nodes
+LOAD FROM frame
+MATCH (n:{{label}} {id: c_id})
+SET {{set_clause}}
+
+// name: update_edges
+LOAD FROM frame
+MATCH (a:{{head}} {id: c_head})-[e:{{rel}}]->(b:{{tail}} {id: c_tail})
+SET {{set_clause}}
