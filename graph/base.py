@@ -215,8 +215,6 @@ class BaseStore:
         progress: Callable[[str, int], None] | None = None,
     ) -> LoadReport:
         self._require_run(run_id)
-        nodes = {k: _with_source(t, run_id) for k, t in nodes.items()}
-        edges = {k: _with_source(t, run_id) for k, t in edges.items()}
         for key, table in edges.items():
             self._check_endpoints(key, table, nodes)
         now = utcnow()
@@ -294,6 +292,22 @@ class BaseStore:
         h, r, t = key
         cols = self._edge_columns(r)
         return self._read(self._q("fetch_edges", head=h, rel=r, tail=t, columns=cols))
+
+    def node_table(self, label: str, columns: Sequence[str] = ()) -> pd.DataFrame:
+        """All nodes of ``label`` as a frame: ``id`` plus the named properties (validated)."""
+        lab = SCHEMA.label(label)
+        names = [KEY, *(lab.prop(c).name for c in columns if c != KEY)]
+        fields = ", ".join(f"n.{c} AS {c}" for c in names)
+        return _typed(self._read(self._q("fetch_nodes", label=lab.name, columns=fields)), names)
+
+    def edge_table(self, key: str | EdgeKey, columns: Sequence[str] = ()) -> pd.DataFrame:
+        """All edges of one (head, type, tail) as a frame: ``head``, ``tail`` plus the named properties."""
+        h, r, t = self._edge_key(key)
+        rel = SCHEMA.rel(r)
+        names = [rel.prop(c).name for c in columns]
+        fields = ", ".join(f"e.{c} AS {c}" for c in names) or "e.confidence AS confidence"
+        df = self._read(self._q("fetch_edges", head=h, rel=r, tail=t, columns=fields))
+        return _typed(df, ["head", "tail", *names])
 
     def _khop(self, seeds: Mapping[str, Sequence[str]], hops: int) -> dict[str, set[str]]:
         if not 1 <= hops <= 5:
@@ -383,18 +397,19 @@ class BaseStore:
         return counts
 
 
-def _with_source(table: pa.Table, run_id: str) -> pa.Table:
-    """Provenance: rows that name no ``source`` get the run that wrote them."""
-    if "source" not in table.column_names:
-        return table.append_column("source", pa.array([run_id] * table.num_rows, pa.string()))
-    filled = pc.fill_null(table.column("source"), run_id)
-    return table.set_column(table.column_names.index("source"), "source", filled)
+def _typed(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``df`` with exactly ``columns`` (some Bolt servers send no column names for no rows)."""
+    if df.empty:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
+    return df[columns]
 
 
 def _with_confidence(where: str, table: pa.Table) -> pa.Table:
     if "confidence" not in table.column_names:
         return table.append_column("confidence", pa.array([1.0] * table.num_rows, pa.float64()))
-    conf = table.column("confidence").to_numpy(zero_copy_only=False)
+    filled = pc.fill_null(table.column("confidence"), 1.0)  # like upsert_edges: absent means observed
+    table = table.set_column(table.column_names.index("confidence"), "confidence", filled)
+    conf = filled.to_numpy(zero_copy_only=False)
     bad = ~((conf >= 0.0) & (conf <= 1.0))
     if bad.any():
         row = int(bad.argmax())

@@ -106,11 +106,17 @@ def init() -> None:
 @app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Where to write the exports.")] = Path("mokg-data/export"),
+    sample: Annotated[
+        bool, typer.Option("--sample", help="Load the tiny hand-written sample graph instead.")
+    ] = False,
+    world: Annotated[
+        Path | None, typer.Option(help="Where the demo world lives (default: next to --out).")
+    ] = None,
 ) -> None:
-    """The main job on the current store: schema, the built-in sample graph, named queries, exports."""
+    """The main job: the demo world (generated once) ingested into the store, named queries, exports."""
     from mokg.demo import run_demo
 
-    run_demo(_config(), out)
+    run_demo(_config(), out, sample=sample, world_dir=world)
 
 
 @app.command()
@@ -216,6 +222,91 @@ def stats(
     typer.echo(f"{info['store']}  version {info['version']}")
     render_table(pd.DataFrame(sorted(info["nodes"].items()), columns=["label", "nodes"]))
     render_table(pd.DataFrame(sorted(info["edges"].items()), columns=["relation", "edges"]))
+
+
+world_app = typer.Typer(
+    help="The seeded marketing world: a simulator with a known ground truth (see loaders/WORLD.md).",
+    no_args_is_help=True,
+)
+app.add_typer(world_app, name="world")
+
+
+@world_app.command("generate")
+def world_generate(
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory to write (replaced if it holds a world).")
+    ],
+    scale: Annotated[
+        str, typer.Option(help="demo (2k users, seconds), small (50k), bench (1M users, minutes).")
+    ] = "demo",
+    seed: Annotated[int, typer.Option(help="Same scale and seed give the same files, byte for byte.")] = 0,
+) -> None:
+    """Write a world to Parquet: visible/ (what models may see) and hidden/ (evaluator-only truth)."""
+    from rich.progress import Progress
+
+    from loaders.world.config import world_config
+    from loaders.world.generate import generate_world
+
+    cfg = world_config(scale, seed)
+    with Progress() as bar:
+        task = bar.add_task(f"generating the {scale} world", total=None)
+        manifest = generate_world(
+            cfg, out, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    files = manifest["files"]
+    typer.echo(
+        f"wrote {out}: "
+        + ", ".join(
+            f"{k.split('/')[-1].removesuffix('.parquet')} {v['rows']:,}"
+            for k, v in files.items()
+            if k.startswith("visible/") and ("nodes/" in k or "events/" in k)
+        )
+    )
+
+
+@world_app.command("card")
+def world_card(
+    directory: Annotated[Path, typer.Argument(help="A world directory.")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the plots and stats.json.")] = Path(
+        "loaders/world_figures"
+    ),
+) -> None:
+    """Plots and numbers for the data card (degree distributions, domain overlap, sparsity)."""
+    from loaders.world.card import write_card
+
+    stats = write_card(directory, out)
+    typer.echo(json.dumps({k: v for k, v in stats.items() if k != "files"}, indent=2))
+
+
+@app.command()
+def ingest(
+    directory: Annotated[Path, typer.Argument(help="A world directory (from `mokg world generate`).")],
+    with_truth_kg: Annotated[
+        bool, typer.Option(help="Also load the hidden ground-truth KG (oracle runs only).")
+    ] = False,
+) -> None:
+    """Load a world's visible tables into the store in one run (re-ingesting changes nothing)."""
+    from rich.progress import Progress
+
+    from loaders.ingest import ingest_world, visible_rows
+
+    total = visible_rows(directory)
+    store = _open(create=True)
+    try:
+        with Progress() as bar:
+            task = bar.add_task(f"ingesting {directory}", total=total)
+            report = ingest_world(
+                store, directory, with_truth_kg=with_truth_kg, progress=lambda _name, n: bar.advance(task, n)
+            )
+        stats = store.stats()
+    finally:
+        store.close()
+    created = sum((t.created or 0) for t in [*report.nodes.values(), *report.edges.values()])
+    updated = sum((t.updated or 0) for t in [*report.nodes.values(), *report.edges.values()])
+    typer.echo(
+        f"run {report.run_id}: {report.total_rows():,} rows read, {created:,} created, {updated:,} updated; "
+        f"store now {stats['total_nodes']:,} nodes, {stats['total_edges']:,} edges"
+    )
 
 
 runs_app = typer.Typer(help="List or roll back the runs (write jobs) of the store.", no_args_is_help=True)

@@ -1,7 +1,9 @@
-"""`mokg demo`: the main job on the embedded default.
+"""`mokg demo`: the main job on the current store (the embedded default unless configured).
 
-Creates the schema, loads the built-in sample graph in one run, asks the named queries a
-marketing team asks first, and exports the graph as Turtle, PyG, networkx JSON and Parquet.
+Generates the demo-scale seeded world (2k users, 1k items; reused when already there), ingests
+its visible tables into the store as one run, asks the named queries a marketing team asks first,
+and exports the graph as Turtle, PyG, networkx JSON and Parquet. ``--sample`` loads the tiny
+hand-written sample graph instead. Re-running changes nothing in the store.
 """
 
 from __future__ import annotations
@@ -11,57 +13,96 @@ from pathlib import Path
 from rich.console import Console
 from rich.progress import Progress
 
-from graph.store import StoreConfig, open_store
-from loaders.sample import load_sample, read_sample
+from graph.store import GraphStore, StoreConfig, open_store
 from mokg.exporting import export_subgraph
 from mokg.output import render_table
 
-DEMO_QUERIES: list[tuple[str, dict[str, str]]] = [
+EXPORTS = {"rdf": "graph.ttl", "pyg": "graph.pt", "networkx": "graph.json", "parquet": "parquet"}
+SAMPLE_QUERIES: list[tuple[str, dict[str, str]]] = [
     ("user_intents", {"user_id": "user_ana"}),
     ("users_near_intent", {"intent_id": "wedding_preparation", "hops": "3"}),
     ("category_items", {"category_id": "cat_apparel"}),
     (
         "path_between",
-        {
-            "from_label": "User",
-            "from_id": "user_chen",
-            "to_label": "Brand",
-            "to_id": "brand_babystep",
-        },
+        {"from_label": "User", "from_id": "user_chen", "to_label": "Brand", "to_id": "brand_babystep"},
     ),
     ("top_relations", {"rel_type": "NEEDS", "limit": "5"}),
-    ("relation_counts", {}),
 ]
-EXPORTS = {"rdf": "graph.ttl", "pyg": "graph.pt", "networkx": "graph.json", "parquet": "parquet"}
 
 
-def run_demo(config: StoreConfig, out: Path) -> None:
+def _load_sample(store: GraphStore, console: Console) -> list[tuple[str, dict[str, str]]]:
+    from loaders.sample import load_sample, read_sample
+
+    nodes, edges = read_sample()
+    total = sum(len(f) for f in nodes.values()) + sum(len(f) for f in edges.values())
+    with store.run_context("demo", "built-in sample graph") as run_id, Progress(console=console) as bar:
+        task = bar.add_task("loading the sample graph", total=total)
+        load_sample(store, run_id, progress=lambda _name, n: bar.advance(task, n))
+    return SAMPLE_QUERIES
+
+
+def _load_world(store: GraphStore, world_dir: Path, console: Console) -> list[tuple[str, dict[str, str]]]:
+    from loaders.ingest import ingest_world, visible_rows
+    from loaders.world.config import world_config
+    from loaders.world.generate import generate_world
+    from loaders.world.layout import MANIFEST, WorldDir
+
+    cfg = world_config("demo", seed=0)
+    if not (world_dir / MANIFEST).exists() or WorldDir(world_dir).manifest()["config"] != cfg.as_dict():
+        with Progress(console=console) as bar:
+            task = bar.add_task("generating the demo world", total=None)
+            generate_world(cfg, world_dir, progress=lambda d, t: bar.update(task, completed=d, total=t))
+    with Progress(console=console) as bar:
+        task = bar.add_task(f"ingesting {world_dir}", total=visible_rows(world_dir))
+        ingest_world(store, world_dir, progress=lambda _name, n: bar.advance(task, n))
+    top = store.run("top_degree", {"label": "Item", "limit": 1})
+    campaign = store.run(
+        "MATCH (c:Campaign)-[:TARGETS]->(:Intent) RETURN c.id AS campaign ORDER BY campaign LIMIT 1"
+    )
+    leaf = store.run(
+        "MATCH (:Item {id: $id})-[:BELONGS_TO]->(c:Category)-[:SUBCATEGORY_OF]->(p:Category) "
+        "RETURN p.id AS p",
+        {"id": str(top["id"][0])},
+    )
+    return [
+        ("top_degree", {"label": "Item", "limit": "5"}),
+        ("category_items", {"category_id": str(leaf["p"][0]), "depth": "2"}),
+        ("k_hop_neighbourhood", {"label": "Campaign", "id": str(campaign["campaign"][0]), "hops": "1"}),
+        (
+            "path_between",
+            {
+                "from_label": "Campaign",
+                "from_id": str(campaign["campaign"][0]),
+                "to_label": "Item",
+                "to_id": str(top["id"][0]),
+                "hops": "5",
+            },
+        ),
+        ("label_counts", {}),
+    ]
+
+
+def run_demo(config: StoreConfig, out: Path, *, sample: bool = False, world_dir: Path | None = None) -> None:
     console = Console()
     store = open_store(config, create=True)
     try:
         store.init_schema()
         console.rule(f"[bold]mokg demo[/bold] on the {config.describe()}")
-        nodes, edges = read_sample()
-        total = sum(len(f) for f in nodes.values()) + sum(len(f) for f in edges.values())
-        with (
-            store.run_context("demo", "built-in sample graph") as run_id,
-            Progress(console=console) as bar,
-        ):
-            task = bar.add_task("loading the sample graph", total=total)
-            report = load_sample(store, run_id, progress=lambda _name, n: bar.advance(task, n))
-        created = sum((t.created or 0) for t in [*report.nodes.values(), *report.edges.values()])
-        console.print(f"run {run_id}: {report.total_rows()} rows checked, {created} new")
-        for name, params in DEMO_QUERIES:
+        if sample:
+            queries = _load_sample(store, console)
+        else:
+            queries = _load_world(store, world_dir or out.parent / "world-demo", console)
+        for name, params in queries:
             args = " ".join(f"-p {k}={v}" for k, v in params.items())
-            render_table(store.run(name, params), title=f"mokg query {name} {args}".strip())
+            render_table(store.run(name, params), title=f"mokg query {name} {args}".strip(), limit=10)
         sub = store.subgraph()
         for fmt, fname in EXPORTS.items():
             path = export_subgraph(sub, fmt, out / fname)
             console.print(f"exported {fmt:9s} → {path}")
         stats = store.stats()
         console.print(
-            f"[bold]{stats['total_nodes']} nodes, {stats['total_edges']} edges[/bold] "
-            f"at version {store.version()}. Next: `mokg stats`, `mokg query --list`."
+            f"[bold]{stats['total_nodes']:,} nodes, {stats['total_edges']:,} edges[/bold] at version "
+            f"{store.version()}. Next: `mokg stats`, `mokg query --list`, `mokg world card`."
         )
     finally:
         store.close()

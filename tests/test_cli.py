@@ -28,9 +28,9 @@ def mokg(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess
 
 @pytest.fixture(scope="module")
 def demo_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A directory where `mokg demo` has run once (embedded store in ./mokg-data/graph)."""
+    """A directory where `mokg demo --sample` has run once (embedded store in ./mokg-data/graph)."""
     d = tmp_path_factory.mktemp("demo")
-    result = mokg("demo", cwd=d)
+    result = mokg("demo", "--sample", cwd=d)
     assert result.returncode == 0, result.stderr
     return d
 
@@ -48,10 +48,31 @@ def test_demo_builds_queries_and_exports(demo_dir: Path) -> None:
 @pytest.mark.slow
 def test_demo_twice_changes_nothing(demo_dir: Path) -> None:
     before = json.loads(mokg("stats", "--json", cwd=demo_dir).stdout)
-    assert mokg("demo", cwd=demo_dir).returncode == 0
+    assert mokg("demo", "--sample", cwd=demo_dir).returncode == 0
     after = json.loads(mokg("stats", "--json", cwd=demo_dir).stdout)
     assert before["nodes"] | {"Run": 0} == after["nodes"] | {"Run": 0}
     assert before["edges"] == after["edges"]
+
+
+@pytest.mark.slow
+def test_world_demo_generates_ingests_and_exports(tmp_path: Path) -> None:
+    r = mokg("demo", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    stats = json.loads(mokg("stats", "--json", cwd=tmp_path).stdout)
+    assert stats["nodes"]["User"] == 2000 and stats["nodes"]["Item"] == 1000
+    assert stats["edges"]["(User)-[:INTERACTED]->(Item)"] > 10_000
+    assert (tmp_path / "mokg-data" / "world-demo" / "world.json").exists()
+    assert (tmp_path / "mokg-data" / "export" / "graph.pt").exists()
+    again = mokg("demo", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr
+    assert json.loads(mokg("stats", "--json", cwd=tmp_path).stdout)["edges"] == stats["edges"]
+
+
+def test_world_generate_and_ingest_commands(tmp_path: Path) -> None:
+    r = mokg("world", "generate", "--scale", "nope", "--out", "w", cwd=tmp_path)
+    assert r.returncode == 2 and "unknown world scale 'nope'" in r.stderr
+    r = mokg("ingest", "nowhere", cwd=tmp_path)
+    assert r.returncode == 2 and "not a world directory" in r.stderr
 
 
 def test_query_prints_json_and_writes_files(demo_dir: Path) -> None:

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from graph.base import KEYED_LOOKUP_MAX, BaseStore, Executor
 from graph.errors import QueryError, StoreError
@@ -263,6 +264,10 @@ class EmbeddedStore(BaseStore):
                 cols.append(pa.array([run_id] * n, pa.string()))
             elif p.name == "created_at":
                 cols.append(pa.array([now] * n, ARROW_TYPES[p.type]))
+            elif p.name == "source" and p.name in table.column_names:
+                cols.append(pc.fill_null(table.column(p.name), run_id))
+            elif p.name == "source":
+                cols.append(pa.array([run_id] * n, pa.string()))
             elif p.name in table.column_names:
                 cols.append(table.column(p.name).cast(ARROW_TYPES[p.type]))
             else:

@@ -2,17 +2,19 @@
 // {{name}} placeholders are filled only with names the schema has validated (queries/templates.py);
 // every value travels as a $parameter.
 
+// A row without a `source` gets the run id when it is created; an update keeps the stored one.
+
 // name: upsert_nodes
 UNWIND $rows AS r
 MERGE (n:{{label}} {id: r.id})
-ON CREATE SET n.run_id = $run_id, n.created_at = $now
+ON CREATE SET n.run_id = $run_id, n.created_at = $now, n.source = $run_id
 SET {{set_clause}}
 
 // name: upsert_edges
 UNWIND $rows AS r
 MATCH (a:{{head}} {id: r.head}), (b:{{tail}} {id: r.tail})
 MERGE (a)-[e:{{rel}}]->(b)
-ON CREATE SET e.run_id = $run_id, e.created_at = $now
+ON CREATE SET e.run_id = $run_id, e.created_at = $now, e.source = $run_id
 SET {{set_clause}}
 
 // name: existing_ids

@@ -1,0 +1,50 @@
+"""What every reader returns: a :class:`Dataset` of node and edge frames, and how it goes in.
+
+A dataset is shaped exactly for :meth:`graph.store.GraphStore.bulk_load` (columns are schema
+property names; edge frames have ``head`` and ``tail``), has been validated in full by its
+reader, and is written by :func:`ingest_dataset` in one transaction: all of it or nothing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from graph.errors import InputError
+from graph.store import GraphStore, LoadReport
+from graph.subgraph import EdgeKey
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Node frames by label and edge frames by (head label, relation type, tail label)."""
+
+    source: str
+    nodes: dict[str, pd.DataFrame] = field(default_factory=dict)
+    edges: dict[EdgeKey, pd.DataFrame] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """Rows per label and per edge key, e.g. ``{"User": 3, "User-INTERACTED-Item": 5}``."""
+        out = {label: len(df) for label, df in self.nodes.items()}
+        out.update({"-".join(key): len(df) for key, df in self.edges.items()})
+        return out
+
+
+class Reader(Protocol):
+    """One public file format in; a validated :class:`Dataset` out. Options live on the reader."""
+
+    @property
+    def name(self) -> str: ...
+
+    def read(self, path: Path, *, domain: str | None = None) -> Dataset: ...
+
+
+def ingest_dataset(store: GraphStore, dataset: Dataset, run_id: str) -> LoadReport:
+    """Write the dataset with one ``bulk_load`` (one transaction; idempotent)."""
+    try:
+        return store.bulk_load(run_id=run_id, nodes=dataset.nodes, edges=dataset.edges)
+    except InputError as exc:
+        raise InputError(f"{dataset.source}: {exc}") from None

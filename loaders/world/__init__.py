@@ -1,0 +1,1 @@
+"""The seeded marketing world: a simulator with a known ground truth."""
