@@ -317,3 +317,20 @@ def _add_reverse(data: HeteroData) -> None:
         for stage in STAGES:
             if f"{stage}_mask" in src:
                 rev[f"{stage}_mask"] = src[f"{stage}_mask"]
+
+
+def save_graph_data(graph: GraphData, path: Path) -> Path:
+    """Write the HeteroData with its id maps, split, config and graph version (``torch.save``)."""
+    import torch
+
+    from graph.export.atomic import write_atomic
+
+    payload = {
+        "data": graph.data,
+        "id_maps": graph.id_maps.to_id,
+        "graph_version": graph.graph_version.as_dict(),
+        "config": graph.config.as_dict(),
+        "split": graph.split.info() if graph.split is not None else None,
+    }
+    write_atomic(path, lambda tmp: torch.save(payload, tmp))
+    return path

@@ -81,6 +81,6 @@ def _serialise(df: pd.DataFrame, fmt: str) -> str:
         return "".join(json.dumps(r, default=str) + "\n" for r in rows)
     flat = df.copy()
     for col in flat.columns:
-        if flat[col].map(lambda v: isinstance(v, list | dict)).any():
+        if flat[col].map(lambda v: isinstance(v, list | dict | np.ndarray)).any():
             flat[col] = flat[col].map(lambda v: json.dumps(_jsonable(v), default=str))
     return str(flat.to_csv(index=False))

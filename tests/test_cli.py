@@ -203,3 +203,29 @@ def test_unreachable_neo4j_says_what_to_do(tmp_path: Path) -> None:
     r = mokg("stats", cwd=tmp_path, env=env)
     assert r.returncode == 3
     assert "cannot reach Neo4j at bolt://127.0.0.1:1" in r.stderr and "docker compose" in r.stderr
+
+
+def test_load_a_public_format_file(tmp_path: Path) -> None:
+    (tmp_path / "ratings.csv").write_text("user,item,rating,ts\n1,10,4,881250949\n2,10,5,881250950\n")
+    r = mokg("load", "movielens", "ratings.csv", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    again = mokg("load", "movielens", "ratings.csv", cwd=tmp_path)
+    assert again.returncode == 0 and ", 0 created" in again.stdout
+    stats = json.loads(mokg("stats", "--json", cwd=tmp_path).stdout)
+    assert stats["nodes"]["User"] == 2 and stats["edges"]["(User)-[:INTERACTED]->(Item)"] == 2
+    (tmp_path / "bad.csv").write_text("user,item,rating,ts\n1,10,4,yesterday\n")
+    bad = mokg("load", "movielens", "bad.csv", cwd=tmp_path)
+    assert bad.returncode == 2 and "bad.csv" in bad.stderr and "ts" in bad.stderr
+    assert mokg("load", "parquet", "x", cwd=tmp_path).returncode == 2
+
+
+def test_subgraph_writes_a_split_heterodata(demo_dir: Path) -> None:
+    r = mokg("subgraph", "--out", "g.pt", "--split", "temporal", "--no-features", cwd=demo_dir)
+    assert r.returncode == 0, r.stderr
+    import torch
+
+    payload = torch.load(demo_dir / "g.pt", weights_only=False)
+    inter = payload["data"]["User", "INTERACTED", "Item"]
+    assert int(inter.train_mask.sum() + inter.val_mask.sum() + inter.test_mask.sum()) == 10
+    assert payload["split"]["name"] == "temporal" and payload["graph_version"]["run_id"].startswith("demo-")
+    assert sorted(payload["id_maps"]["User"]) == payload["id_maps"]["User"]

@@ -108,7 +108,8 @@ def write_card(directory: Path, out: Path) -> dict[str, Any]:
     axes[0].set(xlabel="degree", ylabel="P(degree ≥ x)", title="degree distributions (log-log CCDF)")
     axes[0].legend()
     ov = a["overlap"]
-    axes[1].imshow(np.log10(ov.to_numpy() + 1), cmap="viridis")
+    heat = axes[1].imshow(np.log10(ov.to_numpy() + 1), cmap="viridis")
+    fig.colorbar(heat, ax=axes[1], label="log10(users + 1)")
     axes[1].set(
         xticks=range(len(ov)), yticks=range(len(ov)), title="users with events in both domains (log10)"
     )
