@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from bench.synthetic import interactions
 from graph.schema import SCHEMA
 from graph.store import GraphStore, StoreConfig, open_store
 
@@ -44,23 +45,7 @@ def make_data(n_users: int, n_items: int, n_intents: int, n_edges: int, seed: in
     intents = pd.DataFrame(
         {"id": [f"t{i}" for i in range(n_intents)], "name": [f"intent {i}" for i in range(n_intents)]}
     )
-    pop = 1.0 / np.arange(1, n_items + 1) ** 0.8
-    draws = int(n_edges * 1.3) + 1000
-    pairs = np.unique(
-        rng.integers(0, n_users, draws).astype(np.int64) * n_items
-        + rng.choice(n_items, draws, p=pop / pop.sum())
-    )
-    pairs = rng.permutation(pairs)[:n_edges]
-    ts = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 86400 * 90, len(pairs)), unit="s")
-    inter = pd.DataFrame(
-        {
-            "head": [f"u{x}" for x in pairs // n_items],
-            "tail": [f"i{x}" for x in pairs % n_items],
-            "kind": rng.choice(["click", "purchase"], len(pairs), p=[0.9, 0.1]),
-            "ts": ts,
-            "confidence": 1.0,
-        }
-    )
+    inter = interactions(rng, n_users, n_items, n_edges)
     has_intent = pd.DataFrame(
         {
             "head": [f"u{i}" for i in range(n_users)],

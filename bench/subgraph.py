@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from bench.synthetic import interactions
 from graph.store import StoreConfig, open_store
 from graph.subgraph import EdgeKey
 from loaders.world.layout import edge_file
@@ -54,24 +55,7 @@ def make_world(n_users: int, n_items: int, n_edges: int, seed: int = 0) -> dict[
     )
     cats = pd.DataFrame({"id": [f"c{i}" for i in range(n_cats)], "level": np.minimum(np.arange(n_cats), 1)})
     brands = pd.DataFrame({"id": [f"b{i}" for i in range(n_brands)]})
-    pop = 1.0 / np.arange(1, n_items + 1) ** 0.8
-    draws = int(n_edges * 1.3) + 1000
-    pairs = np.unique(
-        rng.integers(0, n_users, draws).astype(np.int64) * n_items
-        + rng.choice(n_items, draws, p=pop / pop.sum())
-    )
-    pairs = rng.permutation(pairs)[:n_edges]
-    ts = pd.Timestamp("2026-01-01") + pd.to_timedelta(rng.integers(0, 86400 * 90, len(pairs)), unit="s")
-    inter = pd.DataFrame(
-        {
-            "head": [f"u{x}" for x in pairs // n_items],
-            "tail": [f"i{x}" for x in pairs % n_items],
-            "kind": rng.choice(["click", "purchase"], len(pairs), p=[0.9, 0.1]),
-            "ts": ts.astype("datetime64[us]"),
-            "domain": rng.choice(["retail", "travel", "health"], len(pairs), p=[0.6, 0.3, 0.1]),
-            "confidence": 1.0,
-        }
-    )
+    inter = interactions(rng, n_users, n_items, n_edges)
     leaf = rng.integers(1, n_cats, n_items)
     return {
         "User": users,

@@ -229,3 +229,41 @@ def test_subgraph_writes_a_split_heterodata(demo_dir: Path) -> None:
     assert int(inter.train_mask.sum() + inter.val_mask.sum() + inter.test_mask.sum()) == 10
     assert payload["split"]["name"] == "temporal" and payload["graph_version"]["run_id"].startswith("demo-")
     assert sorted(payload["id_maps"]["User"]) == payload["id_maps"]["User"]
+
+
+def test_teacher_serve_speaks_the_openai_protocol(tmp_path: Path) -> None:
+    import re
+
+    import openai
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOKG_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mokg", "teacher", "serve", "--port", "0", "--noise", "none"],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = re.search(r"http://\S+/v1", line)
+        assert url, (line, proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
+        client = openai.OpenAI(base_url=url.group(0), api_key="x")
+        assert [m.id for m in client.models.list()] == ["mokg-teacher"]
+        from graph.schema import SCHEMA
+        from mining.prompts import EntityContext, build_judgement, parse_answer
+
+        msgs = build_judgement(
+            EntityContext("wedding preparation", "Intent"), SCHEMA.rel("PRECEDES"), "honeymoon", "Intent"
+        )
+        reply = client.chat.completions.create(model="mokg-teacher", messages=msgs)  # type: ignore[arg-type]
+        assert (
+            parse_answer("judge_triple", reply.choices[0].message.content or "").model_dump()["valid"] is True
+        )
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    bad = mokg("teacher", "serve", "--noise", "extreme", cwd=tmp_path)
+    assert bad.returncode == 2 and "extreme" in bad.stderr
