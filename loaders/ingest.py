@@ -86,4 +86,20 @@ def ingest_world(
     cfg = world.manifest()["config"]
     note = f"world scale={cfg['scale']} seed={cfg['seed']}" + (" +truth-kg" if with_truth_kg else "")
     with store.run_context("ingest", note) as run_id:
-        return store.bulk_load(run_id=run_id, nodes=tables.nodes, edges=edges, progress=progress)
+        try:
+            return store.bulk_load(run_id=run_id, nodes=tables.nodes, edges=edges, progress=progress)
+        except InputError as exc:
+            raise InputError(f"{_file_of(world, str(exc))}: {exc}") from None
+
+
+def _file_of(world: WorldDir, message: str) -> str:
+    """The Parquet file a store error message is about (its table name opens the message)."""
+    from graph.base import edge_key_name
+
+    for label, path in world.node_files().items():
+        if message.startswith(f"{label} "):
+            return str(path)
+    for key, path in {**world.edge_files(), **world.truth_kg_files()}.items():
+        if message.startswith(edge_key_name(key)):
+            return str(path)
+    return str(world.root)

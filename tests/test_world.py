@@ -120,7 +120,7 @@ def test_a_bad_world_is_refused_and_nothing_is_written(world: Path, tmp_path: Pa
     items["id"] = items["id"].where(items.index != 5, items["id"].iloc[4])
     items.to_parquet(broken / "visible/nodes/Item.parquet")
     store = _store(tmp_path / "b")
-    with pytest.raises(InputError, match="duplicate key"):
+    with pytest.raises(InputError, match=r"visible/nodes/Item\.parquet: Item nodes: duplicate key .* row 5"):
         ingest_world(store, broken)
     assert store.stats()["total_nodes"] == 0
 
