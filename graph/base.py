@@ -288,11 +288,6 @@ class BaseStore:
             return pd.DataFrame(columns=[p.name for p in SCHEMA.label(lab).props])
         return self._read(self._q("fetch_nodes_by_id", label=lab, columns=cols), {"ids": list(ids)})
 
-    def _fetch_edges(self, key: EdgeKey) -> pd.DataFrame:
-        h, r, t = key
-        cols = self._edge_columns(r)
-        return self._read(self._q("fetch_edges", head=h, rel=r, tail=t, columns=cols))
-
     def node_table(self, label: str, columns: Sequence[str] = ()) -> pd.DataFrame:
         """All nodes of ``label`` as a frame: ``id`` plus the named properties (validated)."""
         lab = SCHEMA.label(label)
@@ -343,8 +338,8 @@ class BaseStore:
         for rel in rels:
             for h, t in rel.endpoints:
                 if h in sub.nodes and t in sub.nodes:
-                    df = self._fetch_edges((h, rel.name, t))
-                    if df.empty:  # (some Bolt servers send no column names for no rows)
+                    df = self.edge_table((h, rel.name, t), [p.name for p in rel.props])
+                    if df.empty:
                         continue
                     keep = df["head"].isin(sub.nodes[h][KEY]) & df["tail"].isin(sub.nodes[t][KEY])
                     if keep.any():

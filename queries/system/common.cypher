@@ -22,11 +22,6 @@ MATCH (n:{{label}})
 WHERE n.id IN $ids
 RETURN n.id AS id
 
-// name: existing_edges
-UNWIND $rows AS r
-MATCH (a:{{head}} {id: r.head})-[e:{{rel}}]->(b:{{tail}} {id: r.tail})
-RETURN a.id AS head, b.id AS tail
-
 // name: all_ids
 MATCH (n:{{label}})
 RETURN n.id AS id
