@@ -475,6 +475,22 @@ def runs_delete(
         store.close()
 
 
+eval_app = typer.Typer(
+    help="Evaluate against the world's hidden truth (mined KG, recommendation, audiences).",
+    no_args_is_help=True,
+)
+app.add_typer(eval_app, name="eval")
+
+
+def _register_command_modules() -> None:
+    from mokg.commands import register_all
+
+    register_all(app, eval_app)
+
+
+_register_command_modules()
+
+
 def main() -> None:
     """Entry point of the `mokg` console script (usage errors are reported by typer itself)."""
     try:
