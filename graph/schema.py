@@ -11,7 +11,8 @@ Conventions
 - Every edge is unique on (head, type, tail) and carries ``confidence``, ``source``, ``run_id``
   (the run that created it) and ``created_at``; re-writing an edge updates its other properties.
 - ``mined=True`` marks the relations PAIR's adaptive relation filtering may choose from; each has
-  a natural-language description that the mining prompts quote.
+  a natural-language description that the mining prompts quote, and carries the aggregation's
+  parts and provenance (``vote``, ``relatedness``, ``evidence``; schema v2).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from enum import StrEnum
 
 from graph.errors import SchemaError
 
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # v2: mined relations carry vote, relatedness, evidence
 KEY = "id"
 
 
@@ -73,7 +74,7 @@ class RelType:
 
     @property
     def props(self) -> tuple[Prop, ...]:
-        return EDGE_COMMON + self.extra
+        return EDGE_COMMON + (MINED_PROPS if self.mined else ()) + self.extra
 
     def prop(self, name: str) -> Prop:
         for p in self.props:
@@ -97,6 +98,11 @@ EDGE_COMMON: tuple[Prop, ...] = (
     Prop("source", PropType.STRING, "dataset or mining run that produced the edge"),
     Prop("run_id", PropType.STRING, "the run that created the edge"),
     Prop("created_at", PropType.TIMESTAMP, "when the edge was first written (UTC)"),
+)
+MINED_PROPS: tuple[Prop, ...] = (
+    Prop("vote", PropType.DOUBLE, "self-consistency: share of LLM samples that gave the fact"),
+    Prop("relatedness", PropType.DOUBLE, "cosine of MiniLM(head + relation meaning) and MiniLM(tail)"),
+    Prop("evidence", PropType.STRING, "JSON provenance: prompt and response ids, samples, rounds"),
 )
 EDGE_SYSTEM_PROPS = frozenset({"run_id", "created_at"})
 NODE_SYSTEM_PROPS = frozenset({"run_id", "created_at"})

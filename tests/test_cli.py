@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from mining.teacher import NoiseConfig
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -251,7 +253,7 @@ def test_teacher_serve_speaks_the_openai_protocol(tmp_path: Path) -> None:
         url = re.search(r"http://\S+/v1", line)
         assert url, (line, proc.stderr.read() if proc.poll() is not None and proc.stderr else "")
         client = openai.OpenAI(base_url=url.group(0), api_key="x")
-        assert [m.id for m in client.models.list()] == ["mokg-teacher"]
+        assert [m.id for m in client.models.list()] == [NoiseConfig().model_id()]  # one name per noise config
         from graph.schema import SCHEMA
         from mining.prompts import EntityContext, build_judgement, parse_answer
 

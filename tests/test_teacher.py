@@ -191,7 +191,7 @@ def test_identical_requests_get_identical_answers() -> None:
 
 
 def test_models_endpoint(clean: TeacherServer) -> None:
-    assert [m.id for m in client(clean).models.list()] == ["mokg-teacher"]
+    assert [m.id for m in client(clean).models.list()] == [clean.model] == [NoiseConfig().model_id()]
 
 
 def test_an_injected_entity_name_cannot_add_a_relation() -> None:

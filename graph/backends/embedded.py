@@ -35,6 +35,7 @@ from graph.validate import ARROW_TYPES
 
 T = TypeVar("T")
 MARKER = "mokg.json"
+MIGRATABLE = frozenset({"1"})  # older schema versions an additive migration brings up to date
 DB_FILE = "graph.lbdb"
 EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
 
@@ -99,6 +100,8 @@ class EmbeddedStore(BaseStore):
         self._in_tx = False
         if fresh:
             self.init_schema()
+        elif self._stored_version() in MIGRATABLE:
+            self._migrate()
 
     def _check_path(self, create: bool) -> bool:
         """Return True if a new store must be initialised here."""
@@ -107,7 +110,7 @@ class EmbeddedStore(BaseStore):
             raise StoreError(f"{self.path} is a file, not a mokg store directory")
         if marker.exists():
             info = json.loads(marker.read_text())
-            if info.get("schema_version") != SCHEMA.version:
+            if info.get("schema_version") not in MIGRATABLE | {SCHEMA.version}:
                 raise StoreError(
                     f"the store at {self.path} has schema v{info.get('schema_version')} but this "
                     f"mokg expects v{SCHEMA.version}: export it and re-create it with `mokg init`"
@@ -127,6 +130,29 @@ class EmbeddedStore(BaseStore):
         return True
 
     # ---- schema ----------------------------------------------------------------------------
+    def _stored_version(self) -> str | None:
+        info = json.loads((self.path / MARKER).read_text())
+        version = info.get("schema_version")
+        return str(version) if version is not None else None
+
+    def _migrate(self) -> None:
+        """Bring an older store up to this schema: new tables, then every missing column (additive)."""
+        for lab in SCHEMA.labels.values():
+            for prop in lab.props:
+                if prop.name != KEY:
+                    self._add_column(lab.name, prop)
+        for rel in SCHEMA.rel_types.values():
+            for prop in rel.props:
+                self._add_column(rel.name, prop)
+        self.init_schema()
+
+    def _add_column(self, table: str, prop: Prop) -> None:
+        try:
+            self._exec(self._q("add_column", table=table, column=prop.name, type=prop.type.value))
+        except RuntimeError as exc:
+            if "does not exist" not in str(exc):
+                raise
+
     def init_schema(self) -> None:
         """Create every node and rel table of the schema (idempotent), then the marker file."""
         for lab in SCHEMA.labels.values():

@@ -17,6 +17,12 @@ def _openai(**kwargs: Any) -> LLMClient:
     return OpenAIClient(**kwargs)
 
 
+def _local(**kwargs: Any) -> LLMClient:
+    from mining.llm.local import LocalClient
+
+    return LocalClient(**kwargs)
+
+
 def _replay(**kwargs: Any) -> LLMClient:
     from mining.llm.replay import ReplayClient
 
@@ -26,7 +32,7 @@ def _replay(**kwargs: Any) -> LLMClient:
 LLM_CLIENTS: dict[str, Callable[..., LLMClient]] = {
     "openai": _openai,
     "replay": _replay,
-    # "local": a transformers causal LM loaded from a directory (mining/llm/local.py, not yet written).
+    "local": _local,
     # "lightpair": the distilled LightPAIR model, the offline default (a later issue).
 }
 

@@ -14,7 +14,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import openai
 
@@ -44,7 +44,10 @@ class OpenAIClient(ClientBase):
         max_retries: retries after the first attempt before :class:`LLMUnavailable`.
         backoff_s: first backoff delay; doubles per retry, capped at ``max_backoff_s``.
         concurrency: requests in flight at most.
-        use_json_schema: send ``response_format`` json_schema when a schema is given.
+        use_json_schema: send a ``response_format`` when a schema is given.
+        schema_format: how it is sent: ``"json_schema"`` (OpenAI, vLLM, Ollama) or ``"json_object"``
+            (``{"type": "json_object", "schema": ...}``, what llama-cpp-python's server takes; it
+            answers the ``json_schema`` form with HTTP 500).
         retry_after_cap_s: the longest ``Retry-After`` honoured.
         seed: seed of the jitter RNG.
         embedding_model: model for :meth:`embed` (default ``model``).
@@ -67,6 +70,7 @@ class OpenAIClient(ClientBase):
         retry_after_cap_s: float = 30.0,
         seed: int = 0,
         embedding_model: str | None = None,
+        schema_format: Literal["json_schema", "json_object"] = "json_schema",
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.model = model
@@ -79,6 +83,7 @@ class OpenAIClient(ClientBase):
         self.concurrency = concurrency
         self.use_json_schema = use_json_schema
         self.embedding_model = embedding_model or model
+        self.schema_format = schema_format
         self._rng = random.Random(seed)
         self._usage = Usage()
         self._n_supported: bool | None = None  # learnt from the first n>1 answer
@@ -124,10 +129,7 @@ class OpenAIClient(ClientBase):
         state = self._loop_state()
         kwargs: dict[str, Any] = {"n": n} if n > 1 else {}
         if request.response_schema is not None and self.use_json_schema:
-            kwargs["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "answer", "schema": request.response_schema, "strict": True},
-            }
+            kwargs["response_format"] = _response_format(self.schema_format, request.response_schema)
         response = await self._with_retries(
             lambda: state.client.chat.completions.create(
                 model=self.model,
@@ -224,3 +226,9 @@ def _describe(exc: Exception | None) -> str:
     if isinstance(exc, openai.APITimeoutError):
         return "timed out"
     return f"{type(exc).__name__}: {exc}" if exc else "none"
+
+
+def _response_format(style: str, schema: dict[str, Any]) -> dict[str, Any]:
+    if style == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema, "strict": True}}

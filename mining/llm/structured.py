@@ -65,7 +65,7 @@ def _take(task: str, texts: Sequence[str], wanted: int, result: StructuredResult
 def _finish(task: str, missing: int, result: StructuredResult) -> StructuredResult:
     result.skipped = missing
     if missing:
-        log.warning("skipped %d malformed %s sample(s) after re-asking", missing, task)
+        log.info("skipped %d malformed %s sample(s) after re-asking", missing, task)
     return result
 
 

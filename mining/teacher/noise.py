@@ -20,10 +20,14 @@ exact truth.
   uniformly: ``truncated`` (JSON cut off inside), ``prose`` (the JSON wrapped in chat sentences),
   ``wrong_keys`` (valid JSON, top-level keys renamed). ``mining.prompts.parse_answer`` rejects all
   three.
-- ``inconsistency``: at temperature > 0 each sample re-draws on top of the shared answer: every
-  kept item is dropped with this probability, every omitted true tail comes back with it, and
+- ``inconsistency``: each sample re-draws on top of the shared answer: every kept item is
+  dropped with this probability, every omitted true tail comes back with it, and
   Binomial(n_true, inconsistency) extra near misses are added. At temperature 0 all samples of a
-  request are identical (sample index 0 is used for every one).
+  request are identical: each is sample 0's draw (a greedy answer is one trajectory, with its own
+  idiosyncratic slips, which is why sampling several and voting helps).
+- ``surface_variation``: each tail name of an expansion or free-generation answer is written as
+  a surface variant (``variants.py``: case, "&"/"and", plural, a generic suffix, a hyphen) with
+  this probability, drawn per sample, so the same entity can appear under several names.
 - ``judge_noise``: a judgement's verdict flips with this probability (its confidence then moves
   half-way towards 0.5), and its confidence is jittered by ±0.2 · judge_noise.
 
@@ -56,7 +60,15 @@ WRONG_KEYS = {
     "valid": "is_valid",
     "confidence": "score",
 }
-RATES = ("omission", "hallucination", "relation_confusion", "format_error", "inconsistency", "judge_noise")
+RATES = (
+    "omission",
+    "hallucination",
+    "relation_confusion",
+    "format_error",
+    "inconsistency",
+    "judge_noise",
+    "surface_variation",
+)
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,7 @@ class NoiseConfig:
     format_error: float = 0.0
     inconsistency: float = 0.0
     judge_noise: float = 0.0
+    surface_variation: float = 0.0
     seed: int = 0
     first_round_share: float = 0.6
     unknown_guesses: int = 2
@@ -86,11 +99,16 @@ class NoiseConfig:
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def model_id(self, base: str = "mokg-teacher") -> str:
+        """A model name unique to these rates and seed, so response caches never mix noise levels."""
+        digest = hashlib.sha256(json.dumps(self.as_dict(), sort_keys=True).encode()).hexdigest()[:10]
+        return f"{base}-{digest}"
+
 
 NOISE_LEVELS: dict[str, NoiseConfig] = {
-    "low": NoiseConfig(0.10, 0.05, 0.05, 0.02, 0.05, 0.05),
-    "medium": NoiseConfig(0.25, 0.15, 0.10, 0.05, 0.15, 0.10),
-    "high": NoiseConfig(0.40, 0.35, 0.25, 0.15, 0.30, 0.20),
+    "low": NoiseConfig(0.10, 0.05, 0.05, 0.02, 0.05, 0.05, surface_variation=0.05),
+    "medium": NoiseConfig(0.25, 0.15, 0.10, 0.05, 0.15, 0.10, surface_variation=0.15),
+    "high": NoiseConfig(0.40, 0.35, 0.25, 0.15, 0.30, 0.20, surface_variation=0.30),
 }
 
 
@@ -122,7 +140,7 @@ class Draws:
 
     shared: random.Random
     sample: random.Random
-    extra: float  # the inconsistency rate in force (0 at temperature 0)
+    extra: float  # the inconsistency rate
 
     @classmethod
     def of(
@@ -131,7 +149,7 @@ class Draws:
         hot = temperature > 0
         base = (noise.seed, request_seed, phash)
         sample = rng(*base, index if hot else 0, float(temperature) if hot else 0.0)
-        return cls(rng(*base), sample, noise.inconsistency if hot else 0.0)
+        return cls(rng(*base), sample, noise.inconsistency)
 
 
 def binomial(n: int, p: float, gen: random.Random) -> int:

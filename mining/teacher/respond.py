@@ -43,6 +43,7 @@ from mining.teacher.noise import (
     pick,
     prompt_hash,
 )
+from mining.teacher.variants import surface_variant
 
 PHRASES: dict[str, tuple[str, ...]] = {
     "NEEDS": ("needs", "requires", "calls for", "involves buying"),
@@ -180,7 +181,7 @@ def free_relations(ask: Ask) -> dict[str, Any]:
     for rel, tail in triples:
         confused = d.shared.random() < ask.noise.relation_confusion
         said = d.shared.choice([r for r in others if r != rel]) if confused else rel
-        out.append({"relation": phrase(said, d.shared), "tail": tail})
+        out.append({"relation": phrase(said, d.shared), "tail": vary(tail, ask)})
     return {"triples": out[: ask.k()]}
 
 
@@ -206,7 +207,13 @@ def entity_expansion(ask: Ask) -> dict[str, Any]:
     exclude = found | {key(x) for x in names}
     wrong = hallucinate(ask.kb.guess_pool(name, etype, relation), len(eligible), exclude, ask)
     names = insert_at_random(names, wrong, ask.draws.shared)
-    return {"tails": [{"name": t, "type": typed} for t in names[: ask.k()]]}
+    return {"tails": [{"name": vary(t, ask), "type": typed} for t in names[: ask.k()]]}
+
+
+def vary(name: str, ask: Ask) -> str:
+    """``name``, or with probability ``surface_variation`` a surface variant of it (per sample)."""
+    gen = ask.draws.sample
+    return surface_variant(name, gen) if gen.random() < ask.noise.surface_variation else name
 
 
 def round_of(ask: Ask) -> int:

@@ -49,6 +49,10 @@ class BadRequest(Exception):
         self.param = param
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 256  # the default backlog of 5 resets connections under concurrent clients
+
+
 class TeacherServer:
     """The teacher on ``host:port`` (port 0 picks a free one).
 
@@ -59,7 +63,8 @@ class TeacherServer:
         noise: the noise model (zero noise by default).
         latency_s: seconds slept before each chat answer.
         rate_limit_every: every k-th chat request is refused with 429 (0 = never).
-        model: the model name ``/v1/models`` lists.
+        model: the model name ``/v1/models`` lists (default: ``noise.model_id()``, one per noise config,
+            so a response cache keyed on the model never serves one level's answers to another).
     """
 
     def __init__(
@@ -70,13 +75,13 @@ class TeacherServer:
         noise: NoiseConfig | None = None,
         latency_s: float = 0.0,
         rate_limit_every: int = 0,
-        model: str = MODEL,
+        model: str | None = None,
     ) -> None:
         self.source = world_or_ontology_dir
         self.noise = noise or NoiseConfig()
         self.latency_s = latency_s
         self.rate_limit_every = rate_limit_every
-        self.model = model
+        self.model = model or self.noise.model_id(MODEL)
         self.requests = 0
         self.log: deque[dict[str, Any]] = deque(maxlen=1000)
         self._address = (host, port)
@@ -103,7 +108,7 @@ class TeacherServer:
     def _bind(self) -> ThreadingHTTPServer:
         if self._server is None:
             _ = self.knowledge  # load before the first request, not inside it
-            self._server = ThreadingHTTPServer(self._address, _handler(self))
+            self._server = _Server(self._address, _handler(self))
             self._server.daemon_threads = True
         return self._server
 

@@ -6,6 +6,9 @@ CREATE NODE TABLE IF NOT EXISTS {{label}}({{columns}}, PRIMARY KEY(id))
 // name: create_rel_table
 CREATE REL TABLE IF NOT EXISTS {{rel}}({{pairs}}, {{columns}})
 
+// name: add_column
+ALTER TABLE {{table}} ADD IF NOT EXISTS {{column}} {{type}}
+
 // name: khop_ids
 MATCH (s:{{label}})-[*1..{{hops}}]-(n)
 WHERE s.id IN $ids

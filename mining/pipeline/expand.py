@@ -1,0 +1,78 @@
+"""Stage 2, progressive entity expansion (PAIR, arXiv 2312.05276, PAPERS.md §1).
+
+For each (head, relation) the LLM names tail entities, ``n`` samples per prompt. With
+``expansion="progressive"`` a pair is asked again in later rounds with the tails accepted so far
+listed ("do not repeat; add others"), so each prompt builds on the last; ``single_shot`` asks once.
+The raw answers become :class:`Mention` records: one per (sample, tail name), for aggregation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from graph.schema import SCHEMA
+from mining.llm.base import LLMClient
+from mining.llm.structured import aask_structured
+from mining.pipeline.config import MiningConfig
+from mining.pipeline.types import Pair
+from mining.prompts import EntityContext, ExpansionAnswer, Message, build_entity_expansion
+
+
+@dataclass(frozen=True)
+class Mention:
+    """One tail name in one sample of one prompt."""
+
+    pair: Pair
+    sample: int
+    surface: str
+    prompt_id: str
+
+
+@dataclass
+class ExpandStats:
+    prompts: int = 0
+    mentions: int = 0
+    malformed: int = 0
+    skipped: int = 0
+
+
+def prompt_id(messages: Sequence[Message]) -> str:
+    """A short content hash of a prompt (its provenance id on the written edges)."""
+    text = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+async def expand_pair(
+    client: LLMClient,
+    pair: Pair,
+    ctx: EntityContext,
+    found: Sequence[str],
+    round_: int,
+    config: MiningConfig,
+    stats: ExpandStats,
+) -> list[Mention]:
+    """Tail mentions for ``pair`` from one (possibly augmented) expansion prompt."""
+    messages = build_entity_expansion(
+        ctx, SCHEMA.rel(pair.relation), pair.tail_type, found=found, round_=round_, k=config.fanout
+    )
+    result = await aask_structured(
+        client,
+        "entity_expansion",
+        messages,
+        n=config.n_samples,
+        temperature=config.sample_temperature,
+    )
+    pid = prompt_id(messages)
+    stats.prompts += 1
+    stats.malformed += result.malformed
+    stats.skipped += result.skipped
+    out = []
+    for index, answer in enumerate(result.answers):
+        assert isinstance(answer, ExpansionAnswer)
+        names = dict.fromkeys(t.name.strip() for t in answer.tails[: config.fanout] if t.name.strip())
+        out += [Mention(pair, index, name, pid) for name in names]
+    stats.mentions += len(out)
+    return out

@@ -1,0 +1,226 @@
+"""Recommendation commands: `mokg train peace`, `mokg eval rec`, `mokg recommend`.
+
+Heavy imports (torch, the models) happen inside the commands.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from graph.errors import InputError
+
+if TYPE_CHECKING:
+    from graph.store import GraphStore
+
+ARTEFACTS = Path("mokg-data/rec/peace")
+KG_HELP = (
+    "Knowledge graph arm: none, store (the store's own KG edges) or NAME:PATH (an embedded store to "
+    "read NEEDS/SERVES/CO_OCCURS_WITH/PRECEDES from, e.g. truth:/tmp/truth/graph or "
+    "mined:mokg-data/mined/graph)."
+)
+
+SplitOpt = Annotated[str, typer.Option(help="leave_last_out, temporal or cold_start.")]
+TargetsOpt = Annotated[str, typer.Option(help="Comma-separated target domains (the others are the sources).")]
+ColdOpt = Annotated[str, typer.Option(help="Domain held out by the cold_start split.")]
+ThreadsOpt = Annotated[int, typer.Option(help="torch threads (1 is fastest on a shared 2-core machine).")]
+FeaturesOpt = Annotated[bool, typer.Option(help="MiniLM text features of items and entities.")]
+DimOpt = Annotated[int, typer.Option(help="Embedding width d.")]
+PreOpt = Annotated[int, typer.Option(help="PEACE pre-training epochs (sources).")]
+FtOpt = Annotated[int, typer.Option(help="PEACE fine-tuning epochs (per target).")]
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    """`train peace` (in the `train` group, created here unless another module made it),
+    `eval rec` and `recommend`."""
+    train_app = next((g.typer_instance for g in app.registered_groups if g.name == "train"), None)
+    if train_app is None:
+        train_app = typer.Typer(help="Train models on the store's graph.", no_args_is_help=True)
+        app.add_typer(train_app, name="train")
+    train_app.command("peace")(train_peace)
+    eval_app.command("rec")(eval_rec)
+    app.command("recommend")(recommend)
+
+
+def train_peace(
+    out: Annotated[Path, typer.Option(help="Artefact directory.")] = ARTEFACTS,
+    split: SplitOpt = "leave_last_out",
+    targets: TargetsOpt = "finance,travel,health",
+    cold_domain: ColdOpt = "health",
+    kg: Annotated[str, typer.Option(help=KG_HELP)] = "store",
+    seed: Annotated[int, typer.Option(help="Seed of parameters, batches, k-means.")] = 0,
+    dim: DimOpt = 64,
+    interests: Annotated[int, typer.Option(help="Interests per user K.")] = 4,
+    prototypes: Annotated[int, typer.Option(help="Prototypes C.")] = 32,
+    pretrain_epochs: PreOpt = 6,
+    finetune_epochs: FtOpt = 6,
+    use_prototypes: Annotated[bool, typer.Option(help="Ablation: contrastive prototypes.")] = True,
+    proto_attention: Annotated[bool, typer.Option(help="Ablation: prototype attention.")] = True,
+    entity_graph: Annotated[bool, typer.Option(help="Ablation: items from entities.")] = True,
+    single_interest: Annotated[bool, typer.Option(help="Ablation: K = 1.")] = False,
+    features: FeaturesOpt = True,
+    threads: ThreadsOpt = 1,
+) -> None:
+    """Train PEACE (pre-train on the source domains, fine-tune per target) and save the artefacts
+    that `mokg recommend` serves from."""
+    import torch
+
+    from gnn.rec.data import RecDataConfig
+    from gnn.rec.peace import PeaceConfig
+    from gnn.rec.train import train_peace as job
+
+    torch.set_num_threads(threads)
+    cfg = PeaceConfig(
+        dim=dim,
+        interests=interests,
+        prototypes=prototypes,
+        pretrain_epochs=pretrain_epochs,
+        finetune_epochs=finetune_epochs,
+        use_prototypes=use_prototypes,
+        use_proto_attention=proto_attention,
+        use_entity_graph=entity_graph,
+        single_interest=single_interest,
+        seed=seed,
+    )
+    dcfg = RecDataConfig(split=_split(split), cold_domain=cold_domain, kg=kg == "store", features=features)
+    store = _open()
+    opened: list[GraphStore] = []
+    try:
+        arm = None if kg == "store" else (_arm_name(kg), _kg_arm(kg, store, opened))
+        model, data, path = job(store, dcfg, cfg, _list(targets), out, kg=arm)
+    finally:
+        for s in [*opened, store]:
+            s.close()
+    typer.echo(
+        f"PEACE ({cfg.config_hash()}) on {data.n_users:,} users, {data.n_items:,} items, "
+        f"KG {data.kg_source} ({data.kg_edges.shape[1]:,} entity edges); losses "
+        + json.dumps({k: round(v[-1], 3) for k, v in model.losses.items() if v})
+    )
+    typer.echo(f"artefacts: {path}")
+
+
+def eval_rec(
+    out: Annotated[Path, typer.Option(help="Directory for the CSV/JSON/Markdown results.")] = Path(
+        "mokg-data/rec/eval"
+    ),
+    split: Annotated[list[str] | None, typer.Option(help="Split (repeat; default all three).")] = None,
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
+    targets: TargetsOpt = "finance,travel,health",
+    cold_domain: ColdOpt = "health",
+    kg: Annotated[list[str] | None, typer.Option(help=KG_HELP + " Repeat; default none and store.")] = None,
+    model: Annotated[list[str] | None, typer.Option(help="Only these models (repeat).")] = None,
+    dim: DimOpt = 64,
+    pretrain_epochs: PreOpt = 6,
+    finetune_epochs: FtOpt = 6,
+    baseline_epochs: Annotated[int, typer.Option(help="Epochs of BPR-MF, LightGCN, EMCDR.")] = 30,
+    features: FeaturesOpt = True,
+    threads: ThreadsOpt = 1,
+) -> None:
+    """PEACE vs baselines vs ablations, full ranking, mean ± std over seeds, per target domain and
+    on the cold-start domain; the KG arms show the graph's effect."""
+    import torch
+
+    from gnn.rec.baselines import BaselineConfig
+    from gnn.rec.experiment import MODELS, RecEvalConfig, markdown_table, run_comparison, summarise
+    from gnn.rec.peace import PeaceConfig
+
+    torch.set_num_threads(threads)
+    cfg = RecEvalConfig(
+        splits=tuple(_split(s) for s in split or ("leave_last_out", "temporal", "cold_start")),
+        seeds=tuple(int(s) for s in _list(seeds)),
+        targets=tuple(_list(targets)),
+        cold_domain=cold_domain,
+        models=tuple(model or MODELS),
+        features=features,
+        peace=PeaceConfig(dim=dim, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs),
+        baseline=BaselineConfig(dim=dim, epochs=baseline_epochs),
+    )
+    store = _open()
+    opened: list[GraphStore] = []
+    try:
+        arms = {_arm_name(k): _kg_arm(k, store, opened) for k in kg or ["none", "store"]}
+        raw = run_comparison(store, cfg, arms, log=lambda m: typer.echo(m, err=True))
+        version = store.version().as_dict()
+    finally:
+        for s in [*opened, store]:
+            s.close()
+    summary = summarise(raw)
+    command = "mokg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    table = markdown_table(summary)
+    out.mkdir(parents=True, exist_ok=True)
+    raw.to_csv(out / "rec_runs.csv", index=False)
+    summary.to_csv(out / "rec_summary.csv", index=False)
+    meta = {"command": command, "seeds": list(cfg.seeds), "graph_version": version, "config": cfg.as_dict()}
+    (out / "rec_summary.json").write_text(
+        json.dumps(meta | {"rows": summary.to_dict(orient="records")}, indent=2, default=str)
+    )
+    (out / "rec_table.md").write_text(f"`{command}` (seeds {list(cfg.seeds)})\n\n{table}\n")
+    typer.echo(f"command: {command}\nseeds: {list(cfg.seeds)}\n\n{table}\n\nwrote {out}/rec_*.csv|json|md")
+
+
+def recommend(
+    user: Annotated[str, typer.Option(help="User id.")],
+    domain: Annotated[str, typer.Option(help="Business domain to recommend in.")],
+    k: Annotated[int, typer.Option("-k", help="How many items.")] = 20,
+    artefacts: Annotated[Path, typer.Option(help="Directory from `mokg train peace`.")] = ARTEFACTS,
+    fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Top-k unseen items for a user from PEACE's saved artefacts (no store, no training graph)."""
+    from gnn.rec.serve import load_artefacts
+    from gnn.rec.serve import recommend as serve
+
+    art = load_artefacts(artefacts)
+    items = serve(art, user, domain, k)
+    if fmt == "json":
+        typer.echo(json.dumps([{"item": i, "score": round(s, 5)} for i, s in items]))
+        return
+    typer.echo(
+        f"{user} in {domain} (PEACE {art.manifest['config_hash']}, graph "
+        f"{art.manifest['graph_version'].get('run_id')}):"
+    )
+    for rank, (item, score) in enumerate(items, 1):
+        typer.echo(f"{rank:3d}  {item}  {score:.4f}")
+
+
+def _open() -> Any:
+    from mokg import cli
+
+    return cli._open()
+
+
+def _list(text: str) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def _split(name: str) -> Any:
+    if name not in ("leave_last_out", "temporal", "cold_start"):
+        raise InputError(f"unknown split {name!r}; use leave_last_out, temporal or cold_start")
+    return name
+
+
+def _arm_name(spec: str) -> str:
+    return spec.partition(":")[0]
+
+
+def _kg_arm(spec: str, store: GraphStore, opened: list[GraphStore]) -> GraphStore | None:
+    """``none`` → None; ``store`` → the main store; ``NAME:PATH`` → that embedded store (opened here,
+    or the main store again if it is the same directory)."""
+    from graph.store import StoreConfig, open_store
+
+    _name, sep, path = spec.partition(":")
+    if spec == "none":
+        return None
+    if spec == "store":
+        return store
+    if not sep or not path:
+        raise InputError(f"--kg {spec!r} is not none, store or NAME:PATH (e.g. truth:/tmp/truth/graph)")
+    if store.config.backend == "embedded" and Path(path).resolve() == Path(store.config.path).resolve():
+        return store
+    kg_store: GraphStore = open_store(StoreConfig(backend="embedded", path=Path(path)))
+    opened.append(kg_store)
+    return kg_store
