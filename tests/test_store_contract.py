@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -366,3 +367,30 @@ def test_timestamps_round_trip(store: GraphStore) -> None:
     )
     got = store.run("MATCH (:User)-[e:SEARCHED]->(:Query) RETURN e.ts AS ts")["ts"][0]
     assert pd.Timestamp(got) == pd.Timestamp(datetime(2026, 3, 4, 4, 6, 7))
+
+
+def test_an_older_embedded_store_is_migrated_additively(tmp_path: Path) -> None:
+    """A schema-v1 store (no mined-edge provenance columns) opens, gains them, and keeps its data."""
+    import json
+
+    from graph.store import StoreConfig, open_store
+
+    config = StoreConfig(backend="embedded", path=tmp_path / "old")
+    store = open_store(config, create=True)
+    with store.run_context("seed") as run_id:
+        store.upsert_nodes("Intent", [{"id": "i1", "name": "moving house"}], run_id=run_id)
+        store.upsert_nodes("Category", [{"id": "c1", "name": "Boxes"}], run_id=run_id)
+        store.upsert_edges(
+            "NEEDS", [{"head": "i1", "tail": "c1", "confidence": 0.5}], run_id=run_id, tail="Category"
+        )
+    for column in ("vote", "relatedness", "evidence"):
+        store.run(f"ALTER TABLE NEEDS DROP {column}", read_only=False)
+    store.close()
+    marker = tmp_path / "old" / "mokg.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": "1"}))
+    store = open_store(config)
+    edges = store.edge_table(("Intent", "NEEDS", "Category"), ["confidence", "vote", "evidence"])
+    assert edges[["head", "tail", "confidence"]].values.tolist() == [["i1", "c1", 0.5]]
+    assert edges["vote"].isna().all()
+    assert json.loads(marker.read_text())["schema_version"] == "2"
+    store.close()

@@ -8,17 +8,16 @@ The raw answers become :class:`Mention` records: one per (sample, tail name), fo
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from graph.schema import SCHEMA
 from mining.llm.base import LLMClient
+from mining.llm.recording import prompt_id
 from mining.llm.structured import aask_structured
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.types import Pair
-from mining.prompts import EntityContext, ExpansionAnswer, Message, build_entity_expansion
+from mining.prompts import EntityContext, ExpansionAnswer, build_entity_expansion
 
 
 @dataclass(frozen=True)
@@ -37,12 +36,6 @@ class ExpandStats:
     mentions: int = 0
     malformed: int = 0
     skipped: int = 0
-
-
-def prompt_id(messages: Sequence[Message]) -> str:
-    """A short content hash of a prompt (its provenance id on the written edges)."""
-    text = json.dumps([[m["role"], m["content"]] for m in messages], ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 async def expand_pair(

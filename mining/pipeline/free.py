@@ -14,10 +14,11 @@ import numpy as np
 
 from graph.schema import SCHEMA
 from mining.llm.base import LLMClient
+from mining.llm.recording import prompt_id
 from mining.llm.structured import aask_structured
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.embed import Embedder
-from mining.pipeline.expand import ExpandStats, Mention, prompt_id
+from mining.pipeline.expand import ExpandStats, Mention
 from mining.pipeline.relation_filter import tail_type
 from mining.pipeline.types import Entity, Pair
 from mining.prompts import EntityContext, FreeRelationsAnswer, build_free_relations

@@ -20,6 +20,9 @@ if TYPE_CHECKING:
     from mining.pipeline.config import MiningConfig
 
 
+TRANSCRIPT = "transcript.jsonl"  # every request and answer of a build (LightPAIR's corpus)
+
+
 class LLMChoice(StrEnum):
     teacher = "teacher"
     openai = "openai"
@@ -184,6 +187,7 @@ def build(
     from rich.console import Console
     from rich.progress import Progress
 
+    from mining.llm.recording import RecordingClient
     from mining.pipeline import checkpoint
     from mining.pipeline.config import MiningConfig
     from mining.pipeline.job import MiningJob, run_job
@@ -222,7 +226,8 @@ def build(
             _llm(llm, noise, seed, base_url, model, limits, cache, latency, world) as client,
             Progress(console=console, transient=False) as bar,
         ):
-            job = MiningJob(store, client, config, work, progress=_progress_factory(bar))
+            recorded = RecordingClient(client, work / TRANSCRIPT)
+            job = MiningJob(store, recorded, config, work, progress=_progress_factory(bar))
             if resume:
                 typer.echo(f"resuming run {state.run_id} after round {state.round_done} ({work})")
             else:
@@ -236,7 +241,10 @@ def build(
         report = result.report()
         (work / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
         _print_report(report)
-        typer.echo(f"report: {work / 'report.json'}; candidates: {work / checkpoint.CANDIDATES}")
+        typer.echo(
+            f"report: {work / 'report.json'}; candidates: {work / checkpoint.CANDIDATES}; "
+            f"transcript: {work / TRANSCRIPT}"
+        )
     finally:
         store.close()
 
