@@ -167,3 +167,33 @@ def test_build_help_teaches_and_bad_input_is_refused(base_store: Path, tmp_path:
         timeout=60,
     )
     assert zero.returncode == 2 and "samples=0" in zero.stderr
+
+
+def test_a_teacher_build_replays_offline_into_the_same_triples(base_store: Path, tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    live, replayed = tmp_path / "live", tmp_path / "replayed"
+    shutil.copytree(base_store, live)
+    shutil.copytree(base_store, replayed)
+    first = subprocess.run(
+        _build_args(live, tmp_path / "w1"), env=_env(cache), capture_output=True, text=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    again = subprocess.run(
+        _build_args(replayed, tmp_path / "w2", "--llm", "replay", "--cache", str(cache / "llm")),
+        env=_env(tmp_path / "other-cache"),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert again.returncode == 0, again.stderr
+    assert _mined(replayed) == _mined(live) and _mined(live)
+    missing = subprocess.run(
+        _build_args(
+            tmp_path / "nowhere", tmp_path / "w3", "--llm", "replay", "--cache", str(tmp_path / "none")
+        ),
+        env=_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert missing.returncode != 0 and "error:" in missing.stderr

@@ -28,6 +28,7 @@ class LLMChoice(StrEnum):
     openai = "openai"
     local = "local"
     replay = "replay"
+    lightpair = "lightpair"
 
 
 class Relations(StrEnum):
@@ -71,14 +72,20 @@ def _llm(
             yield CachedClient(inner, ResponseCache(cache) if cache else ResponseCache())
         return
     if choice is LLMChoice.replay:
-        if cache is None:
-            raise InputError("--llm replay needs --cache DIR (the response cache of an earlier run)")
-        yield make_client("replay", path_or_dir=cache, model=model or "mokg-teacher")
+        from mining.llm.cache import default_cache_dir
+        from mining.teacher import noise_level
+
+        recorded = model or noise_level(noise, seed).model_id()  # default: the teacher at --noise/--seed
+        yield make_client("replay", path_or_dir=cache or default_cache_dir(), model=recorded)
         return
     if choice is LLMChoice.openai:
         if not base_url or not model:
             raise InputError("--llm openai needs --base-url (e.g. http://127.0.0.1:8000/v1) and --model")
         inner = make_client("openai", base_url=base_url, model=model, seed=seed, **limits)
+    elif choice is LLMChoice.lightpair:
+        if not model:
+            raise InputError("--llm lightpair needs --model DIR (a checkpoint of `mokg lightpair distill`)")
+        inner = make_client("lightpair", model_path=model)
     else:
         if not model:
             raise InputError("--llm local needs --model PATH (a model directory or a .gguf file)")
@@ -117,7 +124,7 @@ def _print_report(report: dict[str, Any]) -> None:
         f"({ag.get('judged_out', 0)} rejected by the judgement); resolved {ag.get('resolved', {})}",
         f"LLM: {llm['calls']} calls, {llm['cache_hits']} cache hits, {llm['prompt_tokens']:,} prompt + "
         f"{llm['completion_tokens']:,} completion tokens, {llm['retries']} retries, "
-        f"{llm['failures']} failures",
+        f"{llm['failures']} failures" + (f", cost {llm['cost']:.4f}" if llm.get("cost") else ""),
         f"write: {report['write'].get('written', 0)} edges written, {report['write'].get('confirmed', 0)} "
         "already in the graph from another source (confirmed, left as they were)",
         f"wall time {report['wall_s']} s; run {report['run_id']}",
@@ -140,7 +147,8 @@ def build(
     rounds: Annotated[int, typer.Option(help="Mining rounds (progressive prompts, new heads).")] = 3,
     samples: Annotated[int, typer.Option(help="Samples per prompt (self-consistency).")] = 5,
     llm: Annotated[
-        LLMChoice, typer.Option(help="teacher: the world's teacher server, started here.")
+        LLMChoice,
+        typer.Option(help="teacher (started here), openai, local, or replay (recorded answers, offline)."),
     ] = LLMChoice.teacher,
     noise: Annotated[str, typer.Option(help="Teacher noise: none, low, medium, high.")] = "medium",
     base_url: Annotated[str | None, typer.Option(help="--llm openai: the endpoint's /v1 URL.")] = None,
@@ -170,6 +178,10 @@ def build(
     judge: Annotated[bool, typer.Option("--judge/--no-judge", help="Verify triples by judgement.")] = True,
     seed: Annotated[int, typer.Option(help="Seeds the seed sample, the teacher and the client.")] = 0,
     latency: Annotated[float, typer.Option(help="--llm teacher: simulated seconds per answer.")] = 0.0,
+    price: Annotated[
+        tuple[float, float],
+        typer.Option(help="Price per 1,000 prompt and completion tokens, for the cost line of the report."),
+    ] = (0.0, 0.0),
     world: Annotated[
         Path | None, typer.Option(help="--llm teacher: the world dir (default ontology).")
     ] = None,
@@ -239,6 +251,7 @@ def build(
                 store.finish_run(state.run_id, ok=False)
                 raise
         report = result.report()
+        report["llm"]["cost"] = round(result.usage.cost(*price), 6)
         (work / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
         _print_report(report)
         typer.echo(
