@@ -6,8 +6,9 @@ per accepted triple; then reruns the last setting with the cache warm and report
 ratio of the cold run (target ≤ 5%). The warm run is compared with the cold run at the same
 concurrency and with the one at concurrency 1; how close it gets depends on the latency the
 cache saves (see ``--latency``), since the warm run still writes every triple to a fresh store.
-The teacher answers by lookup in microseconds, so a simulated per-answer latency (``--latency``, default 0.05 s) stands in for a hosted model; the
-concurrency effect is what that latency makes visible. The store is a temporary copy of
+The teacher answers by lookup in microseconds, so a simulated per-answer latency (``--latency``,
+default 0.05 s) stands in for a hosted model; the concurrency effect is what that latency makes
+visible. The store is a temporary copy of
 ``--store`` (default: the demo store), so nothing is written to it.
 """
 
