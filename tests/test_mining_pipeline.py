@@ -236,3 +236,35 @@ def test_malformed_answers_are_counted_and_never_written(
     truth = _truth_of(seeds)
     assert all(("NEEDS", h, t) in truth.triples for h, t in zip(edges["head"], edges["tail"], strict=True))
     store.close()
+
+
+def test_the_job_writes_the_same_way_on_both_backends(
+    store: GraphStore, tmp_path: Path, embed: Embedder
+) -> None:
+    """One seed, one round, zero noise: the mined edges and their provenance on embedded and Bolt."""
+    onto = load_ontology()
+    with store.run_context("setup") as run_id:
+        store.upsert_nodes(
+            "Intent",
+            [{"id": i.id, "name": i.name, "description": i.description} for i in onto.intents.values()],
+            run_id=run_id,
+        )
+        store.upsert_nodes(
+            "Category", [{"id": c.id, "name": c.name} for c in onto.categories.values()], run_id=run_id
+        )
+    seeds = [e for e in load_seeds(store, "intents") if e.id == "int_wedding_preparation"]
+    with TeacherServer(port=0, noise=NoiseConfig()) as server:
+        job = MiningJob(
+            store,
+            _client(server, tmp_path / "cache"),
+            MiningConfig(rounds=1, samples=2),
+            tmp_path / "w",
+            embed=embed,
+        )
+        result = run_job(job, job.start(seeds))
+    edges = store.edge_table(("Intent", "NEEDS", "Category"), ["run_id", "vote", "evidence"])
+    truth = _truth_of(seeds)
+    assert len(edges) == result.state.accepted["NEEDS"] > 0
+    assert all(("NEEDS", h, t) in truth.triples for h, t in zip(edges["head"], edges["tail"], strict=True))
+    assert set(edges["run_id"]) == {result.run_id} and edges["vote"].between(0, 1).all()
+    assert all(json.loads(e)["prompts"] for e in edges["evidence"])
