@@ -268,3 +268,22 @@ def test_the_job_writes_the_same_way_on_both_backends(
     assert all(("NEEDS", h, t) in truth.triples for h, t in zip(edges["head"], edges["tail"], strict=True))
     assert set(edges["run_id"]) == {result.run_id} and edges["vote"].between(0, 1).all()
     assert all(json.loads(e)["prompts"] for e in edges["evidence"])
+
+
+def test_seeds_come_from_a_file_by_name(onto_store: Path, tmp_path: Path) -> None:
+    from graph.errors import InputError
+
+    store = _copy(onto_store, tmp_path / "g")
+    good = tmp_path / "seeds.jsonl"
+    good.write_text(
+        '{"name": "Wedding Preparation", "type": "Intent"}\n{"name": "Wedding dresses", "type": "Category"}\n'
+    )
+    assert [(e.type, e.id) for e in load_seeds(store, str(good))] == [
+        ("Category", "cat_wedding_dresses"),
+        ("Intent", "int_wedding_preparation"),
+    ]
+    csv = tmp_path / "seeds.csv"
+    csv.write_text("name,type\nno such intent,Intent\n")
+    with pytest.raises(InputError, match="row 1: no Intent named 'no such intent'"):
+        load_seeds(store, str(csv))
+    store.close()
