@@ -23,6 +23,12 @@ def _local(**kwargs: Any) -> LLMClient:
     return LocalClient(**kwargs)
 
 
+def _lightpair(**kwargs: Any) -> LLMClient:
+    from mining.lightpair.client import LightPAIRClient
+
+    return LightPAIRClient(**kwargs)
+
+
 def _replay(**kwargs: Any) -> LLMClient:
     from mining.llm.replay import ReplayClient
 
@@ -33,7 +39,7 @@ LLM_CLIENTS: dict[str, Callable[..., LLMClient]] = {
     "openai": _openai,
     "replay": _replay,
     "local": _local,
-    # "lightpair": the distilled LightPAIR model, the offline default (a later issue).
+    "lightpair": _lightpair,  # the distilled LightPAIR model (mining/lightpair), offline
 }
 
 

@@ -1,0 +1,97 @@
+"""A LightPAIR checkpoint directory, self-contained so serving needs nothing else (no hub, no store):
+
+- ``lightpair.json``: model and training config, calibrated thresholds, validation metrics, the
+  corpus's sha256 and source run, held-out heads, the heads seen in training, code version;
+- ``model.pt``: the model's state dict; ``tails.pt``: e(t) for every candidate tail;
+- ``encoder/`` and ``tokenizer/``: the encoder's config and tokenizer files;
+- ``corpus.json``: the corpus it was trained on (its sha256 is in ``lightpair.json``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graph.errors import InputError
+from mining.lightpair.model import LightPAIR, ModelConfig
+
+META = "lightpair.json"
+
+
+@dataclass
+class CheckpointMeta:
+    model: ModelConfig
+    train: dict[str, Any]
+    thresholds: dict[str, float]
+    metrics: dict[str, float]
+    corpus_sha256: str
+    source: dict[str, Any]
+    held_out: list[str]
+    heads: list[str]
+    tails: dict[str, list[str]]
+    code_version: str = ""
+    code_sha256: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def code_sha256() -> str:
+    """Hash of LightPAIR's own source files (what produced the checkpoint)."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def save(
+    out: Path, model: LightPAIR, meta: CheckpointMeta, tails: dict[str, torch.Tensor], corpus_json: str
+) -> None:
+    from mokg import __version__
+
+    out.mkdir(parents=True, exist_ok=True)
+    meta.code_version, meta.code_sha256 = __version__, code_sha256()
+    state = {k: v for k, v in model.state_dict().items()}
+    torch.save(state, out / "model.pt")
+    torch.save(tails, out / "tails.pt")
+    model.encoder.config.save_pretrained(out / "encoder")
+    model.tokenizer.save_pretrained(out / "tokenizer")
+    (out / "corpus.json").write_text(corpus_json)
+    data = asdict(meta)
+    data["model"]["relations"] = list(meta.model.relations)
+    (out / META).write_text(json.dumps(data, indent=1, sort_keys=True))
+
+
+def read_meta(path: Path) -> CheckpointMeta:
+    file = path / META
+    if not file.exists():
+        raise InputError(
+            f"{path} is not a LightPAIR checkpoint (no {META}); make one with `mokg lightpair distill`"
+        )
+    data = json.loads(file.read_text())
+    data["model"] = ModelConfig(**{**data["model"], "relations": tuple(data["model"]["relations"])})
+    return CheckpointMeta(**data)
+
+
+def load(path: Path) -> tuple[LightPAIR, CheckpointMeta, dict[str, torch.Tensor]]:
+    """The model (eval mode), its metadata and its tail matrices, all from ``path``, offline."""
+    import os
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from transformers import AutoConfig, AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
+    meta = read_meta(path)
+    tokenizer = AutoTokenizer.from_pretrained(path / "tokenizer", local_files_only=True)
+    encoder = AutoModel.from_config(  # type: ignore[no-untyped-call]
+        AutoConfig.from_pretrained(path / "encoder", local_files_only=True)
+    )
+    model = LightPAIR(encoder, tokenizer, meta.model)
+    model.load_state_dict(torch.load(path / "model.pt", weights_only=True))
+    model.eval()
+    tails = torch.load(path / "tails.pt", weights_only=True)
+    return model, meta, tails

@@ -1,0 +1,105 @@
+"""``mokg lightpair distill``: transcript → corpus → trained, calibrated, saved LightPAIR."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from graph.errors import InputError
+from graph.schema import SCHEMA
+from mining.lightpair import checkpoint
+from mining.lightpair.corpus import Corpus, build_corpus, ontology_tails, read_transcript, surface_map
+from mining.lightpair.model import LightPAIR, ModelConfig, build_model, parameter_count
+from mining.lightpair.train import TrainConfig, calibrate_and_score, fit, freeze_encoder, split, tail_matrix
+
+TRANSCRIPT = "transcript.jsonl"
+
+
+def hold_out_intents(n: int, seed: int) -> list[str]:
+    """A seeded sample of ``n`` intent names from the shipped ontology (the evaluation seeds)."""
+    names = ontology_tails()["Intent"]
+    return sorted(random.Random(seed).sample(names, min(n, len(names)))) if n > 0 else []
+
+
+def corpus_of(workdir: Path, hold_out: list[str]) -> tuple[Corpus, dict[str, object]]:
+    """The corpus of a build's work dir, without ``hold_out`` heads, and where it came from."""
+    state = workdir / "checkpoint.json"
+    run_id = json.loads(state.read_text())["run_id"] if state.exists() else ""
+    rows = read_transcript(workdir / TRANSCRIPT)
+    corpus = build_corpus(rows, ontology_tails(), surface_map(workdir), hold_out)
+    if not corpus.relations and not corpus.expansions:
+        raise InputError(f"{workdir / TRANSCRIPT} gave no usable examples; is it a PAIR build's transcript?")
+    source = {
+        "workdir": str(workdir),
+        "run_id": run_id,
+        "transcript_lines": len(rows),
+        "dropped": dict(corpus.stats),
+    }
+    return corpus, source
+
+
+def tails_of(model: LightPAIR, corpus: Corpus) -> dict[str, torch.Tensor]:
+    return {label: tail_matrix(model, names) for label, names in corpus.tails.items()}
+
+
+def train_and_save(
+    model: LightPAIR,
+    corpus: Corpus,
+    config: TrainConfig,
+    out: Path | None,
+    source: dict[str, object],
+    hold_out: list[str],
+    log: Callable[[str], None] | None = None,
+) -> checkpoint.CheckpointMeta:
+    """Fit on the training heads, calibrate and score on the validation heads, save to ``out``."""
+    train, val = split(corpus, config.val_share, config.seed)
+    began = time.perf_counter()
+    losses = fit(model, train, config, log)
+    tails = tails_of(model, corpus)
+    thresholds, metrics = calibrate_and_score(model, val, tails)
+    meta = checkpoint.CheckpointMeta(
+        model=model.config,
+        train=asdict(config),
+        thresholds=thresholds,
+        metrics=metrics,
+        corpus_sha256=corpus.sha256(),
+        source=source,
+        held_out=hold_out,
+        heads=sorted(corpus.heads()),
+        tails=corpus.tails,
+        extra={
+            "train_s": round(time.perf_counter() - began, 1),
+            "steps": len(losses),
+            "last_loss": round(sum(losses[-20:]) / max(1, len(losses[-20:])), 4),
+            "parameters": parameter_count(model),
+            "examples": {
+                "relation_filter": len(train.relations),
+                "entity_expansion": len(train.expansions),
+                "judge_triple": len(train.judgements),
+            },
+        },
+    )
+    if out is not None:
+        checkpoint.save(out, model, meta, tails, corpus.to_json())
+    return meta
+
+
+def distill(
+    workdir: Path,
+    out: Path,
+    config: TrainConfig,
+    hold_out: list[str],
+    log: Callable[[str], None] | None = None,
+) -> checkpoint.CheckpointMeta:
+    """The whole of ``mokg lightpair distill``."""
+    torch.manual_seed(config.seed)
+    corpus, source = corpus_of(workdir, hold_out)
+    model = build_model(ModelConfig(tuple(r.name for r in SCHEMA.mined_relations())))
+    freeze_encoder(model, config.train_layers)
+    return train_and_save(model, corpus, config, out, source, hold_out, log)

@@ -1,0 +1,146 @@
+"""LightPAIR vs the teacher on held-out seeds: triple F1 against the world's truth, and latency.
+
+Both systems run the same mining job (``write=False``, same config, same seeds, same resolver and
+relatedness embedder) behind :class:`TimedClient`, which lets at most ``concurrency`` requests be
+in flight and times each one from dispatch to answer. The seeds are intents that were never heads
+in the distillation corpus (the checkpoint's ``held_out``).
+
+Scoring: triples whose head is a held-out seed, against the true triples of those heads (``f1``);
+and every mined triple against the truth of the reachable heads (``f1_all``; in rounds ≥ 2 heads
+include entities that may be in the corpus). The teacher is an in-process lookup server, so it
+answers in about a millisecond; ``TeacherServer(latency_s=L)`` adds a simulated hosted-LLM delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from graph.store import GraphStore
+from mining.llm.base import ClientBase, Completion, LLMClient, Request, Usage
+from mining.pipeline.config import MiningConfig
+from mining.pipeline.embed import Embedder
+from mining.pipeline.evaluate import Triple, TruthKG, prf
+from mining.pipeline.job import MiningJob, run_job
+from mining.pipeline.resolve import Resolver
+from mining.pipeline.types import Entity
+
+
+class TimedClient(ClientBase):
+    """``inner`` with at most ``concurrency`` requests in flight, each timed (seconds) in ``latencies``."""
+
+    def __init__(self, inner: LLMClient, concurrency: int) -> None:
+        self.inner, self.name, self.model = inner, f"timed:{inner.name}", inner.model
+        self.concurrency = concurrency
+        self.latencies: list[float] = []
+        self._gate: asyncio.Semaphore | None = None
+
+    @property
+    def usage(self) -> Usage:
+        return self.inner.usage
+
+    async def agenerate(self, request: Request) -> Completion:
+        if self._gate is None:
+            self._gate = asyncio.Semaphore(self.concurrency)
+        async with self._gate:
+            began = time.perf_counter()
+            out = await self.inner.agenerate(request)
+            self.latencies.append(time.perf_counter() - began)
+            return out
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def mine(
+    store: GraphStore,
+    client: TimedClient,
+    seeds: Sequence[Entity],
+    config: MiningConfig,
+    embed: Embedder,
+    resolver: Resolver,
+) -> tuple[set[Triple], float]:
+    """The accepted triples of one dry-run mining job, and its wall time."""
+    with tempfile.TemporaryDirectory() as work:
+        job = MiningJob(store, client, config, Path(work), write=False, embed=embed, resolver=resolver)
+        began = time.perf_counter()
+        result = run_job(job, job.start(seeds))
+        wall = time.perf_counter() - began
+    return {(c.relation, c.head.id, c.tail.id) for c in result.accepted}, wall
+
+
+def score_row(
+    name: str, mined: set[Triple], truth: TruthKG, seeds: Sequence[Entity]
+) -> dict[str, float | str]:
+    ids = {e.id for e in seeds}
+    own = prf({x for x in mined if x[1] in ids}, truth, ids).iloc[-1]
+    every = prf(mined, truth, truth.reachable_heads(ids)).iloc[-1]
+    return {
+        "system": name,
+        "precision": round(float(own["precision"]), 3),
+        "recall": round(float(own["recall"]), 3),
+        "f1": round(float(own["f1"]), 3),
+        "f1_all": round(float(every["f1"]), 3),
+        "triples": len(mined),
+    }
+
+
+def timing(client: TimedClient, wall: float) -> dict[str, float]:
+    lat = sorted(client.latencies) or [0.0]
+    return {
+        "calls": len(client.latencies),
+        "latency_ms_mean": round(1000 * statistics.fmean(lat), 1),
+        "latency_ms_p95": round(1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1),
+        "wall_s": round(wall, 1),
+    }
+
+
+def compare(
+    store: GraphStore,
+    truth: TruthKG,
+    seeds: Sequence[Entity],
+    checkpoint_dir: Path,
+    config: MiningConfig,
+    *,
+    concurrency: int = 16,
+    latencies: Sequence[float] = (0.5, 0.0),
+    noise: str = "medium",
+    threads: int = 1,
+) -> pd.DataFrame:
+    """One row for LightPAIR and one per teacher latency, with ``f1_ratio`` = F1 / teacher F1 and
+    ``speedup`` = teacher mean latency / this row's mean latency."""
+    from mining.lightpair.client import LightPAIRClient
+    from mining.llm.openai_http import OpenAIClient
+    from mining.teacher import TeacherServer, noise_level
+
+    embed = Embedder()
+    resolver = Resolver.from_store(store, embed, config.er_threshold)
+    rows: list[dict[str, float | str]] = []
+    light = TimedClient(LightPAIRClient(checkpoint_dir, threads=threads), concurrency)
+    mined, wall = mine(store, light, seeds, config, embed, resolver)
+    rows.append(
+        {
+            **score_row("LightPAIR", mined, truth, seeds),
+            "teacher_latency_s": float("nan"),
+            **timing(light, wall),
+        }
+    )
+    for latency in latencies:
+        with TeacherServer(None, port=0, noise=noise_level(noise, config.seed), latency_s=latency) as server:
+            inner = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
+            teacher = TimedClient(inner, concurrency)
+            mined, wall = mine(store, teacher, seeds, config, embed, resolver)
+        row = score_row(f"teacher ({latency:g} s simulated latency)", mined, truth, seeds)
+        rows.append({**row, "teacher_latency_s": latency, **timing(teacher, wall)})
+    table = pd.DataFrame(rows)
+    teacher_f1 = float(table["f1"].iloc[1]) if len(table) > 1 else float("nan")
+    table["f1_ratio"] = (table["f1"] / teacher_f1).round(3) if teacher_f1 else float("nan")
+    light_ms = float(table["latency_ms_mean"].iloc[0])
+    table["teacher_over_lightpair_latency"] = (table["latency_ms_mean"] / max(light_ms, 1e-9)).round(2)
+    return table

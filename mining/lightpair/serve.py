@@ -1,0 +1,119 @@
+"""LightPAIR's answers to a batch of PAIR prompts (what ``LightPAIRClient`` runs in its worker thread)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from graph.schema import SCHEMA
+from mining.lightpair import checkpoint
+from mining.lightpair.corpus import PromptView, head_text, judge_text, norm, offered_relations, query_text
+from mining.lightpair.model import LightPAIR
+from mining.prompts import Message
+
+MEMO_CAP = 50_000
+MINED = {r.name for r in SCHEMA.mined_relations()}
+
+
+class Engine:
+    """A loaded checkpoint with an embedding memo (a text is encoded once per process)."""
+
+    def __init__(
+        self, model: LightPAIR, meta: checkpoint.CheckpointMeta, tails: dict[str, torch.Tensor]
+    ) -> None:
+        self.model, self.meta, self.tails = model, meta, tails
+        self.names = meta.tails
+        self.memo: dict[str, torch.Tensor] = {}
+
+    @classmethod
+    def load(cls, path: Path) -> Engine:
+        return cls(*checkpoint.load(path))
+
+    def _embed(self, texts: Sequence[str]) -> None:
+        todo = sorted({t for t in texts if t not in self.memo})
+        if len(self.memo) + len(todo) > MEMO_CAP:
+            self.memo.clear()
+        if todo:
+            vectors = self.model.embed(todo)
+            self.memo.update(zip(todo, vectors, strict=True))
+
+    def answer(
+        self,
+        prompts: Sequence[Sequence[Message]],
+        samples: Sequence[int] | None = None,
+        seeds: Sequence[int | None] | None = None,
+    ) -> list[list[dict[str, Any]]]:
+        """``samples[i]`` answers (the task's JSON objects) per prompt. With ``seeds[i]`` None the
+        answer is greedy (thresholds τ), repeated; with a seed each sample draws every relation or
+        tail from Bernoulli(p), p being the distilled estimate of the teacher's vote share."""
+        views = [PromptView.of(p) for p in prompts]
+        self._embed([t for v in views if (t := _text(v))])
+        samples = samples or [1] * len(views)
+        seeds = seeds or [None] * len(views)
+        out = []
+        for view, n, seed in zip(views, samples, seeds, strict=True):
+            if seed is None or view.task == "judge_triple":
+                out.append([self._one(view, None)] * n)
+            else:
+                out.append([self._one(view, random.Random(seed * 1009 + j)) for j in range(n)])
+        return out
+
+    def _one(self, view: PromptView, rng: random.Random | None) -> dict[str, Any]:
+        if view.task == "relation_filter":
+            return self._relations(view, rng)
+        if view.task == "entity_expansion":
+            return {"tails": self._tails(view, rng)}
+        if view.task == "judge_triple":
+            if view.relation not in MINED:
+                return {"valid": False, "confidence": 0.5}
+            p = float(torch.sigmoid(self.model.judge_logits(self.memo[_text(view)].unsqueeze(0)))[0])
+            return {"valid": p >= 0.5, "confidence": round(p if p >= 0.5 else 1.0 - p, 4)}
+        if view.task == "free_relations":
+            return {"triples": []}
+        from mining.llm.base import LLMError
+
+        raise LLMError("LightPAIR answers only PAIR prompts (a facts block with a Task: line)")
+
+    def _relations(self, view: PromptView, rng: random.Random | None) -> dict[str, Any]:
+        probs = torch.sigmoid(self.model.relation_logits(self.memo[_text(view)].unsqueeze(0)))[0]
+        tau = self.meta.thresholds.get("relation_filter", 0.5)
+        chosen = []
+        for rel in offered_relations(view.head_type):
+            p = float(probs[self.model.rel_index[rel]])
+            if (p >= tau) if rng is None else (rng.random() < p):
+                chosen.append({"relation": rel, "reason": f"p={p:.2f}"})
+        return {"relations": chosen}
+
+    def _tails(self, view: PromptView, rng: random.Random | None) -> list[dict[str, str]]:
+        if view.tail_type not in self.tails or view.relation not in MINED:
+            return []
+        logits = self.model.expansion_logits(
+            self.memo[_text(view)].unsqueeze(0), self.tails[view.tail_type], [view.relation]
+        )[0]
+        tau = self.meta.thresholds.get(f"expansion:{view.relation}", 0.5)
+        skip = {norm(f) for f in view.found} | {norm(view.head)}
+        out: list[dict[str, str]] = []
+        probs = torch.sigmoid(logits)
+        for index in torch.argsort(logits, descending=True).tolist()[: 5 * view.k]:
+            name, p = self.names[view.tail_type][index], float(probs[index])
+            if len(out) >= view.k or (rng is None and p < tau):
+                break
+            if norm(name) not in skip and (rng is None or rng.random() < p):
+                out.append({"name": name, "type": view.tail_type})
+        return out
+
+
+def _text(view: PromptView) -> str:
+    if view.task == "relation_filter":
+        return head_text(view.head, view.head_type, view.description)
+    if view.relation not in MINED:
+        return ""
+    if view.task == "entity_expansion":
+        return query_text(view.head, view.head_type, view.description, view.relation)
+    if view.task == "judge_triple":
+        return judge_text(view.head, view.head_type, view.relation, view.candidate)
+    return ""

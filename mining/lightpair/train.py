@@ -1,0 +1,292 @@
+"""Distil LightPAIR from a corpus: joint training of the three tasks, calibration, metrics.
+
+Each step takes one batch of one task, the tasks interleaved round-robin; the losses are binary
+cross-entropies against the teacher's soft labels (vote shares / beliefs):
+
+- relation filter: BCE over the relations offered for the head's label (others masked);
+- expansion: BCE over a candidate set = the batch's positive tails ∪ ``negatives`` tails of the
+  same label drawn at random (found tails and the head itself masked);
+- judgement: BCE on the mean belief.
+
+What trains is whatever ``requires_grad``: :func:`freeze_encoder` unfreezes the top
+``train_layers`` encoder layers (the distil default); ``mining.tuning`` swaps in adapters instead.
+After training, thresholds τ are chosen on a validation split of heads (best F1 against the
+teacher's majority answers).
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from mining.lightpair.corpus import Corpus, ExpansionExample, JudgeExample, RelationExample, norm
+from mining.lightpair.model import LightPAIR
+
+Batch = tuple[str, list[Any]]
+GRID = [i / 100 for i in range(5, 96, 5)]
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How LightPAIR is distilled.
+
+    Args:
+        epochs: passes over the corpus.
+        batch_size: examples per step.
+        lr: learning rate of encoder / adapter parameters.
+        head_lr: learning rate of the task heads.
+        negatives: random tails added to each expansion batch's candidate set.
+        train_layers: top encoder layers fine-tuned by ``freeze_encoder`` (−1: all).
+        val_share: share of heads kept out of training, for calibration and metrics.
+        max_steps: stop after this many steps (None: all epochs).
+        seed: seeds the split, the batch order, the negatives and torch.
+    """
+
+    epochs: int = 2
+    batch_size: int = 32
+    lr: float = 5e-5
+    head_lr: float = 1e-3
+    negatives: int = 64
+    train_layers: int = 2
+    val_share: float = 0.1
+    max_steps: int | None = None
+    seed: int = 0
+
+
+def split(corpus: Corpus, share: float, seed: int) -> tuple[Corpus, Corpus]:
+    """(train, validation) by head: a head's examples of every task stay on one side."""
+    heads = sorted(corpus.heads())
+    val = set(random.Random(seed).sample(heads, round(len(heads) * share)))
+
+    def part(keep: Callable[[str], bool]) -> Corpus:
+        return Corpus(
+            [r for r in corpus.relations if keep(r.head)],
+            [r for r in corpus.expansions if keep(r.head)],
+            [r for r in corpus.judgements if keep(r.head)],
+            corpus.tails,
+        )
+
+    return part(lambda h: h not in val), part(lambda h: h in val)
+
+
+def freeze_encoder(model: LightPAIR, train_layers: int) -> None:
+    """Freeze the encoder except its top ``train_layers`` layers (−1: train all); heads train."""
+    layers = model.encoder.encoder.layer
+    keep = len(layers) if train_layers < 0 else train_layers
+    for p in model.encoder.parameters():
+        p.requires_grad = train_layers < 0
+    for layer in list(layers)[len(layers) - keep :]:
+        for p in layer.parameters():
+            p.requires_grad = True
+
+
+def _batches(corpus: Corpus, size: int, gen: random.Random) -> list[Batch]:
+    out: list[Batch] = []
+    for task, rows in (("relation", corpus.relations), ("judge", corpus.judgements)):
+        order = gen.sample(list(rows), len(rows))
+        out += [(task, order[i : i + size]) for i in range(0, len(order), size)]
+    for label in sorted({e.tail_type for e in corpus.expansions}):
+        rows_e = [e for e in corpus.expansions if e.tail_type == label]
+        order_e = gen.sample(rows_e, len(rows_e))
+        out += [("expansion", order_e[i : i + size]) for i in range(0, len(order_e), size)]
+    gen.shuffle(out)
+    return out
+
+
+def relation_loss(model: LightPAIR, rows: Sequence[RelationExample]) -> torch.Tensor:
+    logits = model.relation_logits(model.embed([r.text for r in rows]))
+    target, mask = torch.zeros_like(logits), torch.zeros_like(logits)
+    for i, r in enumerate(rows):
+        for rel, share in r.targets.items():
+            j = model.rel_index[rel]
+            target[i, j], mask[i, j] = share, 1.0
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    return (loss * mask).sum() / mask.sum().clamp(min=1.0)
+
+
+def expansion_loss(
+    model: LightPAIR,
+    rows: Sequence[ExpansionExample],
+    tails: Sequence[str],
+    negatives: int,
+    gen: random.Random,
+) -> torch.Tensor:
+    positives = sorted({t for r in rows for t in r.targets})
+    pool = [t for t in tails if t not in set(positives)]
+    names = positives + gen.sample(pool, min(negatives, len(pool)))
+    logits = model.expansion_logits(
+        model.embed([r.query for r in rows]), model.embed(names), [r.relation for r in rows]
+    )
+    target, mask = torch.zeros_like(logits), torch.ones_like(logits)
+    keys = [norm(n) for n in names]
+    for i, r in enumerate(rows):
+        skip = {norm(f) for f in r.found} | {norm(r.head)}
+        for j, name in enumerate(names):
+            target[i, j] = r.targets.get(name, 0.0)
+            mask[i, j] = 0.0 if keys[j] in skip else 1.0
+    bce = nn.functional.binary_cross_entropy_with_logits(logits, target, reduction="none")
+    bce = (bce * mask).sum() / mask.sum().clamp(min=1.0)
+    return bce + listwise_loss(logits, target, mask)
+
+
+def listwise_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of π(t | h, r) = softmax over the unmasked candidates against the targets
+    normalised to a distribution (rows without a positive contribute 0)."""
+    logp = torch.log_softmax(logits.masked_fill(mask == 0, -1e4), dim=-1)
+    mass = (target * mask).sum(-1, keepdim=True)
+    has = mass.squeeze(-1) > 0
+    if not bool(has.any()):
+        return logits.sum() * 0.0
+    dist = (target * mask) / mass.clamp(min=1e-9)
+    return -(dist * logp).sum(-1)[has].mean()
+
+
+def judge_loss(model: LightPAIR, rows: Sequence[JudgeExample]) -> torch.Tensor:
+    logits = model.judge_logits(model.embed([r.text for r in rows]))
+    target = torch.tensor([r.target for r in rows], dtype=logits.dtype)
+    return nn.functional.binary_cross_entropy_with_logits(logits, target)
+
+
+def task_loss(
+    model: LightPAIR, batch: Batch, corpus: Corpus, config: TrainConfig, gen: random.Random
+) -> torch.Tensor:
+    task, rows = batch
+    if task == "relation":
+        return relation_loss(model, rows)
+    if task == "judge":
+        return judge_loss(model, rows)
+    return expansion_loss(model, rows, corpus.tails[rows[0].tail_type], config.negatives, gen)
+
+
+def optimizer_for(model: LightPAIR, config: TrainConfig) -> torch.optim.Optimizer:
+    heads = {id(p) for m in (model.relation_head, model.query_proj, model.judge_head) for p in m.parameters()}
+    heads |= {id(model.log_scale), id(model.expansion_bias)}
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in trainable if id(p) in heads], "lr": config.head_lr},
+        {"params": [p for p in trainable if id(p) not in heads], "lr": config.lr},
+    ]
+    return torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=0.0)
+
+
+def fit(
+    model: LightPAIR, corpus: Corpus, config: TrainConfig, log: Callable[[str], None] | None = None
+) -> list[float]:
+    """Train the parameters that require grad; returns the loss of every step."""
+    torch.manual_seed(config.seed)
+    gen = random.Random(config.seed)
+    opt = optimizer_for(model, config)
+    model.train()
+    losses: list[float] = []
+    for epoch in range(config.epochs):
+        for step, batch in enumerate(_batches(corpus, config.batch_size, gen)):
+            loss = task_loss(model, batch, corpus, config, gen)
+            opt.zero_grad()
+            loss.backward()  # type: ignore[no-untyped-call]
+            opt.step()
+            losses.append(loss.item())
+            if log and step % 25 == 0:
+                log(f"epoch {epoch + 1} step {step}: {batch[0]} loss {loss.item():.4f}")
+            if config.max_steps is not None and len(losses) >= config.max_steps:
+                model.eval()
+                return losses
+    model.eval()
+    return losses
+
+
+@torch.no_grad()
+def tail_matrix(model: LightPAIR, names: Sequence[str], batch: int = 256) -> torch.Tensor:
+    """e(t) for every tail name, (T, d)."""
+    model.eval()
+    parts = [model.embed(names[i : i + batch]) for i in range(0, len(names), batch)]
+    return torch.cat(parts) if parts else torch.zeros(0, int(model.encoder.config.hidden_size))
+
+
+def _f1(tp: int, predicted: int, true: int) -> float:
+    return 2 * tp / (predicted + true) if predicted + true else 0.0
+
+
+@torch.no_grad()
+def relation_scores(model: LightPAIR, rows: Sequence[RelationExample]) -> list[dict[str, float]]:
+    if not rows:
+        return []
+    probs = torch.sigmoid(model.relation_logits(model.embed([r.text for r in rows])))
+    return [{rel: float(probs[i, model.rel_index[rel]]) for rel in r.targets} for i, r in enumerate(rows)]
+
+
+@torch.no_grad()
+def expansion_scores(
+    model: LightPAIR,
+    rows: Sequence[ExpansionExample],
+    tails: dict[str, torch.Tensor],
+    names: dict[str, list[str]],
+) -> list[list[tuple[str, float]]]:
+    """Per row: every allowed tail (found tails and the head excluded) with p(t | h, r), best first."""
+    out = []
+    for r in rows:
+        logits = model.expansion_logits(model.embed([r.query]), tails[r.tail_type], [r.relation])[0]
+        skip = {norm(f) for f in r.found} | {norm(r.head)}
+        ranked = sorted(
+            zip(names[r.tail_type], torch.sigmoid(logits).tolist(), strict=True), key=lambda x: -x[1]
+        )
+        out.append([(n, p) for n, p in ranked if norm(n) not in skip])
+    return out
+
+
+def best_threshold(
+    pairs: Sequence[tuple[list[tuple[str, float]], set[str]]], top_k: int = 10
+) -> tuple[float, float]:
+    """(τ, F1) maximising micro-F1 of "top-k with p ≥ τ" against the true sets."""
+    best = (0.5, -1.0)
+    for tau in GRID:
+        tp = pred = true = 0
+        for ranked, gold in pairs:
+            chosen = {n for n, p in ranked[:top_k] if p >= tau}
+            tp, pred, true = tp + len(chosen & gold), pred + len(chosen), true + len(gold)
+        f1 = _f1(tp, pred, true)
+        best = max(best, (tau, f1), key=lambda x: x[1])
+    return best
+
+
+def calibrate_and_score(
+    model: LightPAIR, val: Corpus, tails: dict[str, torch.Tensor]
+) -> tuple[dict[str, float], dict[str, float]]:
+    """(thresholds, metrics) on ``val``: τ per expansion relation and for relation filtering,
+    and each task's F1 / accuracy against the teacher's majority answer (share ≥ 0.5)."""
+    thresholds: dict[str, float] = {}
+    metrics: dict[str, float] = {}
+    rel_pairs = [
+        ([(r, p) for r, p in scores.items()], {r for r, s in row.targets.items() if s >= 0.5})
+        for row, scores in zip(val.relations, relation_scores(model, val.relations), strict=True)
+    ]
+    thresholds["relation_filter"], metrics["relation_filter_f1"] = best_threshold(rel_pairs, top_k=99)
+    ranked = expansion_scores(model, val.expansions, tails, val.tails)
+    tp = pred = true = 0
+    for relation in sorted({e.relation for e in val.expansions}):
+        pairs = [
+            (rk, {t for t, s in e.targets.items() if s >= 0.5})
+            for e, rk in zip(val.expansions, ranked, strict=True)
+            if e.relation == relation
+        ]
+        tau, _ = best_threshold(pairs)
+        thresholds[f"expansion:{relation}"] = tau
+        for rk, gold in pairs:
+            chosen = {n for n, p in rk[:10] if p >= tau}
+            tp, pred, true = tp + len(chosen & gold), pred + len(chosen), true + len(gold)
+    metrics["expansion_f1"] = _f1(tp, pred, true)
+    metrics["judge_accuracy"] = judge_accuracy(model, val.judgements)
+    return thresholds, metrics
+
+
+@torch.no_grad()
+def judge_accuracy(model: LightPAIR, rows: Sequence[JudgeExample]) -> float:
+    if not rows:
+        return 0.0
+    probs = torch.sigmoid(model.judge_logits(model.embed([r.text for r in rows])))
+    right = sum((float(p) >= 0.5) == (r.target >= 0.5) for p, r in zip(probs, rows, strict=True))
+    return right / len(rows)

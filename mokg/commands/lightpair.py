@@ -1,0 +1,368 @@
+"""`mokg lightpair distill|tune|compare-adapters|align` and `mokg eval lightpair` (issue 5)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from graph.errors import InputError
+
+lightpair_app = typer.Typer(
+    help="LightPAIR: a small model distilled from the teacher's PAIR answers; adapters; alignment.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer, eval_app: typer.Typer) -> None:
+    app.add_typer(lightpair_app, name="lightpair")
+    lightpair_app.command("distill")(distill)
+    eval_app.command("lightpair")(eval_lightpair)
+    lightpair_app.command("tune")(tune)
+    lightpair_app.command("compare-adapters")(compare_adapters)
+    lightpair_app.command("align")(align)
+    feedback_app = typer.Typer(help="User feedback on mined triples.", no_args_is_help=True)
+    feedback_app.command("import")(feedback_import)
+    app.add_typer(feedback_app, name="feedback")
+
+
+def find_workdir(run_id: str | None, workdir: Path | None) -> Path:
+    """The build work dir of ``--workdir``, or the one under mokg-data/mining holding ``run_id``."""
+    if workdir is not None:
+        if not (workdir / "transcript.jsonl").exists():
+            raise InputError(f"{workdir} has no transcript.jsonl; pass the work dir of a `mokg build` run")
+        return workdir
+    if run_id is None:
+        raise InputError("pass --from-run RUN_ID or --workdir DIR (a `mokg build` work dir)")
+    for state in sorted(Path("mokg-data/mining").glob("*/checkpoint.json")):
+        if json.loads(state.read_text()).get("run_id") == run_id:
+            return state.parent
+    raise InputError(f"no work dir of run {run_id} under mokg-data/mining; pass --workdir DIR")
+
+
+def distill(
+    from_run: Annotated[
+        str | None, typer.Option(help="The mining run whose transcript is the corpus.")
+    ] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Or the build's work dir itself.")] = None,
+    out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")] = Path(
+        "mokg-data/lightpair/ckpt"
+    ),
+    epochs: Annotated[int, typer.Option(help="Passes over the corpus.")] = 2,
+    train_layers: Annotated[int, typer.Option(help="Top encoder layers fine-tuned (-1: all).")] = 2,
+    hold_out: Annotated[int, typer.Option(help="Intents kept out of the corpus (the eval seeds).")] = 30,
+    hold_out_seed: Annotated[int, typer.Option(help="Seed of the held-out intent sample.")] = 0,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the split, batches and initialisation.")] = 0,
+) -> None:
+    """Distil LightPAIR from a PAIR build's transcript (the teacher's answers, not the truth).
+
+    Example: `mokg lightpair distill --workdir mokg-data/mining/build-KEY --out mokg-data/lightpair/ckpt`.
+    """
+    import torch
+
+    from mining.lightpair.distill import distill as run
+    from mining.lightpair.distill import hold_out_intents
+    from mining.lightpair.train import TrainConfig
+
+    torch.set_num_threads(1)
+    work = find_workdir(from_run, workdir)
+    config = TrainConfig(epochs=epochs, train_layers=train_layers, max_steps=max_steps, seed=seed)
+    meta = run(work, out, config, hold_out_intents(hold_out, hold_out_seed), log=typer.echo)
+    typer.echo(
+        f"checkpoint {out}: corpus sha256 {meta.corpus_sha256[:16]} from {work} "
+        f"(run {meta.source['run_id']}), "
+        f"{meta.extra['examples']} training examples, {len(meta.held_out)} held-out intents, "
+        f"{meta.extra['parameters']:,} parameters, {meta.extra['train_s']} s"
+    )
+    typer.echo(
+        "validation (teacher's majority answers): "
+        + ", ".join(f"{k} {v:.3f}" for k, v in meta.metrics.items())
+    )
+
+
+def eval_lightpair(
+    model: Annotated[Path, typer.Option(help="LightPAIR checkpoint dir.")] = Path("mokg-data/lightpair/ckpt"),
+    world: Annotated[Path, typer.Option(help="World dir whose hidden/kg is the truth.")] = Path(
+        "mokg-data/world-demo"
+    ),
+    limit: Annotated[int | None, typer.Option(help="Use this many of the held-out intents.")] = None,
+    rounds: Annotated[int, typer.Option(help="Mining rounds.")] = 2,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight, the same for both systems.")] = 16,
+    latency: Annotated[str, typer.Option(help="Comma-separated simulated teacher latencies (s).")] = "0.5,0",
+    noise: Annotated[str, typer.Option(help="Teacher noise (use the corpus build's).")] = "medium",
+    seed: Annotated[int, typer.Option(help="Mining seed.")] = 0,
+    threads: Annotated[int, typer.Option(help="Torch threads for LightPAIR.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Also write the table here (.json or .csv).")] = None,
+) -> None:
+    """LightPAIR vs the teacher on held-out seed intents (never heads in the corpus): triple F1
+    against the world's truth, F1 ratio, and latency per call at the same concurrency."""
+    import torch
+
+    from mining.lightpair.checkpoint import read_meta
+    from mining.lightpair.corpus import norm
+    from mining.lightpair.evaluate import compare
+    from mining.pipeline.config import MiningConfig
+    from mining.pipeline.evaluate import TruthKG
+    from mining.pipeline.seeds import store_entities
+    from mokg.cli import _open
+    from mokg.output import render_table
+
+    torch.set_num_threads(threads)
+    meta = read_meta(model)
+    held = {norm(h) for h in meta.held_out} - {norm(h) for h in meta.heads}
+    store = _open()
+    try:
+        seeds = sorted(
+            (e for e in store_entities(store, "Intent") if norm(e.name) in held), key=lambda e: e.id
+        )
+        if not seeds:
+            raise InputError(
+                "none of the checkpoint's held-out intents is in the store; distil with --hold-out N"
+            )
+        seeds = seeds[:limit] if limit else seeds
+        waits = [float(x) for x in latency.split(",") if x.strip()]
+        table = compare(
+            store,
+            TruthKG.from_world(world),
+            seeds,
+            model,
+            MiningConfig(rounds=rounds, seed=seed),
+            concurrency=concurrency,
+            latencies=waits,
+            noise=noise,
+            threads=threads,
+        )
+    finally:
+        store.close()
+    typer.echo(
+        f"command: mokg eval lightpair --model {model} --rounds {rounds} --concurrency {concurrency} "
+        f"--latency {latency} --noise {noise} --seed {seed}{f' --limit {limit}' if limit else ''}; "
+        f"{len(seeds)} held-out seed intents"
+    )
+    render_table(table)
+    if out is not None:
+        table.to_json(out, orient="records", indent=1) if out.suffix == ".json" else table.to_csv(
+            out, index=False
+        )
+        typer.echo(f"wrote {out}")
+
+
+def _corpus_for_tuning(from_run: str | None, workdir: Path | None, hold_out: int, hold_out_seed: int) -> Any:
+    from mining.lightpair.distill import corpus_of, hold_out_intents
+
+    corpus, _ = corpus_of(find_workdir(from_run, workdir), hold_out_intents(hold_out, hold_out_seed))
+    return corpus
+
+
+def tune(
+    adapter: Annotated[str, typer.Option(help="lora, multilora or full.")] = "multilora",
+    budget: Annotated[int, typer.Option(help="LoRA rank (MultiLoRA: n modules of rank budget/n).")] = 8,
+    n: Annotated[int, typer.Option(help="MultiLoRA modules per adapted matrix.")] = 4,
+    from_run: Annotated[
+        str | None, typer.Option(help="The mining run whose transcript is the corpus.")
+    ] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Or the build's work dir itself.")] = None,
+    steps: Annotated[int, typer.Option(help="Training steps (one task batch each).")] = 120,
+    hold_out: Annotated[int, typer.Option(help="Intents kept out (as in distill).")] = 30,
+    hold_out_seed: Annotated[int, typer.Option(help="Seed of the held-out intent sample.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seeds the split, batches and initialisation.")] = 0,
+    out: Annotated[Path | None, typer.Option(help="Save the merged model as a LightPAIR checkpoint.")] = None,
+) -> None:
+    """Train LightPAIR's three tasks jointly with one adapter on the MiniLM encoder; print per-task
+    validation metrics (and save a servable, merged checkpoint with --out)."""
+    import torch
+
+    from mining.tuning.compare import result_row
+    from mining.tuning.compare import tune as run
+    from mokg.output import render_table
+
+    torch.set_num_threads(1)
+    if adapter not in ("lora", "multilora", "full"):
+        raise InputError(f"--adapter must be lora, multilora or full, not {adapter!r}")
+    corpus = _corpus_for_tuning(from_run, workdir, hold_out, hold_out_seed)
+    config = _tune_config(adapter, budget, n, steps, seed)
+    result = run(corpus, config, _model_config(), typer.echo)
+    typer.echo(
+        f"command: mokg lightpair tune --adapter {adapter} --budget {budget} --n {n} --steps {steps} "
+        f"--seed {seed}"
+    )
+    import pandas as pd
+
+    render_table(pd.DataFrame([result_row(adapter, result)]))
+    if out is not None:
+        _save_merged(result, corpus, config, out, hold_out, hold_out_seed)
+        typer.echo(f"checkpoint {out} (adapters merged into the encoder)")
+
+
+def compare_adapters(
+    budget: Annotated[int, typer.Option(help="LoRA rank (MultiLoRA: n modules of rank budget/n).")] = 8,
+    n: Annotated[int, typer.Option(help="MultiLoRA modules per adapted matrix.")] = 4,
+    from_run: Annotated[
+        str | None, typer.Option(help="The mining run whose transcript is the corpus.")
+    ] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Or the build's work dir itself.")] = None,
+    steps: Annotated[int, typer.Option(help="Training steps per method.")] = 120,
+    hold_out: Annotated[int, typer.Option(help="Intents kept out (as in distill).")] = 30,
+    hold_out_seed: Annotated[int, typer.Option(help="Seed of the held-out intent sample.")] = 0,
+    seed: Annotated[int, typer.Option(help="Seeds the split, batches and initialisation.")] = 0,
+    out_dir: Annotated[Path, typer.Option(help="Where the tables and the spectrum plot go.")] = Path(
+        "mokg-data/lightpair/adapters"
+    ),
+) -> None:
+    """LoRA vs MultiLoRA vs full fine-tuning of W_q, W_v (same steps, batches, seed): per-task
+    validation metrics, and the singular-value spectrum of ΔW (table + PNG)."""
+    import torch
+
+    from mining.tuning.compare import compare_adapters as run
+    from mining.tuning.spectrum import plot_spectra, spectrum_table
+    from mokg.output import render_table
+
+    torch.set_num_threads(1)
+    corpus = _corpus_for_tuning(from_run, workdir, hold_out, hold_out_seed)
+    table, deltas = run(corpus, _tune_config("lora", budget, n, steps, seed), _model_config(), log=typer.echo)
+    spectrum = spectrum_table(deltas)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png = plot_spectra(deltas, out_dir / "spectrum.png")
+    table.to_json(out_dir / "tasks.json", orient="records", indent=1)
+    spectrum.to_json(out_dir / "spectrum.json", orient="records", indent=1)
+    typer.echo(
+        f"command: mokg lightpair compare-adapters --budget {budget} --n {n} --steps {steps} --seed {seed} "
+        f"--hold-out {hold_out} --hold-out-seed {hold_out_seed}"
+    )
+    render_table(table)
+    render_table(spectrum)
+    typer.echo(f"spectrum plot: {png}; tables: {out_dir}")
+
+
+def _model_config() -> Any:
+    from graph.schema import SCHEMA
+    from mining.lightpair.model import ModelConfig
+
+    return ModelConfig(tuple(r.name for r in SCHEMA.mined_relations()))
+
+
+def _tune_config(adapter: str, budget: int, n: int, steps: int, seed: int) -> Any:
+    from mining.lightpair.train import TrainConfig
+    from mining.tuning.compare import TuneConfig
+
+    return TuneConfig(
+        adapter=adapter,  # type: ignore[arg-type]
+        budget=budget,
+        n=n,
+        train=TrainConfig(epochs=1000, max_steps=steps, seed=seed),
+    )
+
+
+def _save_merged(result: Any, corpus: Any, config: Any, out: Path, hold_out: int, hold_out_seed: int) -> None:
+    from dataclasses import asdict
+
+    from mining.lightpair import checkpoint
+    from mining.lightpair.distill import hold_out_intents, tails_of
+    from mining.tuning.lora import merge
+
+    merge(result.model.encoder)
+    meta = checkpoint.CheckpointMeta(
+        model=result.model.config,
+        train=asdict(config.train),
+        thresholds=result.thresholds,
+        metrics=result.metrics,
+        corpus_sha256=corpus.sha256(),
+        source={"tuned": config.adapter, "budget": config.budget, "n": config.n},
+        held_out=hold_out_intents(hold_out, hold_out_seed),
+        heads=sorted(corpus.heads()),
+        tails=corpus.tails,
+    )
+    checkpoint.save(out, result.model, meta, tails_of(result.model, corpus), corpus.to_json())
+
+
+FEEDBACK = Path("mokg-data/lightpair/feedback.jsonl")
+
+
+def feedback_import(
+    file: Annotated[Path, typer.Argument(help="CSV or JSON lines with head, relation, tail, label.")],
+    into: Annotated[Path, typer.Option(help="The feedback store (JSON lines).")] = FEEDBACK,
+) -> None:
+    """Import user feedback on triples (label 1/0, true/false, accepted/rejected, or a score in
+    [0, 1]); `mokg lightpair align` learns from it with the world's truth."""
+    from dataclasses import asdict
+
+    from mining.tuning.align import Feedback, feedback_from_file
+
+    rows = feedback_from_file(file)
+    old = [Feedback(**json.loads(x)) for x in into.read_text().splitlines()] if into.exists() else []
+    merged = {(f.head, f.relation, f.tail): f for f in [*old, *rows]}
+    into.parent.mkdir(parents=True, exist_ok=True)
+    into.write_text("".join(json.dumps(asdict(f)) + "\n" for f in merged.values()))
+    typer.echo(f"imported {len(rows)} feedback rows from {file}; {len(merged)} in {into}")
+
+
+def align(
+    model: Annotated[Path, typer.Option(help="LightPAIR checkpoint dir.")] = Path("mokg-data/lightpair/ckpt"),
+    from_run: Annotated[str | None, typer.Option(help="The mining run whose candidates get labels.")] = None,
+    workdir: Annotated[Path | None, typer.Option(help="Or the build's work dir itself.")] = None,
+    world: Annotated[Path, typer.Option(help="World dir whose hidden/kg labels the candidates.")] = Path(
+        "mokg-data/world-demo"
+    ),
+    methods: Annotated[str, typer.Option(help="Comma-separated: sft, dpo, ulma.")] = "sft,dpo,ulma",
+    steps: Annotated[int, typer.Option(help="Optimiser steps per method.")] = 200,
+    beta: Annotated[float, typer.Option(help="β of the DPO terms.")] = 0.1,
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    seed: Annotated[int, typer.Option(help="Seeds batches and initialisation.")] = 0,
+    feedback: Annotated[Path, typer.Option(help="Imported user feedback (used if it exists).")] = FEEDBACK,
+) -> None:
+    """ULMA vs pair-wise DPO vs SFT-only on the expansion policy π(tail | head, relation), from
+    point-wise labels (the build's candidates vs the world's truth, plus user feedback); prints the
+    hallucinated-tail rate and precision on the checkpoint's held-out seed intents before/after."""
+    import pandas as pd
+    import torch
+
+    from mining.lightpair import checkpoint
+    from mining.lightpair.corpus import norm
+    from mining.pipeline.evaluate import TruthKG
+    from mining.tuning.align import (
+        AlignConfig,
+        ExpansionHead,
+        ExpansionPolicy,
+        _names,
+        evaluate_heads,
+        feedback_from_truth,
+    )
+    from mining.tuning.align import align as run
+    from mokg.output import render_table
+
+    torch.set_num_threads(1)
+    net, meta, tails = checkpoint.load(model)
+    truth = TruthKG.from_world(world).triples
+    held = {norm(h) for h in meta.held_out}
+    rows = [
+        f for f in feedback_from_truth(find_workdir(from_run, workdir), truth) if norm(f.head) not in held
+    ]
+    if feedback.exists():
+        from mining.tuning.align import Feedback
+
+        rows += [Feedback(**json.loads(x)) for x in feedback.read_text().splitlines() if x.strip()]
+        rows = [f for f in rows if norm(f.head) not in held]  # user rows on held-out heads too
+    seeds = sorted(
+        (i, n, d) for i, (n, label, d) in _names().items() if label == "Intent" and norm(n) in held
+    )
+    policy = ExpansionPolicy(net, tails, meta.tails)
+    table = [
+        {
+            "method": "distilled (before)",
+            **evaluate_heads(policy, ExpansionHead(net), seeds, truth, meta.thresholds),
+        }
+    ]
+    for method in [m.strip() for m in methods.split(",") if m.strip()]:
+        config = AlignConfig(method=method, beta=beta, steps=steps, lr=lr, seed=seed)  # type: ignore[arg-type]
+        head = run(policy, rows, config)
+        table.append({"method": method, **evaluate_heads(policy, head, seeds, truth, meta.thresholds)})
+    positives = sum(f.z >= 1 for f in rows)
+    typer.echo(
+        f"command: mokg lightpair align --model {model} --methods {methods} --steps {steps} --beta {beta} "
+        f"--lr {lr} --seed {seed}; {len(rows)} feedback rows ({positives} accepted), "
+        f"{len(seeds)} held-out seeds"
+    )
+    render_table(pd.DataFrame(table))

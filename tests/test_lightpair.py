@@ -1,0 +1,223 @@
+"""LightPAIR: corpus from a transcript, the model's shapes and losses, the client's answers."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from graph.schema import SCHEMA
+from mining.lightpair import checkpoint
+from mining.lightpair.corpus import Corpus, PromptView, build_corpus, read_transcript
+from mining.lightpair.model import LightPAIR, ModelConfig
+from mining.lightpair.train import TrainConfig, best_threshold, expansion_loss, fit, listwise_loss
+from mining.llm.base import Request
+from mining.prompts import (
+    EntityContext,
+    ExpansionAnswer,
+    JudgementAnswer,
+    RelationFilterAnswer,
+    build_entity_expansion,
+    build_judgement,
+    build_relation_filter,
+    parse_answer,
+)
+
+TAILS = {
+    "Category": ["Cat food", "Cat litter", "Dog food", "Wedding dresses"],
+    "Intent": ["adopting a cat", "moving house"],
+}
+CAT = EntityContext("adopting a cat", "Intent", "A household adopts a cat.")
+
+
+def tiny_model(seed: int = 0) -> LightPAIR:
+    """A 2-layer, 32-wide BERT with MiniLM's tokenizer (read from the local package, offline)."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from mining.lightpair.model import minilm_path
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+    )
+    return LightPAIR(
+        BertModel(config), tokenizer, ModelConfig(tuple(r.name for r in SCHEMA.mined_relations()), max_len=48)
+    )
+
+
+def rows() -> list[dict[str, Any]]:
+    rf = build_relation_filter(CAT)
+    ex = build_entity_expansion(CAT, SCHEMA.rel("NEEDS"), "Category", found=["Cat food"], round_=2)
+    jd = build_judgement(CAT, SCHEMA.rel("NEEDS"), "Cat litter", "Category")
+
+    def row(task: str, messages: Any, responses: list[str], pid: str) -> dict[str, Any]:
+        return {"task": task, "prompt_id": pid, "messages": messages, "responses": responses}
+
+    return [
+        row(
+            "relation_filter",
+            rf,
+            ['{"relations": [{"relation": "NEEDS"}]}', "not json", '{"relations": []}'],
+            "a",
+        ),
+        row(
+            "entity_expansion",
+            ex,
+            [
+                '{"tails": [{"name": "cat litter"}, {"name": "Cat food"}]}',
+                '{"tails": [{"name": "Cat Litter"}, {"name": "Unicorn chow"}]}',
+            ],
+            "b",
+        ),
+        row(
+            "judge_triple",
+            jd,
+            ['{"valid": true, "confidence": 0.8}', '{"valid": false, "confidence": 0.6}'],
+            "c",
+        ),
+    ]
+
+
+def test_prompt_view_reads_facts_description_found_and_k() -> None:
+    ex = build_entity_expansion(
+        CAT, SCHEMA.rel("NEEDS"), "Category", found=["Cat food", "Cat litter"], round_=2, k=7
+    )
+    view = PromptView.of(ex)
+    assert (view.task, view.head, view.head_type, view.relation, view.tail_type) == (
+        "entity_expansion",
+        "adopting a cat",
+        "Intent",
+        "NEEDS",
+        "Category",
+    )
+    assert view.description == "A household adopts a cat."
+    assert view.found == ("Cat food", "Cat litter") and view.k == 7
+    assert PromptView.of(build_entity_expansion(CAT, SCHEMA.rel("NEEDS"), "Category")).found == ()
+
+
+def test_corpus_targets_are_the_teachers_vote_shares() -> None:
+    corpus = build_corpus(rows(), TAILS)
+    (rel,) = corpus.relations
+    assert rel.targets["NEEDS"] == pytest.approx(0.5) and rel.targets["PRECEDES"] == 0.0  # 2 parsed samples
+    assert corpus.stats["relation_filter: malformed"] == 1
+    (exp,) = corpus.expansions
+    assert exp.targets == {"Cat litter": 1.0}  # found tail and unknown name dropped, case folded
+    assert corpus.stats["expansion: unknown tail dropped"] == 1
+    (jd,) = corpus.judgements
+    assert jd.target == pytest.approx((0.8 + 0.4) / 2)
+    assert Corpus.from_json(corpus.to_json()).sha256() == corpus.sha256()
+
+
+def test_held_out_heads_never_enter_the_corpus(tmp_path: Path) -> None:
+    path = tmp_path / "transcript.jsonl"
+    lines = [json.dumps(r) for r in rows()]
+    path.write_text("\n".join(lines + lines[:1]) + "\n")  # a resumed run repeats a line
+    read = read_transcript(path)
+    assert len(read) == 3 and len(read[0]["responses"]) == 3
+    corpus = build_corpus(read, TAILS, hold_out=["Adopting a cat"])
+    assert not corpus.heads() and corpus.stats["held-out head"] == 3
+
+
+def test_model_shapes_and_identity_query_projection() -> None:
+    model = tiny_model()
+    assert torch.equal(model.query_proj.weight, torch.eye(32))
+    e = model.embed(["a", "b c d"])
+    assert e.shape == (2, 32) and torch.allclose(e.norm(dim=-1), torch.ones(2))
+    assert model.relation_logits(e).shape == (2, len(SCHEMA.mined_relations()))
+    assert model.expansion_logits(e, model.embed(["x", "y", "z"]), ["NEEDS", "SERVES"]).shape == (2, 3)
+    assert model.judge_logits(e).shape == (2,)
+
+
+def test_listwise_loss_matches_hand_computation() -> None:
+    logits = torch.tensor([[0.0, math.log(3.0), 5.0]])
+    target = torch.tensor([[1.0, 1.0, 0.0]])
+    mask = torch.tensor([[1.0, 1.0, 0.0]])  # the third candidate is masked (a found tail)
+    # softmax over the first two = (1/4, 3/4); target distribution (1/2, 1/2)
+    expected = -(0.5 * math.log(0.25) + 0.5 * math.log(0.75))
+    assert listwise_loss(logits, target, mask).item() == pytest.approx(expected, rel=1e-5)
+    assert listwise_loss(logits, torch.zeros_like(target), mask).item() == 0.0
+
+
+def test_expansion_loss_is_finite_and_only_trainable_parameters_get_gradients() -> None:
+    model = tiny_model()
+    for p in model.encoder.parameters():
+        p.requires_grad = False
+    corpus = build_corpus(rows(), TAILS)
+    loss = expansion_loss(model, corpus.expansions, TAILS["Category"], 2, random.Random(0))
+    loss.backward()  # type: ignore[no-untyped-call]
+    assert torch.isfinite(loss)
+    assert all(p.grad is None for p in model.encoder.parameters())
+    assert model.query_proj.weight.grad is not None and model.expansion_bias.grad is not None
+
+
+def test_best_threshold_picks_the_f1_optimum() -> None:
+    ranked = [("a", 0.9), ("b", 0.6), ("c", 0.3)]
+    tau, f1 = best_threshold([(ranked, {"a", "b"})])
+    assert 0.3 < tau <= 0.6 and f1 == 1.0
+
+
+def test_client_answers_every_task_in_its_schema(tmp_path: Path) -> None:
+    from mining.lightpair.client import LightPAIRClient
+    from mining.lightpair.distill import tails_of
+
+    model = tiny_model()
+    corpus = build_corpus(rows(), TAILS)
+    fit(model, corpus, TrainConfig(epochs=1, batch_size=2, negatives=2))
+    thresholds = {"relation_filter": 0.0, "expansion:NEEDS": 0.0}
+    meta = checkpoint.CheckpointMeta(model.config, {}, thresholds, {}, corpus.sha256(), {}, [], [], TAILS)
+    checkpoint.save(tmp_path, model, meta, tails_of(model, corpus), corpus.to_json())
+    client = LightPAIRClient(tmp_path)
+    answers = client.complete_many([Request(r["messages"], n=2) for r in rows()])
+    rf = parse_answer("relation_filter", answers[0][0])
+    ex = parse_answer("entity_expansion", answers[1][0])
+    jd = parse_answer("judge_triple", answers[2][0])
+    assert isinstance(rf, RelationFilterAnswer) and isinstance(ex, ExpansionAnswer)
+    assert isinstance(jd, JudgementAnswer)
+    assert {c.relation for c in rf.relations} == {
+        "NEEDS",
+        "CO_OCCURS_WITH",
+        "PRECEDES",
+        "RELATED_TO",
+    }  # τ = 0
+    names = [t.name for t in ex.tails]
+    assert "Cat food" not in names and len(names) == 3  # found in an earlier round: excluded
+    assert 0.5 <= jd.confidence <= 1.0
+    assert len(answers[0]) == 2 and client.usage.calls == 3
+
+
+def test_sampled_answers_are_seeded_draws_and_greedy_ones_repeat(tmp_path: Path) -> None:
+    from mining.lightpair.client import LightPAIRClient
+    from mining.lightpair.distill import tails_of
+
+    model = tiny_model(1)
+    corpus = build_corpus(rows(), TAILS)
+    meta = checkpoint.CheckpointMeta(model.config, {}, {}, {}, corpus.sha256(), {}, [], [], TAILS)
+    checkpoint.save(tmp_path, model, meta, tails_of(model, corpus), corpus.to_json())
+    messages = rows()[0]["messages"]  # relation filter: p(r) ≈ 0.5 for an untrained head
+    greedy = LightPAIRClient(tmp_path).complete(messages, n=6, temperature=0.0)
+    assert len(set(greedy)) == 1
+    assert len(set(LightPAIRClient(tmp_path).complete(messages, n=6, temperature=0.8))) == 1  # default
+    sampled = LightPAIRClient(tmp_path, sample=True).complete(messages, n=6, temperature=0.8)
+    assert len(set(sampled)) > 1  # Bernoulli(p) draws differ across samples
+    assert LightPAIRClient(tmp_path, sample=True).complete(messages, n=6, temperature=0.8) == sampled
+
+
+@pytest.mark.slow
+def test_real_minilm_lightpair_fits_the_budget_and_embeds_offline() -> None:
+    from mining.lightpair.model import build_model, parameter_count
+
+    model = build_model(ModelConfig(tuple(r.name for r in SCHEMA.mined_relations())))
+    assert parameter_count(model) <= 100_000_000
+    with torch.no_grad():
+        e = model.embed(["Intent: adopting a cat.", "Cat food"])
+    assert e.shape == (2, 384)
