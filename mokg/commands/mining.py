@@ -148,12 +148,16 @@ def build(
     samples: Annotated[int, typer.Option(help="Samples per prompt (self-consistency).")] = 5,
     llm: Annotated[
         LLMChoice,
-        typer.Option(help="teacher (started here), openai, local, or replay (recorded answers, offline)."),
+        typer.Option(help="teacher (started here), openai, local, lightpair, or replay (recorded, offline)."),
     ] = LLMChoice.teacher,
     noise: Annotated[str, typer.Option(help="Teacher noise: none, low, medium, high.")] = "medium",
     base_url: Annotated[str | None, typer.Option(help="--llm openai: the endpoint's /v1 URL.")] = None,
     model: Annotated[
-        str | None, typer.Option(help="--llm openai: model name; --llm local: model path.")
+        str | None,
+        typer.Option(
+            help="openai: model name; local: .gguf or model dir; lightpair: checkpoint dir; "
+            "replay: the recorded model (default: the teacher at --noise)."
+        ),
     ] = None,
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 16,
     timeout: Annotated[float, typer.Option(help="Seconds before one LLM request times out.")] = 30.0,
