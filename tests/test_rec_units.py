@@ -14,7 +14,16 @@ from gnn.rec.attention import PrototypeAttention
 from gnn.rec.data import RecData
 from gnn.rec.evaluate import evaluate_domain
 from gnn.rec.metrics import metrics_from_ranks, ranks, user_average
-from gnn.rec.peace import Peace, PeaceConfig, PeaceNet, batch_loss, build_history, refresh_prototypes, score
+from gnn.rec.peace import (
+    Peace,
+    PeaceConfig,
+    PeaceNet,
+    batch_loss,
+    build_history,
+    localise,
+    refresh_prototypes,
+    score,
+)
 from gnn.rec.prototypes import kmeans, prototype_loss
 from gnn.rec.serve import online_scores
 
@@ -180,3 +189,20 @@ def test_history_is_newest_first_and_padded() -> None:
     assert hist[3].tolist() == [4, 6] and mask[3].tolist() == [True, False]
     only_a, _ = build_history(data, ["a"], 2)
     assert only_a[0].tolist() == [1, 0]
+
+
+def test_batch_local_items_and_history_match_the_full_computation() -> None:
+    data = tiny_data()
+    net = PeaceNet(SMALL, data)
+    ent = net.entities()
+    full = net.items(ent)
+    rows = torch.tensor([1, 4, 5])
+    assert torch.allclose(net.items(ent, rows), full[rows], atol=1e-6)
+    assert torch.allclose(net.all_items(chunk=2), full.detach(), atol=1e-6)
+    hist, mask = build_history(data, data.domains, 4)
+    users = torch.tensor([0, 2])
+    rows, local = localise(hist[users], torch.tensor([5]), data.n_items)
+    assert 5 in rows.tolist() and rows.tolist() == sorted(set(rows.tolist()))
+    z_local = net.interests(users, local, mask[users], net.items(ent, rows))
+    z_full = net.interests(users, hist[users], mask[users], full)
+    assert torch.allclose(z_local, z_full, atol=1e-6)

@@ -36,10 +36,16 @@ class PrototypeAttention(nn.Module):
         self.scale = 1.0 / math.sqrt(dim)
 
     def weights(self, interests: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
-        """Eq. E5: ``[..., K, C]`` attention of each interest over the prototypes (rows sum to 1)."""
-        return torch.softmax(self.q(interests) @ self.k(prototypes).T * self.scale, dim=-1)
+        """Eq. E5: ``[..., K, C]`` attention of each interest over the prototypes (rows sum to 1).
+
+        Computed as ``z · (W_qᵀ W_k Pᵀ)``: the same product, re-associated so the ``d × d`` map is
+        applied to the ``C`` prototypes instead of the ``B·K`` interests.
+        """
+        keys = self.q.weight.T @ self.k(prototypes).T  # [d, C]
+        return torch.softmax(interests @ keys * self.scale, dim=-1)
 
     def forward(self, interests: torch.Tensor, prototypes: torch.Tensor) -> torch.Tensor:
-        """Eq. E6: ``interests`` ``[..., K, d]`` plus their attended prototype read-out."""
-        out: torch.Tensor = interests + self.o(self.weights(interests, prototypes) @ prototypes)
+        """Eq. E6: ``interests`` ``[..., K, d]`` plus their attended prototype read-out
+        (``α (P W_oᵀ)``, re-associated likewise)."""
+        out: torch.Tensor = interests + self.weights(interests, prototypes) @ self.o(prototypes)
         return out

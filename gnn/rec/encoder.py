@@ -67,12 +67,26 @@ class EntityEncoder(nn.Module):
         return h
 
 
-def pool_items(entity_h: torch.Tensor, item_entity: torch.Tensor, n_items: int) -> torch.Tensor:
-    """The mean entity state of each item (E2's second term); zeros for items without entities."""
+def item_entity_table(
+    item_entity: torch.Tensor, n_items: int, n_entities: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Each item's entities as a padded ``[n_items, m]`` table (``n_entities`` pads) and its degree
+    (clamped to 1), so E2 can pool any subset of items with one gather."""
     item, ent = item_entity[0], item_entity[1]
-    out = torch.zeros(n_items, entity_h.shape[1]).index_add_(0, item, entity_h[ent])
-    deg = torch.bincount(item, minlength=n_items).clamp_min(1).unsqueeze(1)
-    return out / deg
+    deg = torch.bincount(item, minlength=n_items)
+    order = torch.argsort(item, stable=True)
+    item, ent = item[order], ent[order]
+    start = torch.cumsum(deg, 0) - deg
+    slot = torch.arange(len(item)) - start[item]
+    table = torch.full((n_items, int(deg.max()) if len(item) else 1), n_entities, dtype=torch.long)
+    table[item, slot] = ent
+    return table, deg.clamp_min(1).unsqueeze(1).to(torch.float32)
+
+
+def pool_items(entity_h: torch.Tensor, table: torch.Tensor, deg: torch.Tensor) -> torch.Tensor:
+    """The mean entity state of each row of ``table`` (E2's second term; zeros without entities)."""
+    padded = torch.cat([entity_h, entity_h.new_zeros(1, entity_h.shape[1])])
+    return padded[table].sum(dim=1) / deg
 
 
 class MultiInterest(nn.Module):

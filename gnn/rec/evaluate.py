@@ -37,42 +37,47 @@ class Recommender(Protocol):
 
 
 def evaluate_domain(
-    model: Recommender, data: RecData, domain: str, batch_size: int = 1024
+    model: Recommender,
+    data: RecData,
+    domain: str,
+    batch_size: int = 256,
+    max_users: int | None = None,
+    seed: int = 0,
 ) -> dict[str, float]:
-    """Full-ranking HR@10/20, NDCG@10/20, MRR, AUC of ``model`` on ``domain``'s test pairs."""
+    """Full-ranking HR@10/20, NDCG@10/20, MRR, AUC of ``model`` on ``domain``'s test pairs.
+
+    ``max_users``: score only a seeded random sample of that many test users (every item is still
+    ranked for each of them); None scores them all.
+    """
     import torch
 
     items = data.domain_items(domain)
     col = np.full(data.n_items, -1, dtype=np.int64)
     col[items] = np.arange(len(items))
     users, pos = data.test_in(domain)
-    known = _known(data, items, col)
-    held = _pairs_by_user(users, col[pos])
-    all_ranks, all_neg = np.zeros(len(users)), np.zeros(len(users))
     uniq = np.unique(users)
+    if max_users is not None and len(uniq) > max_users:
+        uniq = np.sort(np.random.default_rng(seed).choice(uniq, max_users, replace=False))
+        keep = np.isin(users, uniq)
+        users, pos = users[keep], pos[keep]
+    order = np.argsort(users, kind="stable")
+    users, pos = users[order], col[pos[order]]
+    in_dom = col[data.fit_item] >= 0
+    known_u, known_c = data.fit_user[in_dom], col[data.fit_item[in_dom]]
+    sel = np.isin(known_u, uniq)
+    known_u, known_c = known_u[sel], known_c[sel]
+    all_ranks, all_neg = np.zeros(len(users)), np.zeros(len(users))
     with torch.no_grad():
         for start in range(0, len(uniq), batch_size):
             batch = uniq[start : start + batch_size]
             s = model.scores(torch.from_numpy(batch), domain).numpy()
-            row = {u: r for r, u in enumerate(batch)}
-            for idx in np.flatnonzero(np.isin(users, batch)):
-                r = row[users[idx]]
-                mask = np.ones(len(items), dtype=bool)
-                mask[known.get(int(users[idx]), [])] = False
-                mask[held[int(users[idx])]] = False
-                all_ranks[idx] = ranks(s[r, col[pos[idx]]][None], s[r][None], mask[None])[0]
-                all_neg[idx] = mask.sum()
+            mask = np.ones(s.shape, dtype=bool)
+            for u_arr, c_arr in ((known_u, known_c), (users, pos)):  # known and held-out items
+                hit = np.isin(u_arr, batch)
+                mask[np.searchsorted(batch, u_arr[hit]), c_arr[hit]] = False
+            lo = int(np.searchsorted(users, batch[0], side="left"))
+            hi = int(np.searchsorted(users, batch[-1], side="right"))
+            row = np.searchsorted(batch, users[lo:hi])
+            all_ranks[lo:hi] = ranks(s[row, pos[lo:hi]], s[row], mask[row])
+            all_neg[lo:hi] = mask[row].sum(axis=1)
     return user_average(users, metrics_from_ranks(all_ranks, all_neg))
-
-
-def _known(data: RecData, items: np.ndarray, col: np.ndarray) -> dict[int, list[int]]:
-    """Per user, the columns of the domain items they have fit interactions with."""
-    in_dom = np.isin(data.fit_item, items)
-    return _pairs_by_user(data.fit_user[in_dom], col[data.fit_item[in_dom]])
-
-
-def _pairs_by_user(users: np.ndarray, cols: np.ndarray) -> dict[int, list[int]]:
-    out: dict[int, list[int]] = {}
-    for u, c in zip(users.tolist(), cols.tolist(), strict=True):
-        out.setdefault(u, []).append(c)
-    return out

@@ -58,6 +58,7 @@ class RecEvalConfig:
         targets: target domains (the rest are PEACE's / EMCDR's sources); cold_domain: held out by
             the cold_start split. models: names from :data:`MODELS`. features: MiniLM features.
         peace, baseline: model configs (their ``seed`` is replaced by each run's seed).
+        max_test_users: score a seeded sample of this many test users per domain (None = all).
     """
 
     splits: tuple[SplitKind, ...] = ("leave_last_out", "temporal", "cold_start")
@@ -68,6 +69,7 @@ class RecEvalConfig:
     features: bool = True
     peace: PeaceConfig = field(default_factory=PeaceConfig)
     baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    max_test_users: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -131,7 +133,7 @@ def _run_one(
     fit_s = time.perf_counter() - start
     out = []
     for domain in domains:
-        m = evaluate_domain(model, data, domain)
+        m = evaluate_domain(model, data, domain, max_users=config.max_test_users, seed=seed)
         if m["users"]:
             kg = arm if name.startswith("PEACE") else "n/a"
             out.append(

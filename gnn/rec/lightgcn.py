@@ -21,22 +21,39 @@ if TYPE_CHECKING:
     from gnn.rec.data import RecData
 
 
+SPARSE_ABOVE = 1_000_000  # directed edges above which the propagation uses a CSR adjacency
+
+
 def user_item_graph(
     n_users: int, n_items: int, users: np.ndarray, cols: np.ndarray
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Both directions of the user–item edges and their symmetric-normalised weights."""
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Both directions of the user–item edges and their symmetric-normalised weights; above
+    :data:`SPARSE_ABOVE` edges, one CSR adjacency ``Â`` instead (weight None): PyG's edge-list
+    propagation materialises an ``[edges, d]`` message tensor per layer (≈5 GB on the benchmark
+    world), the sparse product does not. Both give the same embeddings."""
     from torch_geometric.nn.conv.gcn_conv import gcn_norm
+    from torch_geometric.utils import to_torch_csr_tensor
 
     u, i = torch.from_numpy(users), torch.from_numpy(cols) + n_users
     edge_index = torch.stack([torch.cat([u, i]), torch.cat([i, u])])
-    edge_index, weight = gcn_norm(edge_index, None, n_users + n_items, add_self_loops=False)
-    return edge_index, weight
+    n = n_users + n_items
+    edge_index, weight = gcn_norm(edge_index, None, n, add_self_loops=False)
+    if edge_index.shape[1] <= SPARSE_ABOVE:
+        return edge_index, weight
+    return to_torch_csr_tensor(edge_index, weight, size=(n, n)), None
 
 
 def train_lightgcn(
-    n_users: int, n_items: int, users: np.ndarray, cols: np.ndarray, config: BaselineConfig, seed: int
+    n_users: int,
+    n_items: int,
+    users: np.ndarray,
+    cols: np.ndarray,
+    config: BaselineConfig,
+    seed: int,
+    max_batches: int | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, list[float]]:
-    """Train PyG LightGCN; returns (user, item) embeddings and the seconds of each epoch."""
+    """Train PyG LightGCN; returns (user, item) embeddings and the seconds of each epoch
+    (``max_batches`` cuts each epoch short: the benchmark times a sample of batches at scale)."""
     import time
 
     from torch_geometric.nn.models import LightGCN
@@ -51,6 +68,8 @@ def train_lightgcn(
     for _ in range(config.epochs if len(users) else 0):
         start_t = time.perf_counter()
         perm = torch.randperm(len(u_all), generator=gen)
+        if max_batches is not None:
+            perm = perm[: max_batches * config.batch_size]
         for start in range(0, len(perm), config.batch_size):
             b = perm[start : start + config.batch_size]
             neg = torch.randint(n_items, (len(b),), generator=gen) + n_users

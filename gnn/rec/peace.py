@@ -20,9 +20,16 @@ this package's:
   read-out (:mod:`gnn.rec.attention`);
 - (E7) ``s(u, i) = max_k cos(z'_k, v_i)``, the multi-interest score;
 - (E8) ``L = L_rec + λ · L_proto`` with ``L_rec`` a sampled softmax at temperature ``τ_rec`` over
-  the batch's positives plus ``negatives`` uniform items of the training domains (accidental hits
-  masked). As in ComiRec's training, the user side of each row is the one interest that attains
-  E7's max for the positive (hard routing), so the softmax costs one interest, not ``K``.
+  the distinct items among the batch's positives plus ``negatives`` uniform items of the training
+  domains (so an accidental hit is never a negative). As in ComiRec's training, the user side of
+  each row is the one interest that attains E7's max for the positive (hard routing), so the
+  softmax costs one interest, not ``K``.
+
+Cost: a training step computes E2–E3 only for the items the batch touches (positives, negatives,
+the batch users' histories) and E1 on the whole entity graph, which is catalogue-sized (≈10³
+categories, brands and intents at every world scale), so it is neither cached nor sampled; k-means
+(E4's refresh) sees every item once per refresh, in chunks. Evaluation and export compute every
+item vector once per domain (in chunks) and interests per user batch.
 
 Transfer: pre-train on the source domains' interactions (histories limited to source items), then
 for each target domain copy the model, add zero-initialised item and user id embeddings (to
@@ -51,7 +58,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gnn.rec.attention import PrototypeAttention
-from gnn.rec.encoder import EntityEncoder, MultiInterest, pool_items
+from gnn.rec.encoder import EntityEncoder, MultiInterest, item_entity_table, pool_items
 from gnn.rec.prototypes import kmeans, prototype_loss
 
 if TYPE_CHECKING:
@@ -67,6 +74,7 @@ class PeaceConfig:
         tau_rec, tau_proto: temperatures of E8's softmax and of E4.
         lambda_proto: ``λ`` of E8; refresh_every: epochs between k-means refreshes of the bank.
         pretrain_epochs, finetune_epochs, batch_size, negatives, lr, finetune_lr, history_len: training.
+        max_batches: cap on the batches of an epoch (None = every interaction once per epoch).
         use_prototypes, use_proto_attention, use_entity_graph, single_interest: ablation switches.
         seed: seeds parameters, batches, negatives and k-means.
     """
@@ -87,6 +95,7 @@ class PeaceConfig:
     lr: float = 3e-3
     finetune_lr: float = 1e-3
     history_len: int = 20
+    max_batches: int | None = None
     use_prototypes: bool = True
     use_proto_attention: bool = True
     use_entity_graph: bool = True
@@ -115,7 +124,9 @@ class PeaceNet(nn.Module):
         self.item_x = torch.from_numpy(data.item_x)
         self.entity_x = torch.from_numpy(data.entity_x)
         self.kg_edges = torch.from_numpy(data.kg_edges)
-        self.item_entity = torch.from_numpy(data.item_entity)
+        self.item_table, self.item_deg = item_entity_table(
+            torch.from_numpy(data.item_entity), data.n_items, data.n_entities
+        )
         self.entity: EntityEncoder | None = None
         if config.use_entity_graph:
             n_rel = len(data.relations)
@@ -138,18 +149,35 @@ class PeaceNet(nn.Module):
         """E1 (None without the entity graph)."""
         return None if self.entity is None else self.entity(self.entity_x, self.kg_edges)
 
-    def items(self, entity_h: torch.Tensor | None) -> torch.Tensor:
-        """E2 for every item (plus the id embedding once ids are on)."""
-        v = self.item_text(self.item_x)
+    def items(self, entity_h: torch.Tensor | None, rows: torch.Tensor | None = None) -> torch.Tensor:
+        """E2 for the items at ``rows`` (every item when None), plus the id embedding once ids are on."""
+        x = self.item_x if rows is None else self.item_x[rows]
+        v: torch.Tensor = self.item_text(x)
         if entity_h is not None:
-            v = v + pool_items(entity_h, self.item_entity, self.n_items)
-        out: torch.Tensor = v + self.item_id.weight if self.use_ids else v
-        return out
+            table, deg = (
+                (self.item_table, self.item_deg)
+                if rows is None
+                else (self.item_table[rows], self.item_deg[rows])
+            )
+            v = v + pool_items(entity_h, table, deg)
+        if self.use_ids:
+            v = v + (self.item_id.weight if rows is None else self.item_id(rows))
+        return v
+
+    def all_items(self, chunk: int = 65536) -> torch.Tensor:
+        """Every item's E2 vector without gradients, ``chunk`` items at a time (evaluation, k-means)."""
+        with torch.no_grad():
+            ent = self.entities()
+            parts = [
+                self.items(ent, torch.arange(s, min(s + chunk, self.n_items)))
+                for s in range(0, self.n_items, chunk)
+            ]
+        return torch.cat(parts) if parts else self.item_text.weight.new_zeros(0, self.config.dim)
 
     def interests(
         self, users: torch.Tensor, hist: torch.Tensor, mask: torch.Tensor, v: torch.Tensor
     ) -> torch.Tensor:
-        """E3 (raw interests ``[B, K, d]``); ``hist`` indexes ``v`` with ``n_items`` as padding."""
+        """E3 (raw interests ``[B, K, d]``); ``hist`` indexes rows of ``v``, ``len(v)`` pads."""
         vpad = torch.cat([v, v.new_zeros(1, v.shape[1])])
         z = self.interest(vpad, hist, mask)
         out: torch.Tensor = z + self.user_id(users).unsqueeze(1) if self.use_ids else z
@@ -163,8 +191,13 @@ class PeaceNet(nn.Module):
 
 
 def score(z: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-    """E7: ``[B, N]`` = max over interests of the cosine of ``z`` ``[B, K, d]`` and ``v`` ``[N, d]``."""
-    return torch.einsum("bkd,nd->bkn", F.normalize(z, dim=-1), F.normalize(v, dim=-1)).max(dim=1).values
+    """E7: ``[B, N]`` = max over interests of the cosine of ``z`` ``[B, K, d]`` and ``v`` ``[N, d]``
+    (one interest at a time, so no ``[B, K, N]`` tensor is held)."""
+    zn, vn = F.normalize(z, dim=-1), F.normalize(v, dim=-1)
+    out = zn[:, 0] @ vn.T
+    for k in range(1, zn.shape[1]):
+        out = torch.maximum(out, zn[:, k] @ vn.T)
+    return out
 
 
 def build_history(data: RecData, domains: Sequence[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -182,49 +215,79 @@ def build_history(data: RecData, domains: Sequence[str], length: int) -> tuple[t
     return idx, idx < data.n_items
 
 
+def localise(hist: torch.Tensor, extra: torch.Tensor, n_items: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The sorted item rows a batch touches (``extra`` and the real entries of ``hist``) and ``hist``
+    re-indexed into them (padding ``n_items`` → ``len(rows)``)."""
+    rows = torch.unique(torch.cat([extra, hist.flatten()]))
+    rows = rows[rows < n_items]
+    return rows, torch.searchsorted(rows, hist)
+
+
 class Peace:
-    """PEACE as a :class:`~gnn.rec.evaluate.Recommender`: pre-train on the sources, fine-tune per target."""
+    """PEACE as a :class:`~gnn.rec.evaluate.Recommender`: pre-train on the sources, fine-tune per target.
+
+    Scoring computes every item's vector once per domain (in chunks, cached until the next ``fit``)
+    and each requested user's interests from their history on the fly, so nothing of size
+    ``users × items`` or ``users × K × d`` is held for the whole population.
+    """
 
     def __init__(self, config: PeaceConfig, name: str = "PEACE") -> None:
         self.config, self.name = config, name
         self.nets: dict[str, PeaceNet] = {}
         self.cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self.history: tuple[torch.Tensor, torch.Tensor] | None = None
         self.losses: dict[str, list[float]] = {}
         self.data: RecData | None = None
 
     def fit(self, data: RecData, targets: Sequence[str]) -> None:
         cfg = self.config
         torch.manual_seed(cfg.seed)
-        self.data, self.cache = data, {}
+        self.data, self.cache, self.history = data, {}, None
         sources = [d for d in data.domains if d not in targets]
         base = PeaceNet(cfg, data)
-        self.losses["pretrain"] = train(base, data, sources, sources, cfg.pretrain_epochs, cfg.lr, cfg.seed)
+        self.losses["pretrain"] = train(
+            base, data, sources, sources, cfg.pretrain_epochs, cfg.lr, cfg.seed, cfg.max_batches
+        )
         self.nets = {d: base for d in sources}
         for t in targets:
             net = copy.deepcopy(base)
             net.use_ids = True
             if len(data.fit_in([t])[0]):
                 ep, lr = cfg.finetune_epochs, cfg.finetune_lr
-                self.losses[t] = train(net, data, [t], data.domains, ep, lr, cfg.seed + 1)
+                self.losses[t] = train(net, data, [t], data.domains, ep, lr, cfg.seed + 1, cfg.max_batches)
             self.nets[t] = net
 
-    def embed(self, domain: str) -> tuple[torch.Tensor, torch.Tensor]:
+    def item_vectors(self, domain: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Every item's vector under ``domain``'s network and ``domain``'s own rows of it (cached)."""
+        assert self.data is not None, "fit first"
+        if domain not in self.cache:
+            v = self.nets[domain].all_items()
+            self.cache[domain] = (v, v[torch.from_numpy(self.data.domain_items(domain))])
+        return self.cache[domain]
+
+    def user_interests(self, users: torch.Tensor, domain: str) -> torch.Tensor:
+        """Raw interests ``[len(users), K, d]`` (E3 over each user's full history)."""
+        assert self.data is not None, "fit first"
+        if self.history is None:
+            self.history = build_history(self.data, self.data.domains, self.config.history_len)
+        hist, mask = self.history
+        v, _ = self.item_vectors(domain)
+        rows, local = localise(hist[users], users.new_zeros(0), self.data.n_items)
+        with torch.no_grad():
+            return self.nets[domain].interests(users, local, mask[users], v[rows])
+
+    def embed(self, domain: str, chunk: int = 65536) -> tuple[torch.Tensor, torch.Tensor]:
         """Raw interests ``[n_users, K, d]`` (full history) and ``domain``'s item vectors."""
         assert self.data is not None, "fit first"
-        net, data = self.nets[domain], self.data
-        hist, mask = build_history(data, data.domains, self.config.history_len)
-        with torch.no_grad():
-            v = net.items(net.entities())
-            z = net.interests(torch.arange(data.n_users), hist, mask, v)
-        return z, v[torch.from_numpy(data.domain_items(domain))]
+        n = self.data.n_users
+        z = [self.user_interests(torch.arange(s, min(s + chunk, n)), domain) for s in range(0, n, chunk)]
+        return torch.cat(z), self.item_vectors(domain)[1]
 
     def scores(self, users: torch.Tensor, domain: str) -> torch.Tensor:
-        if domain not in self.cache:
-            z, v = self.embed(domain)
-            with torch.no_grad():
-                self.cache[domain] = (self.nets[domain].enhance(z), v)
-        z, v = self.cache[domain]
-        return score(z[users], v)
+        with torch.no_grad():
+            return score(
+                self.nets[domain].enhance(self.user_interests(users, domain)), self.item_vectors(domain)[1]
+            )
 
 
 def train(
@@ -235,8 +298,10 @@ def train(
     epochs: int,
     lr: float,
     seed: int,
+    max_batches: int | None = None,
 ) -> list[float]:
-    """E8 on the fit interactions of ``domains``; returns the mean loss per epoch."""
+    """E8 on the fit interactions of ``domains``; returns the mean loss per epoch. ``max_batches``
+    cuts each epoch short (the benchmark times a sample of batches at scale)."""
     cfg = net.config
     users, items = data.fit_in(list(domains))
     hist, hmask = build_history(data, history_domains, cfg.history_len)
@@ -250,6 +315,8 @@ def train(
         assign = refresh_prototypes(net, pool, seed + epoch) if epoch % cfg.refresh_every == 0 else assign
         total = 0.0
         perm = torch.randperm(len(u_all), generator=gen)
+        if max_batches is not None:
+            perm = perm[: max_batches * cfg.batch_size]
         for start in range(0, len(perm), cfg.batch_size):
             b = perm[start : start + cfg.batch_size]
             neg = pool[torch.randint(len(pool), (cfg.negatives,), generator=gen)]
@@ -271,25 +338,35 @@ def batch_loss(
     hmask: torch.Tensor,
     assign: tuple[torch.Tensor, torch.Tensor] | None,
 ) -> torch.Tensor:
-    """E8 for one batch: sampled softmax (E7 logits) + λ · E4 on the entities and the batch's items."""
+    """E8 for one batch: sampled softmax (E7 logits) + λ · E4 on the entities and the batch's items.
+
+    Only the items the batch touches get a vector: its positives, its negatives and its users'
+    histories (:func:`localise`); E1 runs on the whole entity graph every batch (entities are the
+    catalogue's categories, brands and intents, about 10³ whatever the number of users and items,
+    so there is nothing to cache). The softmax's candidates are the distinct items among the
+    positives and negatives: each row's own positive is its target and every other candidate a
+    negative, so an accidental hit (another row's positive or a negative equal to the row's
+    positive) is never counted against it.
+    """
     cfg = net.config
-    ent = net.entities()
-    v = net.items(ent)
     h = hist[users]
-    z = net.enhance(net.interests(users, h, hmask[users] & (h != pos.unsqueeze(1)), v))
-    cand = torch.cat([pos, neg])
-    zn, vc = F.normalize(z, dim=-1), F.normalize(v[cand], dim=-1)
+    cand = torch.unique(torch.cat([pos, neg]))
+    rows, local = localise(h, cand, net.n_items)
+    ent = net.entities()
+    v = net.items(ent, rows)
+    z = net.enhance(net.interests(users, local, hmask[users] & (h != pos.unsqueeze(1)), v))
+    target = torch.searchsorted(cand, pos)
+    zn, vc = F.normalize(z, dim=-1), F.normalize(v[torch.searchsorted(rows, cand)], dim=-1)
     with torch.no_grad():  # the interest that scores the positive (E7's max), ComiRec's hard routing
-        k_star = torch.einsum("bkd,bd->bk", zn, vc[: len(pos)]).argmax(dim=1)
+        k_star = torch.einsum("bkd,bd->bk", zn, vc[target]).argmax(dim=1)
     logits = zn[torch.arange(len(pos)), k_star] @ vc.T / cfg.tau_rec
-    hit = cand.unsqueeze(0) == pos.unsqueeze(1)
-    hit[:, : len(pos)].fill_diagonal_(False)
-    loss = F.cross_entropy(logits.masked_fill(hit, -1e9), torch.arange(len(pos)))
+    loss = F.cross_entropy(logits, target)
     if net.prototypes is not None and assign is not None:
         ent_assign, item_assign = assign
-        emb = v[pos] if ent is None else torch.cat([ent, v[pos]])
-        target = item_assign[pos] if ent is None else torch.cat([ent_assign, item_assign[pos]])
-        loss = loss + cfg.lambda_proto * prototype_loss(emb, net.prototypes, target, cfg.tau_proto)
+        v_pos = v[torch.searchsorted(rows, pos)]
+        emb = v_pos if ent is None else torch.cat([ent, v_pos])
+        proto_target = item_assign[pos] if ent is None else torch.cat([ent_assign, item_assign[pos]])
+        loss = loss + cfg.lambda_proto * prototype_loss(emb, net.prototypes, proto_target, cfg.tau_proto)
     return loss
 
 
@@ -302,7 +379,7 @@ def refresh_prototypes(
         return None
     with torch.no_grad():
         ent = net.entities()
-        v = net.items(ent)
+        v = net.all_items()
         points = v[pool] if ent is None else torch.cat([ent, v[pool]])
         centres, _ = kmeans(points, net.config.prototypes, net.config.kmeans_iters, seed)
         net.prototypes.data[: len(centres)] = centres  # (fewer points than C: the rest stay)

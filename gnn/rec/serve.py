@@ -1,14 +1,16 @@
 """Lightweight serving of PEACE (arXiv 2312.01916, "lightweight deployment"): precomputed vectors
 plus a small online part, answered from saved artefacts without the training graph or the store.
 
-Offline (:func:`export_artefacts`), per domain: every user's raw interests ``z`` (E3, ``[U, K, d]``),
+Offline (:func:`export_artefacts`), per domain: every user's raw interests ``z`` (E3, ``[U, K, d]``,
+one memory-mapped ``.npy`` per distinct network),
 the domain's item vectors (E2, L2-normalised), the user's already-seen items (CSR), and the online
 part's weights: the prototype bank ``P`` and the attention's ``W_q, W_k, W_o`` (E5–E6). Online
 (:func:`top_k`), in numpy: E5–E6 on the requested users' interests, then E7 (max over interests
 of the cosine) against the domain's items, seen items removed, top-k by ``argpartition``.
 
 Layout of an artefact directory: ``manifest.json`` (model, config and its hash, graph version,
-split, KG source, code version, domains) and ``domain-<name>.npz`` per domain.
+split, KG source, code version, domains), ``domain-<name>.npz`` per domain and the
+``interests-<name>.npy`` files the domains point to.
 """
 
 from __future__ import annotations
@@ -30,20 +32,24 @@ MANIFEST = "manifest.json"
 
 
 def export_artefacts(model: Peace, data: RecData, out: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write the manifest and one ``.npz`` per domain that ``model`` can score."""
+    """Write the manifest, one ``.npz`` per domain that ``model`` can score, and one interests
+    ``.npy`` per distinct network (the source domains share the pre-trained one), written in
+    chunks of users so the ``[U, K, d]`` array is never held in memory."""
     import importlib.metadata
 
     import torch
 
     out.mkdir(parents=True, exist_ok=True)
     domains: dict[str, dict[str, Any]] = {}
+    written: dict[int, str] = {}
     for domain in data.domains:
         if domain not in model.nets or len(data.domain_items(domain)) == 0:
             continue
         net = model.nets[domain]
-        z, v = model.embed(domain)
+        if id(net) not in written:
+            written[id(net)] = _write_interests(model, data, domain, out / f"interests-{domain}.npy")
+        _, v = model.item_vectors(domain)
         arrays: dict[str, np.ndarray] = {
-            "interests": z.numpy().astype(np.float32),
             "items": torch.nn.functional.normalize(v, dim=-1).numpy().astype(np.float32),
             "item_ids": np.array([data.item_ids[i] for i in data.domain_items(domain)]),
             **_seen(data, domain),
@@ -56,7 +62,11 @@ def export_artefacts(model: Peace, data: RecData, out: Path, extra: dict[str, An
                 "wo": net.attention.o.weight.detach().numpy(),
             }
         np.savez(out / f"domain-{domain}.npz", **arrays)  # type: ignore[arg-type]
-        domains[domain] = {"file": f"domain-{domain}.npz", "items": len(arrays["item_ids"])}
+        domains[domain] = {
+            "file": f"domain-{domain}.npz",
+            "interests": written[id(net)],
+            "items": len(arrays["item_ids"]),
+        }
     np.savez(out / "users.npz", user_ids=np.array(data.user_ids))
     manifest = {
         "model": model.name,
@@ -71,6 +81,21 @@ def export_artefacts(model: Peace, data: RecData, out: Path, extra: dict[str, An
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
     return out
+
+
+def _write_interests(model: Peace, data: RecData, domain: str, path: Path, chunk: int = 65536) -> str:
+    """Every user's raw interests under ``domain``'s network into ``path`` (``.npy``, mmap-able)."""
+    import torch
+
+    cfg = model.config
+    shape = (data.n_users, cfg.n_interests, cfg.dim)
+    arr = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=shape)
+    for lo in range(0, data.n_users, chunk):
+        users = torch.arange(lo, min(lo + chunk, data.n_users))
+        arr[lo : lo + len(users)] = model.user_interests(users, domain).numpy()
+    arr.flush()
+    del arr
+    return path.name
 
 
 def _seen(data: RecData, domain: str) -> dict[str, np.ndarray]:
@@ -116,6 +141,8 @@ def load_artefacts(directory: Path) -> Artefacts:
     for name, meta in manifest["domains"].items():
         with np.load(Path(directory) / meta["file"]) as f:
             domains[name] = {k: f[k] for k in f.files}
+        if "interests" in meta:  # memory-mapped: a request reads only its users' rows
+            domains[name]["interests"] = np.load(Path(directory) / meta["interests"], mmap_mode="r")
     return Artefacts(manifest, {u: i for i, u in enumerate(users)}, domains)
 
 
@@ -130,7 +157,11 @@ def online_scores(arrays: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray
         attn /= attn.sum(axis=-1, keepdims=True)
         z = z + (attn @ p) @ arrays["wo"].T
     z = z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
-    return np.einsum("bkd,nd->bkn", z, arrays["items"]).max(axis=1)  # type: ignore[no-any-return]
+    items_t = arrays["items"].T
+    out: np.ndarray = z[:, 0] @ items_t  # E7's max over interests, one BLAS product per interest
+    for k in range(1, z.shape[1]):
+        np.maximum(out, z[:, k] @ items_t, out=out)
+    return out
 
 
 def top_k(

@@ -33,6 +33,10 @@ FeaturesOpt = Annotated[bool, typer.Option(help="MiniLM text features of items a
 DimOpt = Annotated[int, typer.Option(help="Embedding width d.")]
 PreOpt = Annotated[int, typer.Option(help="PEACE pre-training epochs (sources).")]
 FtOpt = Annotated[int, typer.Option(help="PEACE fine-tuning epochs (per target).")]
+BatchOpt = Annotated[int, typer.Option(help="Training batch size.")]
+MaxBatchesOpt = Annotated[
+    int | None, typer.Option(help="Cap on PEACE's batches per epoch (default: every interaction once).")
+]
 
 
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
@@ -59,6 +63,8 @@ def train_peace(
     prototypes: Annotated[int, typer.Option(help="Prototypes C.")] = 32,
     pretrain_epochs: PreOpt = 6,
     finetune_epochs: FtOpt = 6,
+    batch_size: BatchOpt = 1024,
+    max_batches: MaxBatchesOpt = None,
     use_prototypes: Annotated[bool, typer.Option(help="Ablation: contrastive prototypes.")] = True,
     proto_attention: Annotated[bool, typer.Option(help="Ablation: prototype attention.")] = True,
     entity_graph: Annotated[bool, typer.Option(help="Ablation: items from entities.")] = True,
@@ -81,6 +87,8 @@ def train_peace(
         prototypes=prototypes,
         pretrain_epochs=pretrain_epochs,
         finetune_epochs=finetune_epochs,
+        batch_size=batch_size,
+        max_batches=max_batches,
         use_prototypes=use_prototypes,
         use_proto_attention=proto_attention,
         use_entity_graph=entity_graph,
@@ -118,6 +126,12 @@ def eval_rec(
     pretrain_epochs: PreOpt = 6,
     finetune_epochs: FtOpt = 6,
     baseline_epochs: Annotated[int, typer.Option(help="Epochs of BPR-MF, LightGCN, EMCDR.")] = 30,
+    batch_size: BatchOpt = 1024,
+    max_batches: MaxBatchesOpt = None,
+    max_test_users: Annotated[
+        int | None,
+        typer.Option(help="Score a seeded sample of this many test users per domain (default all)."),
+    ] = None,
     features: FeaturesOpt = True,
     threads: ThreadsOpt = 1,
 ) -> None:
@@ -137,8 +151,15 @@ def eval_rec(
         cold_domain=cold_domain,
         models=tuple(model or MODELS),
         features=features,
-        peace=PeaceConfig(dim=dim, pretrain_epochs=pretrain_epochs, finetune_epochs=finetune_epochs),
-        baseline=BaselineConfig(dim=dim, epochs=baseline_epochs),
+        peace=PeaceConfig(
+            dim=dim,
+            pretrain_epochs=pretrain_epochs,
+            finetune_epochs=finetune_epochs,
+            batch_size=batch_size,
+            max_batches=max_batches,
+        ),
+        baseline=BaselineConfig(dim=dim, epochs=baseline_epochs, batch_size=batch_size),
+        max_test_users=max_test_users,
     )
     store = _open()
     opened: list[GraphStore] = []
