@@ -9,17 +9,23 @@ one with the largest budget):
    fitted heterogeneous GraphSAGE: one matrix product), ``lookalike`` (seeded with
    ``--seed-users`` random users of a synthetic earlier campaign: timing only);
 2. the ratio of GNN scoring time to Cypher rule scoring time in the same run;
-3. end-to-end export of a 100k-user audience (``--export-users``): guards, salted hashing, the
-   Parquet file and manifest written atomically, the audit line. When the store has fewer users the
-   ranking is synthesised (ids ``bench_u…``) so the export path is timed at that size.
+3. per method, the end-to-end export of a ``--export-users`` (100k) audience with the fitted
+   method: scoring, guards, salted hashing, the Parquet file and manifest written atomically, the
+   audit line; plus the export path alone on a fixed ranking (``synthetic``). When the store has
+   fewer users than that, the synthetic ranking is padded with ids ``bench_u…`` and the per-method
+   exports are skipped;
+4. the process's peak RSS after each method (cumulative; a method's model is dropped after its
+   measurements, except the GNN that lookalike reuses).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -68,23 +74,57 @@ def _lookalike(gnn: Any, users: list[str], campaign: str, n_seed: int, seed: int
     return LookalikeTargeter(log, gnn)
 
 
-def bench_methods(store: GraphStore, campaign: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
-    from gnn.audience.base import make_targeter
+def peak_rss_gb() -> float:
+    """The process's peak resident set size so far, GB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+
+
+def method_config(method: str, args: argparse.Namespace) -> Any:
     from gnn.audience.gnn import GNNConfig
 
-    out: dict[str, dict[str, float]] = {}
-    fitted: dict[str, Any] = {}
-    for method in ("rule", "ppr", "gnn"):
-        config = GNNConfig(seed=args.seed, features=not args.no_features) if method == "gnn" else None
-        t0 = time.perf_counter()
-        fitted[method] = make_targeter(method).fit(store, config)
-        fit_s = time.perf_counter() - t0
-        score_s, ranked = timed(partial(fitted[method].score, campaign), args.repeats)
-        out[method] = {"fit_s": fit_s, "score_s": score_s, "users": float(len(ranked))}
-    users = list(fitted["gnn"].ids["User"])
-    look = _lookalike(fitted["gnn"], users, campaign, args.seed_users, args.seed).fit(store)
-    score_s, ranked = timed(lambda: look.score(campaign), args.repeats)
-    out["lookalike"] = {"fit_s": out["gnn"]["fit_s"], "score_s": score_s, "users": float(len(ranked))}
+    if method != "gnn":
+        return None
+    return GNNConfig(
+        seed=args.seed,
+        features=not args.no_features,
+        epochs=args.gnn_epochs,
+        batch_users=args.batch_users,
+        label_users=args.label_users,
+    )
+
+
+def bench_methods(
+    store: GraphStore, campaign: str, args: argparse.Namespace, tmp: Path
+) -> dict[str, dict[str, Any]]:
+    from gnn.audience.base import make_targeter
+
+    out: dict[str, dict[str, Any]] = {}
+    gnn: Any = None
+    n_users = len(store.node_table("User"))
+    for method in args.methods:
+        if method == "lookalike":
+            if gnn is None:
+                raise SystemExit("lookalike reuses the GNN: list gnn before lookalike in --methods")
+            fit_s, targeter = (
+                0.0,
+                _lookalike(gnn, list(gnn.ids["User"]), campaign, args.seed_users, args.seed),
+            )
+            targeter.fit(store)
+        else:
+            fit_s, targeter = timed(partial(make_targeter(method).fit, store, method_config(method, args)), 1)
+        score_s, ranked = timed(partial(targeter.score, campaign), args.repeats)
+        row: dict[str, Any] = {"fit_s": fit_s, "score_s": score_s, "users": len(ranked)}
+        if n_users >= args.export_users:
+            row["export_s"] = bench_export(store, targeter, campaign, args.export_users, tmp)["export_s"]
+        if method == "gnn":
+            gnn = targeter
+            row["info"] = {k: v for k, v in targeter.info.items() if k != "graph_version"}
+        row["peak_rss_gb"] = peak_rss_gb()
+        out[method] = row
+        print(f"{method}: {row}", flush=True)
+        del targeter, ranked
+    if "lookalike" in out:
+        out["lookalike"]["fit_s"] = out["gnn"]["fit_s"]  # lookalike's fit is the GNN's
     return out
 
 
@@ -106,21 +146,29 @@ class _Ranking:
         return []
 
 
-def bench_export(store: GraphStore, campaign: str, n: int, tmp: Path, seed: int) -> dict[str, float]:
-    from gnn.audience.base import score_frame, store_users
+def bench_export(store: GraphStore, targeter: Any, campaign: str, n: int, tmp: Path) -> dict[str, float]:
+    """One hashed Parquet export of the top ``n`` users of ``targeter``, end to end (scoring included)."""
     from gnn.audience.export import ExportConfig, export_audience
+
+    cfg = ExportConfig(
+        campaign, n, targeter.name, tmp / "aud.parquet", hash_salt="bench", audit_log=tmp / "audit.jsonl"
+    )
+    t0 = time.perf_counter()
+    manifest = export_audience(store, targeter, None, cfg)
+    return {"export_s": time.perf_counter() - t0, "users": float(manifest["count"])}
+
+
+def bench_synthetic_export(
+    store: GraphStore, campaign: str, n: int, tmp: Path, seed: int
+) -> dict[str, float]:
+    """The export path alone, on a fixed random ranking (padded to ``n`` users if the store has fewer)."""
+    from gnn.audience.base import score_frame, store_users
 
     users = store_users(store)
     if len(users) < n:
         users = users + [f"bench_u{i:07d}" for i in range(n - len(users))]
-    scores = np.random.default_rng(seed).random(len(users))
-    ranked = score_frame(users, scores)
-    cfg = ExportConfig(
-        campaign, n, "synthetic", tmp / "aud.parquet", hash_salt="bench", audit_log=tmp / "audit.jsonl"
-    )
-    t0 = time.perf_counter()
-    manifest = export_audience(store, _Ranking(ranked), None, cfg)
-    return {"export_s": time.perf_counter() - t0, "users": float(manifest["count"])}
+    ranked = score_frame(users, np.random.default_rng(seed).random(len(users)))
+    return bench_export(store, _Ranking(ranked), campaign, n, tmp)
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -138,6 +186,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--seed-users", type=int, default=200, help="lookalike seed size")
     ap.add_argument("--export-users", type=int, default=100_000)
     ap.add_argument("--no-features", action="store_true", help="GNN without MiniLM text features")
+    ap.add_argument("--methods", nargs="+", default=["rule", "ppr", "gnn", "lookalike"])
+    ap.add_argument("--gnn-epochs", type=int, default=150, help="GNN training steps")
+    ap.add_argument("--batch-users", type=int, default=20_000, help="GNN users per training step")
+    ap.add_argument("--label-users", type=int, default=200_000, help="GNN users with weak labels")
     ap.add_argument("--json", type=Path, default=None, help="also write the results as JSON here")
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="mokg-bench-audience-"))
@@ -148,22 +200,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 ["budget", "id"], ascending=[False, True]
             )
             campaign = args.campaign or str(budgets["id"].iloc[0])
-            methods = bench_methods(store, campaign, args)
-            export = bench_export(store, campaign, args.export_users, tmp, args.seed)
+            methods = bench_methods(store, campaign, args, tmp)
+            export = bench_synthetic_export(store, campaign, args.export_users, tmp, args.seed)
             version = str(store.version())
         finally:
             store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     results = {
-        "command": "python -m bench.audience " + " ".join(argv if argv is not None else []),
+        "command": "python -m bench.audience " + " ".join(argv if argv is not None else sys.argv[1:]),
         "seed": args.seed,
         "store": str(args.store or f"{args.world} (+ truth KG: {not args.no_kg})"),
         "graph_version": version,
         "campaign": campaign,
         "methods": methods,
-        "gnn_over_rule_score": methods["gnn"]["score_s"] / methods["rule"]["score_s"],
+        "gnn_over_rule_score": (
+            methods["gnn"]["score_s"] / methods["rule"]["score_s"]
+            if {"gnn", "rule"} <= set(methods)
+            else None
+        ),
         "export": export,
+        "peak_rss_gb": peak_rss_gb(),
     }
     _print(results, args.repeats)
     if args.json:
@@ -173,12 +230,22 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
 def _print(r: dict[str, Any], repeats: int) -> None:
     print(f"store {r['store']}, graph {r['graph_version']}, campaign {r['campaign']}, seed {r['seed']}")
-    print(f"{'method':10} {'fit s':>9} {'score all users s':>18} {'users':>9}  (score: median of {repeats})")
+    n = int(r["export"]["users"])
+    print(
+        f"{'method':10} {'fit s':>9} {'score all users s':>18} {'users':>9} {f'export {n:,} s':>15} "
+        f"{'peak RSS GB':>12}  (score: median of {repeats})"
+    )
     for name, m in r["methods"].items():
-        print(f"{name:10} {m['fit_s']:9.3f} {m['score_s']:18.4f} {int(m['users']):9d}")
-    print(f"GNN scoring / Cypher rule scoring: {r['gnn_over_rule_score']:.3f}x")
+        export = f"{m['export_s']:15.2f}" if "export_s" in m else f"{'-':>15}"
+        print(
+            f"{name:10} {m['fit_s']:9.1f} {m['score_s']:18.3f} {int(m['users']):9d} {export} "
+            f"{m['peak_rss_gb']:12.2f}"
+        )
+    if r["gnn_over_rule_score"] is not None:
+        print(f"GNN scoring / Cypher rule scoring: {r['gnn_over_rule_score']:.3f}x")
     e = r["export"]
-    print(f"export {int(e['users']):,} users (hashed, Parquet + manifest + audit): {e['export_s']:.3f} s")
+    print(f"export path alone, {n:,} users (hashed, Parquet + manifest + audit): {e['export_s']:.3f} s")
+    print(f"peak RSS of the run: {r['peak_rss_gb']:.2f} GB")
 
 
 if __name__ == "__main__":

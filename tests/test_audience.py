@@ -181,6 +181,29 @@ def test_gnn_learns_the_weak_links_and_is_seeded(kg_store: GraphStore) -> None:
     assert a.explain("u1", "camp1")[0].relations == ("INTERACTED", "BELONGS_TO")
 
 
+def test_gnn_trains_on_user_sampled_graphs_when_users_exceed_the_batch(kg_store: GraphStore) -> None:
+    cfg = GNNConfig(dim=8, epochs=40, features=False, seed=3, batch_users=2, label_users=3)
+    a, b = GNNTargeter().fit(kg_store, cfg), GNNTargeter().fit(kg_store, cfg)
+    assert a.info["full_batch"] is False and a.info["label_users"] == 3
+    assert a.z["User"].shape == (4, 8)  # users with no id embedding still get one from their edges
+    assert a.score("camp1").equals(b.score("camp1")) and len(a.score("camp1")) == 4
+
+
+def test_user_sampler_keeps_only_the_batch_users_edges_renumbered() -> None:
+    from gnn.audience.minibatch import UserSampler, adjacency
+
+    inter = np.array([[0, 0, 1, 2, 2, 2], [0, 1, 1, 0, 1, 2]])  # (User, INTERACTED, Item)
+    belongs = np.array([[0, 1, 2], [0, 0, 1]])  # (Item, BELONGS_TO, Category)
+    sizes = {"User": 3, "Item": 3, "Category": 2}
+    ui, ic = ("User", "INTERACTED", "Item"), ("Item", "BELONGS_TO", "Category")
+    sampler = UserSampler({ui: inter, ic: belongs}, sizes)
+    batch = sampler.batch(np.array([0, 2]))
+    assert batch[ui].tolist() == [[0, 0, 1, 1, 1], [0, 1, 0, 1, 2]]  # user 2 became row 1
+    assert batch[ic].tolist() == belongs.tolist() and inter[0].tolist() == [0, 0, 1, 2, 2, 2]
+    dense = adjacency(inter, 3, 3).to_dense().numpy()  # adj_t[item, user]
+    assert dense[:, 2].tolist() == [1.0, 1.0, 1.0] and dense[2].tolist() == [0.0, 0.0, 1.0]
+
+
 def test_gnn_without_kg_or_text_says_it_has_nothing_to_learn(tmp_path: Path) -> None:
     store = _open(tmp_path / "g", with_kg=False)
     try:

@@ -18,6 +18,16 @@ weak positive pairs of :mod:`gnn.audience.weak_labels` against ``negatives`` uni
 user–intent edge in the message-passing graph. 10% of the positive pairs are held out to report a
 weak-label AUC (a training diagnostic, not the evaluation).
 
+**Scale.** A store with at most ``batch_users`` users trains full-batch (every step sees the whole
+graph; every node type, users included, has an id embedding :math:`e_v`). A larger one (the 1M-user
+benchmark world) trains on user-sampled graphs (:mod:`gnn.audience.minibatch`): each step keeps
+every non-user node but only ``batch_users`` sampled users (with weak labels) and their edges. A
+user is then seen in a few steps at most, so users get **no** id embedding: :math:`h_u^{(0)} = 0`
+(plus numeric features, if any) and a user is what its items, queries and domains say, which makes
+the model inductive over users. Weak labels are computed for at most ``label_users`` sampled users.
+Final embeddings come from one pass over the full graph on sparse adjacencies (memory: the node
+states only), and scoring is one matrix product.
+
 A campaign ``c`` with intents T(c) and normalised TARGETS weights w scores users by a smooth
 maximum over its intents, in logit space (sigmoids saturate and would tie the top users):
 
@@ -31,6 +41,7 @@ items closest to the campaign's intents in embedding space, as User–Item–Cat
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +55,8 @@ from graph.subgraph import EdgeKey
 
 if TYPE_CHECKING:
     import torch
+
+    from gnn.audience.minibatch import UserSampler
 
 GNN_NODES = ("User", "Item", "Category", "Intent", "Domain", "Campaign", "Query")
 GNN_EDGES: tuple[EdgeKey, ...] = (
@@ -65,9 +78,11 @@ GNN_EDGES: tuple[EdgeKey, ...] = (
 
 @dataclass(frozen=True)
 class GNNConfig:
-    """Args: dim: hidden size; layers: SAGE layers; epochs, lr: full-batch Adam; negatives: per
+    """Args: dim: hidden size; layers: SAGE layers; epochs, lr: Adam steps and rate; negatives: per
     positive; features: MiniLM text features (off: id embeddings and numeric properties only);
-    labels: weak-label settings; seed: weights, negatives and the held-out split."""
+    batch_users: users per step (more users than this: user-sampled training, see the module
+    docstring); label_users: users whose weak labels are computed (a random sample beyond that);
+    labels: weak-label settings; seed: weights, negatives, samples and the held-out split."""
 
     dim: int = 64
     layers: int = 2
@@ -75,13 +90,15 @@ class GNNConfig:
     lr: float = 0.01
     negatives: int = 4
     features: bool = True
+    batch_users: int = 20_000
+    label_users: int = 200_000
     labels: WeakLabelConfig = field(default_factory=WeakLabelConfig)
     seed: int = 0
     node_types: tuple[str, ...] = GNN_NODES
     edge_types: tuple[EdgeKey, ...] = GNN_EDGES
 
 
-def _model(data: Any, dim: int, layers: int) -> torch.nn.Module:
+def _model(data: Any, dim: int, layers: int, user_ids: bool) -> torch.nn.Module:
     import torch
     from torch_geometric.nn import HeteroConv, SAGEConv
 
@@ -92,19 +109,24 @@ def _model(data: Any, dim: int, layers: int) -> torch.nn.Module:
                 {t: torch.nn.Linear(data[t].x.size(1), dim) for t in data.node_types if "x" in data[t]}
             )
             self.emb = torch.nn.ModuleDict(
-                {t: torch.nn.Embedding(data[t].num_nodes, dim) for t in data.node_types}
+                {
+                    t: torch.nn.Embedding(data[t].num_nodes, dim)
+                    for t in data.node_types
+                    if user_ids or t != "User"
+                }
             )
             self.convs = torch.nn.ModuleList(
                 HeteroConv({et: SAGEConv((dim, dim), dim) for et in data.edge_types}, aggr="sum")
                 for _ in range(layers)
             )
 
-        def forward(self, x: dict[str, Any], edge_index: dict[Any, Any]) -> dict[str, Any]:
-            h: dict[str, Any] = {t: emb.weight for t, emb in self.emb.items()}
+        def forward(self, x: dict[str, Any], edges: dict[Any, Any], sizes: dict[str, int]) -> dict[str, Any]:
+            h: dict[str, Any] = {t: torch.zeros(n, dim) for t, n in sizes.items()}
+            h.update({t: emb.weight for t, emb in self.emb.items()})
             for t, lin in self.inp.items():
                 h[t] = h[t] + lin(x[t])
             for n, conv in enumerate(self.convs):
-                out = conv(h, edge_index)
+                out = conv(h, edges)  # edge indices or sparse adjacencies
                 last = n == len(self.convs) - 1
                 h = {t: h[t] + (out[t] if last else out[t].relu()) if t in out else h[t] for t in h}
             return h
@@ -128,11 +150,13 @@ class GNNTargeter:
     def fit(self, store: GraphStore, config: GNNConfig | None = None) -> GNNTargeter:
         import torch
 
+        from gnn.audience.minibatch import UserSampler
         from loaders.pyg import GraphDataConfig, build_graph_data
 
         self.store, self.config, self.info = store, config or GNNConfig(), {}
         c = self.config
         torch.manual_seed(c.seed)
+        clock = _Clock()
         gd = build_graph_data(
             store,
             GraphDataConfig(
@@ -141,15 +165,24 @@ class GNNTargeter:
         )
         data = gd.data
         self.ids = {t: list(gd.id_maps.to_id[t]) for t in data.node_types}
+        clock.lap("read_s")
         labels = self._labels(store, data)
-        model = _model(data, c.dim, c.layers)
+        clock.lap("labels_s")
+        sizes = {t: int(data[t].num_nodes) for t in data.node_types}
+        model = _model(data, c.dim, c.layers, user_ids=sizes["User"] <= c.batch_users)
         x = {t: _standardise(data[t].x) for t in data.node_types if "x" in data[t]}
-        ei = {et: data[et].edge_index for et in data.edge_types}
-        self.info.update(_train(model, x, ei, labels, self.ids, c))
+        sampler = UserSampler({et: data[et].edge_index.numpy() for et in data.edge_types}, sizes)
+        self.info["graph_version"] = gd.graph_version.as_dict()
+        del gd, data  # the sampler holds the edges; nothing else is needed again
+        gen = torch.Generator().manual_seed(c.seed)
+        pairs = _Pairs.split(labels, self.ids, gen)
+        self.info.update(_train(model, x, sampler, pairs, c, gen))
+        clock.lap("train_s")
         model.eval()
         with torch.no_grad():
-            self.z = {t: v.numpy() for t, v in model(x, ei).items()}
-        self.info.update(graph_version=gd.graph_version.as_dict(), positives=len(labels))
+            self.z = {t: v.numpy() for t, v in model(x, sampler.full(), sizes).items()}
+        clock.lap("infer_s")
+        self.info.update(val_weak_auc=pairs.val_auc(self.z, gen), positives=len(labels), **clock.laps)
         return self
 
     def _labels(self, store: GraphStore, data: Any) -> pd.DataFrame:
@@ -175,6 +208,12 @@ class GNNTargeter:
         inter = store.edge_table(("User", "INTERACTED", "Item"), ["ts"]).rename(
             columns={"head": "user", "tail": "item"}
         )
+        users = self.ids["User"]
+        if len(users) > self.config.label_users:
+            rng = np.random.default_rng(self.config.seed)
+            pool = rng.choice(np.asarray(users, dtype=object), self.config.label_users, replace=False)
+            inter = inter[inter["user"].isin(pool)].reset_index(drop=True)
+        self.info["label_users"] = min(len(users), self.config.label_users)
         belongs = store.edge_table(("Item", "BELONGS_TO", "Category")).rename(
             columns={"head": "item", "tail": "category"}
         )
@@ -236,6 +275,18 @@ class GNNTargeter:
         ]
 
 
+class _Clock:
+    """Seconds per phase of a fit (kept in ``info`` for the benchmark)."""
+
+    def __init__(self) -> None:
+        self.laps: dict[str, float] = {}
+        self.t = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.laps[name], self.t = round(now - self.t, 3), now
+
+
 def _log_weighted_sum_exp(logits: np.ndarray, w: np.ndarray) -> np.ndarray:
     """log Σ_i w_i exp(l_ui) per row, computed stably."""
     top = logits.max(axis=1, keepdims=True)
@@ -247,46 +298,82 @@ def _standardise(x: torch.Tensor) -> torch.Tensor:
     return (x - x.mean(0)) / (x.std(0) + 1e-6) if x.size(0) > 1 else x
 
 
+@dataclass
+class _Pairs:
+    """Weak positive pairs as (user row, intent row) tensors, split 90/10 into train and held-out."""
+
+    user: torch.Tensor
+    intent: torch.Tensor
+    train: torch.Tensor
+    val: torch.Tensor
+    n_users: int
+    n_intents: int
+
+    @classmethod
+    def split(cls, labels: pd.DataFrame, ids: dict[str, list[str]], gen: torch.Generator) -> _Pairs:
+        import torch
+
+        u = torch.as_tensor(positions(ids["User"], labels["user"]))
+        i = torch.as_tensor(positions(ids["Intent"], labels["intent"]))
+        perm = torch.randperm(len(u), generator=gen)
+        n_val = len(u) // 10
+        return cls(u, i, perm[n_val:], perm[:n_val], len(ids["User"]), len(ids["Intent"]))
+
+    def val_auc(self, z: dict[str, np.ndarray], gen: torch.Generator) -> float | None:
+        """Weak-label AUC of the held-out pairs against as many uniformly drawn (user, intent) pairs."""
+        import torch
+
+        from gnn.audience.metrics import auc
+
+        n = max(len(self.val), 1)
+        nu = torch.randint(0, self.n_users, (n,), generator=gen).numpy()
+        ni = torch.randint(0, self.n_intents, (n,), generator=gen).numpy()
+        zu, zi = z["User"], z["Intent"]
+        pos = (zu[self.user[self.val].numpy()] * zi[self.intent[self.val].numpy()]).sum(-1)
+        neg = (zu[nu] * zi[ni]).sum(-1)
+        labels = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
+        return auc(np.r_[pos, neg], labels) if len(self.val) else None
+
+
 def _train(
     model: torch.nn.Module,
     x: dict[str, Any],
-    ei: dict[Any, Any],
-    labels: pd.DataFrame,
-    ids: dict[str, list[str]],
+    sampler: UserSampler,
+    pairs: _Pairs,
     c: GNNConfig,
+    gen: torch.Generator,
 ) -> dict[str, Any]:
-    """Full-batch training on the weak positives; returns loss and held-out weak-label AUC."""
+    """Adam on the weak positives (full-batch, or user-sampled steps); returns the last loss."""
     import torch
 
-    from gnn.audience.metrics import auc
+    from gnn.audience.minibatch import UserGrouped
 
-    gen = torch.Generator().manual_seed(c.seed)
-    u = torch.as_tensor(positions(ids["User"], labels["user"]))
-    i = torch.as_tensor(positions(ids["Intent"], labels["intent"]))
-    perm = torch.randperm(len(u), generator=gen)
-    n_val = len(u) // 10
-    val, train = perm[:n_val], perm[n_val:]
-    n_users, n_intents = len(ids["User"]), len(ids["Intent"])
+    full = pairs.n_users <= c.batch_users
+    edges = sampler.batch(None) if full else None
+    u, i = pairs.user[pairs.train], pairs.intent[pairs.train]
+    grouped = UserGrouped(u.numpy(), pairs.n_users)
+    candidates = torch.as_tensor(np.flatnonzero(np.diff(grouped.ptr)))
     opt = torch.optim.Adam(model.parameters(), lr=c.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     loss = torch.tensor(0.0)
     for _ in range(c.epochs):
         model.train()
         opt.zero_grad()
-        h = model(x, ei)
-        nu = torch.randint(0, n_users, (len(train) * c.negatives,), generator=gen)
-        ni = torch.randint(0, n_intents, (len(train) * c.negatives,), generator=gen)
-        pos = (h["User"][u[train]] * h["Intent"][i[train]]).sum(-1)
+        if full:
+            bu, bi, n_batch, bx, bedges = u, i, pairs.n_users, x, edges
+        else:
+            pick = candidates[torch.randperm(len(candidates), generator=gen)[: c.batch_users]]
+            users = np.sort(pick.numpy())
+            rows, rank = grouped.take(users)
+            bu, bi, n_batch = torch.as_tensor(rank), i[rows], len(users)
+            bx = {t: v[users] if t == "User" else v for t, v in x.items()}
+            bedges = sampler.batch(users)
+        h = model(bx, bedges, {**sampler.sizes, "User": n_batch})
+        nu = torch.randint(0, n_batch, (len(bu) * c.negatives,), generator=gen)
+        ni = torch.randint(0, pairs.n_intents, (len(bu) * c.negatives,), generator=gen)
+        pos = (h["User"][bu] * h["Intent"][bi]).sum(-1)
         neg = (h["User"][nu] * h["Intent"][ni]).sum(-1)
         loss = loss_fn(torch.cat([pos, neg]), torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]))
         loss.backward()
         opt.step()
-    model.eval()
-    with torch.no_grad():
-        h = model(x, ei)
-        nu = torch.randint(0, n_users, (max(n_val, 1),), generator=gen)
-        ni = torch.randint(0, n_intents, (max(n_val, 1),), generator=gen)
-        pos = (h["User"][u[val]] * h["Intent"][i[val]]).sum(-1).numpy()
-        neg = (h["User"][nu] * h["Intent"][ni]).sum(-1).numpy()
-    labels_ = np.r_[np.ones(len(pos), bool), np.zeros(len(neg), bool)]
-    return {"final_loss": loss.item(), "val_weak_auc": auc(np.r_[pos, neg], labels_) if n_val else None}
+    return {"final_loss": loss.item(), "full_batch": full, "steps": c.epochs}
