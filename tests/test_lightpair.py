@@ -15,7 +15,16 @@ from graph.schema import SCHEMA
 from mining.lightpair import checkpoint
 from mining.lightpair.corpus import Corpus, PromptView, build_corpus, read_transcript
 from mining.lightpair.model import LightPAIR, ModelConfig
-from mining.lightpair.train import TrainConfig, best_threshold, expansion_loss, fit, listwise_loss
+from mining.lightpair.train import (
+    V2,
+    TrainConfig,
+    _pick,
+    best_threshold,
+    expansion_loss,
+    fit,
+    listwise_loss,
+    pool_expansions,
+)
 from mining.llm.base import Request
 from mining.prompts import (
     EntityContext,
@@ -35,7 +44,7 @@ TAILS = {
 CAT = EntityContext("adopting a cat", "Intent", "A household adopts a cat.")
 
 
-def tiny_model(seed: int = 0) -> LightPAIR:
+def tiny_model(seed: int = 0, per_relation: bool = False) -> LightPAIR:
     """A 2-layer, 32-wide BERT with MiniLM's tokenizer (read from the local package, offline)."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -51,7 +60,9 @@ def tiny_model(seed: int = 0) -> LightPAIR:
         intermediate_size=64,
     )
     return LightPAIR(
-        BertModel(config), tokenizer, ModelConfig(tuple(r.name for r in SCHEMA.mined_relations()), max_len=48)
+        BertModel(config),
+        tokenizer,
+        ModelConfig(tuple(r.name for r in SCHEMA.mined_relations()), max_len=48, per_relation=per_relation),
     )
 
 
@@ -210,6 +221,65 @@ def test_sampled_answers_are_seeded_draws_and_greedy_ones_repeat(tmp_path: Path)
     sampled = LightPAIRClient(tmp_path, sample=True).complete(messages, n=6, temperature=0.8)
     assert len(set(sampled)) > 1  # Bernoulli(p) draws differ across samples
     assert LightPAIRClient(tmp_path, sample=True).complete(messages, n=6, temperature=0.8) == sampled
+
+
+def test_pooled_expansion_targets_take_the_best_round_and_the_teachers_rejections() -> None:
+    from mining.lightpair.corpus import ExpansionExample, JudgeExample, judge_text
+
+    def ex(found: tuple[str, ...], targets: dict[str, float]) -> ExpansionExample:
+        return ExpansionExample("adopting a cat", "Intent", "NEEDS", "Category", "q", found, targets)
+
+    rejected = judge_text("adopting a cat", "Intent", "NEEDS", "Dog food")
+    corpus = Corpus(
+        expansions=[ex((), {"Cat food": 0.6, "Dog food": 0.8}), ex(("Cat food",), {"Cat litter": 1.0})],
+        judgements=[JudgeExample("adopting a cat", rejected, 0.2)],
+    )
+    (row,) = pool_expansions(corpus)
+    assert row.found == () and row.targets == {"Cat food": 0.6, "Dog food": 0.0, "Cat litter": 1.0}
+
+
+def test_joint_calibration_switches_off_a_relation_that_only_costs_precision() -> None:
+    good = {(0.5, 2): (8, 10, 10), (0.5, 0): (0, 0, 10)}
+    bad = {(0.5, 2): (1, 10, 2), (0.5, 0): (0, 0, 2)}  # alone, K = 2 is its best (F1 > 0)
+    assert _pick({"NEEDS": good, "PRECEDES": bad}) == {"NEEDS": (0.5, 2), "PRECEDES": (0.5, 0)}
+
+
+def test_v2_trains_heads_on_a_frozen_encoder_with_per_relation_projections() -> None:
+    model = tiny_model(per_relation=True)
+    assert model.relation_proj is not None and torch.equal(model.relation_proj[0], torch.eye(32))
+    e = model.embed(["a", "b"])
+    shared = tiny_model()
+    shared.load_state_dict({k: v for k, v in model.state_dict().items() if k != "relation_proj"})
+    tails = model.embed(["x", "y"])
+    assert torch.allclose(
+        model.expansion_logits(e, tails, ["NEEDS", "SERVES"]),
+        shared.expansion_logits(e, tails, ["NEEDS", "SERVES"]),
+    )  # identity at initialisation
+    for p in model.encoder.parameters():
+        p.requires_grad = False
+    before = [p.clone() for p in model.encoder.parameters()]
+    start = model.relation_proj.detach().clone()
+    fit(model, build_corpus(rows(), TAILS), V2)
+    assert all(torch.equal(a, b) for a, b in zip(before, model.encoder.parameters(), strict=True))
+    assert not torch.equal(start, model.relation_proj) and model.frozen_memo is None
+
+
+def test_v2_client_caps_tails_and_judges_with_the_expansion_head(tmp_path: Path) -> None:
+    from mining.lightpair.client import LightPAIRClient
+    from mining.lightpair.distill import tails_of
+
+    model = tiny_model()
+    corpus = build_corpus(rows(), TAILS)
+    thresholds = {"expansion:NEEDS": 0.0, "expansion_cap:NEEDS": 2.0}  # τ = 0: any tail is valid
+    meta = checkpoint.CheckpointMeta(model.config, {}, thresholds, {}, corpus.sha256(), {}, [], [], TAILS)
+    checkpoint.save(tmp_path, model, meta, tails_of(model, corpus), corpus.to_json())
+    client = LightPAIRClient(tmp_path)
+    answers = client.complete_many([Request(r["messages"], n=1) for r in rows()[1:]])
+    ex = parse_answer("entity_expansion", answers[0][0])
+    jd = parse_answer("judge_triple", answers[1][0])
+    assert isinstance(ex, ExpansionAnswer) and isinstance(jd, JudgementAnswer)
+    assert len(ex.tails) == 1  # K = 2 in all, one found already
+    assert jd.valid and jd.confidence >= 0.5
 
 
 @pytest.mark.slow

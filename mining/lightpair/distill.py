@@ -62,7 +62,7 @@ def train_and_save(
     began = time.perf_counter()
     losses = fit(model, train, config, log)
     tails = tails_of(model, corpus)
-    thresholds, metrics = calibrate_and_score(model, val, tails)
+    thresholds, metrics = calibrate_and_score(model, val, tails, pool=config.pool)
     meta = checkpoint.CheckpointMeta(
         model=model.config,
         train=asdict(config),
@@ -96,10 +96,13 @@ def distill(
     config: TrainConfig,
     hold_out: list[str],
     log: Callable[[str], None] | None = None,
+    per_relation: bool = False,
 ) -> checkpoint.CheckpointMeta:
-    """The whole of ``mokg lightpair distill``."""
+    """The whole of ``mokg lightpair distill`` (``per_relation``: one query projection per
+    relation, the v2 model)."""
     torch.manual_seed(config.seed)
     corpus, source = corpus_of(workdir, hold_out)
-    model = build_model(ModelConfig(tuple(r.name for r in SCHEMA.mined_relations())))
+    relations = tuple(r.name for r in SCHEMA.mined_relations())
+    model = build_model(ModelConfig(relations, per_relation=per_relation))
     freeze_encoder(model, config.train_layers)
     return train_and_save(model, corpus, config, out, source, hold_out, log)

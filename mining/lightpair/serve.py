@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,8 @@ class Engine:
         self.model, self.meta, self.tails = model, meta, tails
         self.names = meta.tails
         self.memo: dict[str, torch.Tensor] = {}
+        self.index: dict[str, dict[str, int]] = {}
+        self.about: dict[tuple[str, str], str] = {}
 
     @classmethod
     def load(cls, path: Path) -> Engine:
@@ -50,8 +53,8 @@ class Engine:
         """``samples[i]`` answers (the task's JSON objects) per prompt. With ``seeds[i]`` None the
         answer is greedy (thresholds τ), repeated; with a seed each sample draws every relation or
         tail from Bernoulli(p), p being the distilled estimate of the teacher's vote share."""
-        views = [PromptView.of(p) for p in prompts]
-        self._embed([t for v in views if (t := _text(v))])
+        views = [self._described(PromptView.of(p)) for p in prompts]
+        self._embed([t for v in views for t in (_text(v), _query(v)) if t])
         samples = samples or [1] * len(views)
         seeds = seeds or [None] * len(views)
         out = []
@@ -62,16 +65,23 @@ class Engine:
                 out.append([self._one(view, random.Random(seed * 1009 + j)) for j in range(n)])
         return out
 
+    def _described(self, view: PromptView) -> PromptView:
+        """Judgement prompts carry no entity description: reuse the one an earlier prompt about
+        the same head gave (the pipeline asks relation filtering and expansion first)."""
+        key = (norm(view.head), view.head_type)
+        if view.description:
+            self.about[key] = view.description
+        elif view.task == "judge_triple" and key in self.about:
+            return replace(view, description=self.about[key])
+        return view
+
     def _one(self, view: PromptView, rng: random.Random | None) -> dict[str, Any]:
         if view.task == "relation_filter":
             return self._relations(view, rng)
         if view.task == "entity_expansion":
             return {"tails": self._tails(view, rng)}
         if view.task == "judge_triple":
-            if view.relation not in MINED:
-                return {"valid": False, "confidence": 0.5}
-            p = float(torch.sigmoid(self.model.judge_logits(self.memo[_text(view)].unsqueeze(0)))[0])
-            return {"valid": p >= 0.5, "confidence": round(p if p >= 0.5 else 1.0 - p, 4)}
+            return self._judge(view)
         if view.task == "free_relations":
             return {"triples": []}
         from mining.llm.base import LLMError
@@ -88,6 +98,28 @@ class Engine:
                 chosen.append({"relation": rel, "reason": f"p={p:.2f}"})
         return {"relations": chosen}
 
+    def _judge(self, view: PromptView) -> dict[str, Any]:
+        """The judgement head's p(valid), or, in a v2 checkpoint (one with caps K_r) and for a tail
+        of the closed set, the expansion head's p(t | h, r) against τ_r, so that LightPAIR's
+        judgement agrees with its own expansion (the judgement head ranks held-out candidates worse,
+        see docs/lightpair.md). The belief the pipeline reads is ≥ 0.5 exactly when valid."""
+        if view.relation not in MINED:
+            return {"valid": False, "confidence": 0.5}
+        index = self._tail_index(view.tail_type).get(norm(view.candidate))
+        if f"expansion_cap:{view.relation}" in self.meta.thresholds and index is not None:
+            logits = self.model.expansion_logits(
+                self.memo[_query(view)].unsqueeze(0), self.tails[view.tail_type], [view.relation]
+            )[0]
+            p, tau = float(torch.sigmoid(logits[index])), self.meta.thresholds[f"expansion:{view.relation}"]
+            return {"valid": p >= tau, "confidence": round(0.5 + abs(p - tau) / 2, 4)}
+        p = float(torch.sigmoid(self.model.judge_logits(self.memo[_text(view)].unsqueeze(0)))[0])
+        return {"valid": p >= 0.5, "confidence": round(p if p >= 0.5 else 1.0 - p, 4)}
+
+    def _tail_index(self, label: str) -> dict[str, int]:
+        if label not in self.index:
+            self.index[label] = {norm(n): i for i, n in enumerate(self.names.get(label, []))}
+        return self.index[label]
+
     def _tails(self, view: PromptView, rng: random.Random | None) -> list[dict[str, str]]:
         if view.tail_type not in self.tails or view.relation not in MINED:
             return []
@@ -96,15 +128,24 @@ class Engine:
         )[0]
         tau = self.meta.thresholds.get(f"expansion:{view.relation}", 0.5)
         skip = {norm(f) for f in view.found} | {norm(view.head)}
+        cap = self.meta.thresholds.get(f"expansion_cap:{view.relation}")
+        k = view.k if cap is None else min(view.k, max(0, int(cap) - len(view.found)))
         out: list[dict[str, str]] = []
         probs = torch.sigmoid(logits)
         for index in torch.argsort(logits, descending=True).tolist()[: 5 * view.k]:
             name, p = self.names[view.tail_type][index], float(probs[index])
-            if len(out) >= view.k or (rng is None and p < tau):
+            if len(out) >= k or (rng is None and p < tau):
                 break
             if norm(name) not in skip and (rng is None or rng.random() < p):
                 out.append({"name": name, "type": view.tail_type})
         return out
+
+
+def _query(view: PromptView) -> str:
+    """The bi-encoder's query for an expansion or judgement prompt's (head, relation)."""
+    if view.task not in ("entity_expansion", "judge_triple") or view.relation not in MINED:
+        return ""
+    return query_text(view.head, view.head_type, view.description, view.relation)
 
 
 def _text(view: PromptView) -> str:

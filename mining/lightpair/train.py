@@ -5,13 +5,21 @@ cross-entropies against the teacher's soft labels (vote shares / beliefs):
 
 - relation filter: BCE over the relations offered for the head's label (others masked);
 - expansion: BCE over a candidate set = the batch's positive tails ∪ ``negatives`` tails of the
-  same label drawn at random (found tails and the head itself masked);
-- judgement: BCE on the mean belief.
+  same label drawn at random (found tails and the head itself masked), plus the listwise loss;
+  ``negatives=-1`` uses the whole closed tail set, so every near miss is a negative. With
+  ``pool`` (v2) the prompts of one (head, relation) are merged first (:func:`pool_expansions`):
+  the target of a tail is its best vote share over the rounds, and 0 where the teacher's own
+  judgement rejected it (a hard negative from the transcript);
+- judgement: BCE on the mean belief (``balance_judge``: both labels weigh the same in total).
+
+With the encoder wholly frozen (``train_layers=0``, v2) every text is encoded once
+(``LightPAIR.frozen_memo``) and only the heads train, so many epochs cost seconds.
 
 What trains is whatever ``requires_grad``: :func:`freeze_encoder` unfreezes the top
 ``train_layers`` encoder layers (the distil default); ``mining.tuning`` swaps in adapters instead.
 After training, thresholds τ are chosen on a validation split of heads (best F1 against the
-teacher's majority answers).
+teacher's majority answers); for expansion a threshold τ_r and a cap K_r per relation, chosen
+jointly for micro-F1 over the relations (K_r = 0 switches a relation off).
 """
 
 from __future__ import annotations
@@ -24,11 +32,19 @@ from typing import Any
 import torch
 from torch import nn
 
-from mining.lightpair.corpus import Corpus, ExpansionExample, JudgeExample, RelationExample, norm
+from mining.lightpair.corpus import (
+    Corpus,
+    ExpansionExample,
+    JudgeExample,
+    RelationExample,
+    judge_text,
+    norm,
+)
 from mining.lightpair.model import LightPAIR
 
 Batch = tuple[str, list[Any]]
 GRID = [i / 100 for i in range(5, 96, 5)]
+CAPS = [0, 1, 2, 3, 4, 5, 6, 8, 10, 12, 15, 20]
 
 
 @dataclass(frozen=True)
@@ -40,8 +56,10 @@ class TrainConfig:
         batch_size: examples per step.
         lr: learning rate of encoder / adapter parameters.
         head_lr: learning rate of the task heads.
-        negatives: random tails added to each expansion batch's candidate set.
-        train_layers: top encoder layers fine-tuned by ``freeze_encoder`` (−1: all).
+        negatives: random tails added to each expansion batch's candidate set (−1: all tails).
+        train_layers: top encoder layers fine-tuned by ``freeze_encoder`` (−1: all, 0: none).
+        pool: merge the expansion prompts of one (head, relation), see :func:`pool_expansions`.
+        balance_judge: weigh the judgement labels so both classes count the same.
         val_share: share of heads kept out of training, for calibration and metrics.
         max_steps: stop after this many steps (None: all epochs).
         seed: seeds the split, the batch order, the negatives and torch.
@@ -56,6 +74,12 @@ class TrainConfig:
     val_share: float = 0.1
     max_steps: int | None = None
     seed: int = 0
+    pool: bool = False
+    balance_judge: bool = False
+
+
+V2 = TrainConfig(epochs=10, train_layers=0, negatives=-1, pool=True, balance_judge=True)
+"""The v2 recipe (docs/lightpair.md): frozen encoder, whole tail set, pooled targets."""
 
 
 def split(corpus: Corpus, share: float, seed: int) -> tuple[Corpus, Corpus]:
@@ -74,6 +98,23 @@ def split(corpus: Corpus, share: float, seed: int) -> tuple[Corpus, Corpus]:
     return part(lambda h: h not in val), part(lambda h: h in val)
 
 
+def pool_expansions(corpus: Corpus) -> list[ExpansionExample]:
+    """One example per (head, relation): each tail's best vote share over the pair's prompts
+    (rounds), set to 0 where the teacher judged the triple false (mean belief < 0.5); no found
+    tails, since the pooled target is the teacher's whole answer."""
+    beliefs = {j.text: j.target for j in corpus.judgements}
+    merged: dict[tuple[str, str], ExpansionExample] = {}
+    for e in corpus.expansions:
+        key = (e.head, e.relation)
+        old = merged.get(key)
+        targets = dict(old.targets) if old else {}
+        for tail, share in e.targets.items():
+            belief = beliefs.get(judge_text(e.head, e.head_type, e.relation, tail), 1.0)
+            targets[tail] = max(targets.get(tail, 0.0), share if belief >= 0.5 else 0.0)
+        merged[key] = ExpansionExample(e.head, e.head_type, e.relation, e.tail_type, e.query, (), targets)
+    return [merged[k] for k in sorted(merged)]
+
+
 def freeze_encoder(model: LightPAIR, train_layers: int) -> None:
     """Freeze the encoder except its top ``train_layers`` layers (−1: train all); heads train."""
     layers = model.encoder.encoder.layer
@@ -85,13 +126,14 @@ def freeze_encoder(model: LightPAIR, train_layers: int) -> None:
             p.requires_grad = True
 
 
-def _batches(corpus: Corpus, size: int, gen: random.Random) -> list[Batch]:
+def _batches(corpus: Corpus, size: int, gen: random.Random, pool: bool = False) -> list[Batch]:
     out: list[Batch] = []
     for task, rows in (("relation", corpus.relations), ("judge", corpus.judgements)):
         order = gen.sample(list(rows), len(rows))
         out += [(task, order[i : i + size]) for i in range(0, len(order), size)]
-    for label in sorted({e.tail_type for e in corpus.expansions}):
-        rows_e = [e for e in corpus.expansions if e.tail_type == label]
+    expansions = pool_expansions(corpus) if pool else corpus.expansions
+    for label in sorted({e.tail_type for e in expansions}):
+        rows_e = [e for e in expansions if e.tail_type == label]
         order_e = gen.sample(rows_e, len(rows_e))
         out += [("expansion", order_e[i : i + size]) for i in range(0, len(order_e), size)]
     gen.shuffle(out)
@@ -118,7 +160,7 @@ def expansion_loss(
 ) -> torch.Tensor:
     positives = sorted({t for r in rows for t in r.targets})
     pool = [t for t in tails if t not in set(positives)]
-    names = positives + gen.sample(pool, min(negatives, len(pool)))
+    names = positives + (pool if negatives < 0 else gen.sample(pool, min(negatives, len(pool))))
     logits = model.expansion_logits(
         model.embed([r.query for r in rows]), model.embed(names), [r.relation for r in rows]
     )
@@ -146,10 +188,18 @@ def listwise_loss(logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor
     return -(dist * logp).sum(-1)[has].mean()
 
 
-def judge_loss(model: LightPAIR, rows: Sequence[JudgeExample]) -> torch.Tensor:
+def judge_loss(model: LightPAIR, rows: Sequence[JudgeExample], positive_weight: float = 1.0) -> torch.Tensor:
+    """BCE on the mean belief; rows the teacher judged true weigh ``positive_weight``."""
     logits = model.judge_logits(model.embed([r.text for r in rows]))
     target = torch.tensor([r.target for r in rows], dtype=logits.dtype)
-    return nn.functional.binary_cross_entropy_with_logits(logits, target)
+    weight = torch.where(target >= 0.5, positive_weight, 1.0)
+    return nn.functional.binary_cross_entropy_with_logits(logits, target, weight=weight)
+
+
+def judge_balance(rows: Sequence[JudgeExample]) -> float:
+    """The positive weight that makes both labels weigh the same: #false / #true."""
+    true = sum(r.target >= 0.5 for r in rows)
+    return (len(rows) - true) / true if 0 < true < len(rows) else 1.0
 
 
 def task_loss(
@@ -159,13 +209,15 @@ def task_loss(
     if task == "relation":
         return relation_loss(model, rows)
     if task == "judge":
-        return judge_loss(model, rows)
+        return judge_loss(model, rows, judge_balance(corpus.judgements) if config.balance_judge else 1.0)
     return expansion_loss(model, rows, corpus.tails[rows[0].tail_type], config.negatives, gen)
 
 
 def optimizer_for(model: LightPAIR, config: TrainConfig) -> torch.optim.Optimizer:
     heads = {id(p) for m in (model.relation_head, model.query_proj, model.judge_head) for p in m.parameters()}
     heads |= {id(model.log_scale), id(model.expansion_bias)}
+    if model.relation_proj is not None:
+        heads.add(id(model.relation_proj))
     trainable = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in trainable if id(p) in heads], "lr": config.head_lr},
@@ -182,9 +234,26 @@ def fit(
     gen = random.Random(config.seed)
     opt = optimizer_for(model, config)
     model.train()
+    frozen = not any(p.requires_grad for p in model.encoder.parameters())
+    model.frozen_memo = {} if frozen else None
+    try:
+        return _steps(model, corpus, config, gen, opt, log)
+    finally:
+        model.frozen_memo = None
+        model.eval()
+
+
+def _steps(
+    model: LightPAIR,
+    corpus: Corpus,
+    config: TrainConfig,
+    gen: random.Random,
+    opt: torch.optim.Optimizer,
+    log: Callable[[str], None] | None,
+) -> list[float]:
     losses: list[float] = []
     for epoch in range(config.epochs):
-        for step, batch in enumerate(_batches(corpus, config.batch_size, gen)):
+        for step, batch in enumerate(_batches(corpus, config.batch_size, gen, config.pool)):
             loss = task_loss(model, batch, corpus, config, gen)
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
@@ -193,9 +262,7 @@ def fit(
             if log and step % 25 == 0:
                 log(f"epoch {epoch + 1} step {step}: {batch[0]} loss {loss.item():.4f}")
             if config.max_steps is not None and len(losses) >= config.max_steps:
-                model.eval()
                 return losses
-    model.eval()
     return losses
 
 
@@ -254,10 +321,13 @@ def best_threshold(
 
 
 def calibrate_and_score(
-    model: LightPAIR, val: Corpus, tails: dict[str, torch.Tensor]
+    model: LightPAIR, val: Corpus, tails: dict[str, torch.Tensor], pool: bool = False
 ) -> tuple[dict[str, float], dict[str, float]]:
     """(thresholds, metrics) on ``val``: τ per expansion relation and for relation filtering,
-    and each task's F1 / accuracy against the teacher's majority answer (share ≥ 0.5)."""
+    and each task's F1 / accuracy against the teacher's majority answer (share ≥ 0.5).
+
+    With ``pool`` the expansion rows are pooled per (head, relation) and a cap K_r
+    (``expansion_cap:REL``) is chosen with τ_r, jointly per head label (:func:`joint_caps`)."""
     thresholds: dict[str, float] = {}
     metrics: dict[str, float] = {}
     rel_pairs = [
@@ -265,6 +335,11 @@ def calibrate_and_score(
         for row, scores in zip(val.relations, relation_scores(model, val.relations), strict=True)
     ]
     thresholds["relation_filter"], metrics["relation_filter_f1"] = best_threshold(rel_pairs, top_k=99)
+    if pool:
+        thresholds |= joint_caps(model, pool_expansions(val), tails, val.tails)
+        metrics["expansion_f1"] = thresholds.pop("f1")
+        metrics["judge_accuracy"] = judge_accuracy(model, val.judgements)
+        return thresholds, metrics
     ranked = expansion_scores(model, val.expansions, tails, val.tails)
     tp = pred = true = 0
     for relation in sorted({e.relation for e in val.expansions}):
@@ -281,6 +356,69 @@ def calibrate_and_score(
     metrics["expansion_f1"] = _f1(tp, pred, true)
     metrics["judge_accuracy"] = judge_accuracy(model, val.judgements)
     return thresholds, metrics
+
+
+Counts = dict[tuple[float, int], tuple[int, int, int]]
+
+
+def _grid_counts(pairs: Sequence[tuple[list[tuple[str, float]], set[str]]]) -> Counts:
+    """(τ, K) → (true positives, predicted, true) of "the top K with p ≥ τ" over ``pairs``."""
+    out: Counts = {}
+    for tau in GRID:
+        for cap in CAPS:
+            tp = pred = true = 0
+            for ranked, gold in pairs:
+                chosen = {n for n, p in ranked[:cap] if p >= tau}
+                tp, pred, true = tp + len(chosen & gold), pred + len(chosen), true + len(gold)
+            out[tau, cap] = (tp, pred, true)
+    return out
+
+
+def _micro(counts: Sequence[tuple[int, int, int]]) -> float:
+    return _f1(sum(c[0] for c in counts), sum(c[1] for c in counts), sum(c[2] for c in counts))
+
+
+def _pick(counts: dict[str, Counts], rounds: int = 2) -> dict[str, tuple[float, int]]:
+    """Coordinate ascent on micro-F1 over the relations: each relation's (τ, K) in turn, from
+    each relation's own best; ties go to the smaller cap."""
+    chosen = {r: max(c, key=lambda k: (_f1(*c[k]), -k[1])) for r, c in counts.items()}
+    for _ in range(rounds):
+        for rel, grid in counts.items():
+            others = [counts[r][chosen[r]] for r in counts if r != rel]
+            chosen[rel] = max(grid, key=lambda k: (_micro([*others, grid[k]]), -k[1]))
+    return chosen
+
+
+def joint_caps(
+    model: LightPAIR,
+    rows: Sequence[ExpansionExample],
+    tails: dict[str, torch.Tensor],
+    names: dict[str, list[str]],
+) -> dict[str, float]:
+    """τ_r and K_r (``expansion:REL``, ``expansion_cap:REL``) for pooled validation rows, chosen
+    jointly per head label for micro-F1 against the teacher's majority tails; ``f1``: the micro-F1
+    over every relation at the chosen values."""
+    ranked = expansion_scores(model, rows, tails, names)
+    out: dict[str, float] = {}
+    tp = pred = true = 0
+    for label in sorted({e.head_type for e in rows}):
+        counts = {
+            rel: _grid_counts(
+                [
+                    (rk[: CAPS[-1]], {t for t, s in e.targets.items() if s >= 0.5})
+                    for e, rk in zip(rows, ranked, strict=True)
+                    if e.relation == rel and e.head_type == label
+                ]
+            )
+            for rel in sorted({e.relation for e in rows if e.head_type == label})
+        }
+        chosen = _pick(counts)
+        for rel, (tau, cap) in chosen.items():
+            out[f"expansion:{rel}"], out[f"expansion_cap:{rel}"] = tau, float(cap)
+            a, b, c = counts[rel][tau, cap]
+            tp, pred, true = tp + a, pred + b, true + c
+    out["f1"] = _f1(tp, pred, true)
+    return out
 
 
 @torch.no_grad()

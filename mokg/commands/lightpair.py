@@ -50,8 +50,17 @@ def distill(
     out: Annotated[Path, typer.Option(help="Checkpoint directory to write.")] = Path(
         "mokg-data/lightpair/ckpt"
     ),
-    epochs: Annotated[int, typer.Option(help="Passes over the corpus.")] = 2,
-    train_layers: Annotated[int, typer.Option(help="Top encoder layers fine-tuned (-1: all).")] = 2,
+    recipe: Annotated[
+        str,
+        typer.Option(
+            help="v2: frozen encoder, per-relation projections, whole tail set, pooled targets, "
+            "caps K_r; v1: the first model (top 2 layers fine-tuned, 64 random negatives)."
+        ),
+    ] = "v2",
+    epochs: Annotated[int | None, typer.Option(help="Passes over the corpus (v1: 2, v2: 10).")] = None,
+    train_layers: Annotated[
+        int | None, typer.Option(help="Top encoder layers fine-tuned (-1: all; v1: 2, v2: 0).")
+    ] = None,
     hold_out: Annotated[int, typer.Option(help="Intents kept out of the corpus (the eval seeds).")] = 30,
     hold_out_seed: Annotated[int, typer.Option(help="Seed of the held-out intent sample.")] = 0,
     max_steps: Annotated[int | None, typer.Option(help="Stop after this many steps.")] = None,
@@ -61,16 +70,25 @@ def distill(
 
     Example: `mokg lightpair distill --workdir mokg-data/mining/build-KEY --out mokg-data/lightpair/ckpt`.
     """
+    from dataclasses import replace
+
     import torch
 
     from mining.lightpair.distill import distill as run
     from mining.lightpair.distill import hold_out_intents
-    from mining.lightpair.train import TrainConfig
+    from mining.lightpair.train import V2, TrainConfig
 
     torch.set_num_threads(1)
+    if recipe not in ("v1", "v2"):
+        raise InputError(f"--recipe must be v1 or v2, not {recipe!r}")
     work = find_workdir(from_run, workdir)
-    config = TrainConfig(epochs=epochs, train_layers=train_layers, max_steps=max_steps, seed=seed)
-    meta = run(work, out, config, hold_out_intents(hold_out, hold_out_seed), log=typer.echo)
+    config = replace(V2 if recipe == "v2" else TrainConfig(), max_steps=max_steps, seed=seed)
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    if train_layers is not None:
+        config = replace(config, train_layers=train_layers)
+    held = hold_out_intents(hold_out, hold_out_seed)
+    meta = run(work, out, config, held, log=typer.echo, per_relation=recipe == "v2")
     typer.echo(
         f"checkpoint {out}: corpus sha256 {meta.corpus_sha256[:16]} from {work} "
         f"(run {meta.source['run_id']}), "
