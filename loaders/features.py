@@ -135,8 +135,9 @@ def cached_embeddings(
 
     An empty text gets a zero vector (no information) and is neither encoded nor cached.
     """
-    folder = Path(cache_dir or default_cache_dir()) / _slug(encoder.model_id)
-    keys = [_key(encoder.model_id, t) for t in texts]
+    model_id = encoder.model_id  # may be a package-metadata lookup: once, not per text
+    folder = Path(cache_dir or default_cache_dir()) / _slug(model_id)
+    keys = [_key(model_id, t) for t in texts]
     wanted = {k for k, t in zip(keys, texts, strict=True) if t}
     found = _read_shards(folder, wanted)
     todo = sorted({k: t for k, t in zip(keys, texts, strict=True) if t and k not in found}.items())
