@@ -83,6 +83,10 @@ def test_train_eval_recommend_from_artefacts(store_path: Path, tmp_path: Path) -
     )
     items = json.loads(rec)
     assert len(items) == 5 and items[0]["score"] >= items[-1]["score"]
+    assert manifest["domains"]["finance"]["index"] == "exact"  # small domain: no IVF at export
+    args = ["recommend", "--user", user, "--domain", "finance", "-k", "5", "--artefacts", str(art)]
+    probed = invoke([*args, "--format", "json", "--index", "ivf", "--nprobe", "1000"])
+    assert [i["item"] for i in json.loads(probed)] == [i["item"] for i in items]  # every list = exact
     bad = CliRunner().invoke(
         app, ["recommend", "--user", "nobody", "--domain", "finance", "--artefacts", str(art)]
     )

@@ -25,6 +25,7 @@ Cen et al. 2020), plus a learned per-interest default for users with no history 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -61,7 +62,7 @@ class EntityEncoder(nn.Module):
         # 1/|N_r(e)| of each message's (tail, relation) slot
         norm = 1.0 / torch.bincount(slot, minlength=n * slots).clamp_min(1)[slot].unsqueeze(1)
         for layer in range(self.layers):
-            msg = h[src] * self.rel[layer, rel] * norm
+            msg = F.embedding(src, h) * F.embedding(rel, self.rel[layer]) * norm
             agg = torch.zeros_like(h).index_add_(0, dst, msg)
             h = h + torch.tanh(self.lin[layer](agg))
         return h
@@ -86,7 +87,7 @@ def item_entity_table(
 def pool_items(entity_h: torch.Tensor, table: torch.Tensor, deg: torch.Tensor) -> torch.Tensor:
     """The mean entity state of each row of ``table`` (E2's second term; zeros without entities)."""
     padded = torch.cat([entity_h, entity_h.new_zeros(1, entity_h.shape[1])])
-    return padded[table].sum(dim=1) / deg
+    return F.embedding_bag(table, padded, mode="sum", padding_idx=len(entity_h)) / deg
 
 
 class MultiInterest(nn.Module):
@@ -106,8 +107,8 @@ class MultiInterest(nn.Module):
     def forward(self, v: torch.Tensor, hist: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """``v`` ``[N, d]`` item vectors, ``hist`` ``[B, L]`` rows of ``v``, ``mask`` ``[B, L]``
         (True = real) → ``[B, K, d]``. The attention logits are computed once per item and gathered."""
-        logits = self.w2(torch.tanh(self.w1(v)))[hist].transpose(1, 2)  # [B, K, L]
+        logits = F.embedding(hist, self.w2(torch.tanh(self.w1(v)))).transpose(1, 2)  # [B, K, L]
         keep = mask.unsqueeze(1)
         attn = torch.softmax(logits.masked_fill(~keep, -1e9), dim=-1) * keep  # empty history → 0
-        out: torch.Tensor = self.default + attn @ v[hist]
+        out: torch.Tensor = self.default + attn @ F.embedding(hist, v)
         return out

@@ -47,10 +47,12 @@ def kmeans(x: torch.Tensor, k: int, iters: int = 20, seed: int = 0) -> tuple[tor
     n = x.shape[0]
     k = min(k, n)
     gen = torch.Generator().manual_seed(seed)
-    centres = x[torch.randint(n, (1,), generator=gen)]
+    picked = [x[torch.randint(n, (1,), generator=gen)]]
+    best = (x @ picked[0].T).squeeze(1)  # each point's best cosine to the centres so far
     for _ in range(1, k):  # k-means++: next centre ∝ (1 − best cosine)
-        dist = (1 - (x @ centres.T).max(dim=1).values).clamp_min(1e-12)
-        centres = torch.cat([centres, x[torch.multinomial(dist, 1, generator=gen)]])
+        picked.append(x[torch.multinomial((1 - best).clamp_min(1e-12), 1, generator=gen)])
+        best = torch.maximum(best, (x @ picked[-1].T).squeeze(1))
+    centres = torch.cat(picked)
     assign = torch.zeros(n, dtype=torch.long)
     for _ in range(iters):
         sim = x @ centres.T

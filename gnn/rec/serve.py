@@ -6,7 +6,10 @@ one memory-mapped ``.npy`` per distinct network),
 the domain's item vectors (E2, L2-normalised), the user's already-seen items (CSR), and the online
 part's weights: the prototype bank ``P`` and the attention's ``W_q, W_k, W_o`` (E5–E6). Online
 (:func:`top_k`), in numpy: E5–E6 on the requested users' interests, then E7 (max over interests
-of the cosine) against the domain's items, seen items removed, top-k by ``argpartition``.
+of the cosine) against the domain's items, seen items removed, top-k by ``argpartition``. Domains
+with more than ``IVFConfig.min_items`` items also get an inverted-file index (:mod:`gnn.rec.ivf`,
+k-means lists over the item vectors); ``index="ivf"`` (the default where one exists) scores only
+the ``nprobe`` best lists per interest, ``index="exact"`` every item.
 
 Layout of an artefact directory: ``manifest.json`` (model, config and its hash, graph version,
 split, KG source, code version, domains), ``domain-<name>.npz`` per domain and the
@@ -22,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gnn.rec.ivf import IVFConfig, build_ivf, ivf_top_k, with_list_items
 from graph.errors import InputError
 
 if TYPE_CHECKING:
@@ -31,14 +35,22 @@ if TYPE_CHECKING:
 MANIFEST = "manifest.json"
 
 
-def export_artefacts(model: Peace, data: RecData, out: Path, extra: dict[str, Any] | None = None) -> Path:
-    """Write the manifest, one ``.npz`` per domain that ``model`` can score, and one interests
-    ``.npy`` per distinct network (the source domains share the pre-trained one), written in
-    chunks of users so the ``[U, K, d]`` array is never held in memory."""
+def export_artefacts(
+    model: Peace,
+    data: RecData,
+    out: Path,
+    extra: dict[str, Any] | None = None,
+    ivf: IVFConfig | None = None,
+) -> Path:
+    """Write the manifest, one ``.npz`` per domain that ``model`` can score (with an IVF index when
+    it has more than ``ivf.min_items`` items), and one interests ``.npy`` per distinct network (the
+    source domains share the pre-trained one), written in chunks of users so the ``[U, K, d]``
+    array is never held in memory."""
     import importlib.metadata
 
     import torch
 
+    ivf = ivf or IVFConfig()
     out.mkdir(parents=True, exist_ok=True)
     domains: dict[str, dict[str, Any]] = {}
     written: dict[int, str] = {}
@@ -61,11 +73,14 @@ def export_artefacts(model: Peace, data: RecData, out: Path, extra: dict[str, An
                 "wk": net.attention.k.weight.detach().numpy(),
                 "wo": net.attention.o.weight.detach().numpy(),
             }
+        if len(arrays["item_ids"]) > ivf.min_items:
+            arrays |= build_ivf(arrays["items"], ivf)
         np.savez(out / f"domain-{domain}.npz", **arrays)  # type: ignore[arg-type]
         domains[domain] = {
             "file": f"domain-{domain}.npz",
             "interests": written[id(net)],
             "items": len(arrays["item_ids"]),
+            "index": "ivf" if "ivf_order" in arrays else "exact",
         }
     np.savez(out / "users.npz", user_ids=np.array(data.user_ids))
     manifest = {
@@ -77,6 +92,7 @@ def export_artefacts(model: Peace, data: RecData, out: Path, extra: dict[str, An
         "kg_source": data.kg_source,
         "code_version": importlib.metadata.version("mokg"),
         "domains": domains,
+        "ivf": ivf.__dict__,
         **(extra or {}),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
@@ -141,13 +157,15 @@ def load_artefacts(directory: Path) -> Artefacts:
     for name, meta in manifest["domains"].items():
         with np.load(Path(directory) / meta["file"]) as f:
             domains[name] = {k: f[k] for k in f.files}
+        if "ivf_order" in domains[name]:
+            domains[name] = with_list_items(domains[name], domains[name]["items"])
         if "interests" in meta:  # memory-mapped: a request reads only its users' rows
             domains[name]["interests"] = np.load(Path(directory) / meta["interests"], mmap_mode="r")
     return Artefacts(manifest, {u: i for i, u in enumerate(users)}, domains)
 
 
-def online_scores(arrays: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
-    """E5–E7 in numpy: ``[len(rows), n_items]`` scores of the users at ``rows``."""
+def online_interests(arrays: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """E5–E6 in numpy and L2 normalisation: ``[len(rows), K, d]`` interests of the users at ``rows``."""
     z = arrays["interests"][rows]  # [B, K, d]
     if "prototypes" in arrays:
         p = arrays["prototypes"]
@@ -156,7 +174,13 @@ def online_scores(arrays: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray
         attn = np.exp(logits)
         attn /= attn.sum(axis=-1, keepdims=True)
         z = z + (attn @ p) @ arrays["wo"].T
-    z = z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
+    out: np.ndarray = z / np.maximum(np.linalg.norm(z, axis=-1, keepdims=True), 1e-12)
+    return out
+
+
+def online_scores(arrays: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """E5–E7 in numpy: ``[len(rows), n_items]`` scores of the users at ``rows``."""
+    z = online_interests(arrays, rows)
     items_t = arrays["items"].T
     out: np.ndarray = z[:, 0] @ items_t  # E7's max over interests, one BLAS product per interest
     for k in range(1, z.shape[1]):
@@ -164,13 +188,32 @@ def online_scores(arrays: dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray
     return out
 
 
+INDEXES = ("auto", "exact", "ivf")
+
+
 def top_k(
-    arrays: dict[str, np.ndarray], rows: np.ndarray, k: int, exclude_seen: bool = True
+    arrays: dict[str, np.ndarray],
+    rows: np.ndarray,
+    k: int,
+    exclude_seen: bool = True,
+    index: str = "auto",
+    nprobe: int = IVFConfig.nprobe,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Top-``k`` local item columns and scores per user (best first); seen items removed."""
+    """Top-``k`` local item columns and scores per user (best first); seen items removed.
+
+    ``index``: ``exact`` scores every item; ``ivf`` probes ``nprobe`` lists per interest (building
+    the index now if the artefacts have none); ``auto`` = ``ivf`` where the artefacts have an index.
+    """
+    if index not in INDEXES:
+        raise InputError(f"unknown index {index!r}; use one of {', '.join(INDEXES)}")
+    ptr, cols = arrays["seen_ptr"], arrays["seen_cols"]
+    if index == "ivf" or (index == "auto" and "ivf_order" in arrays):
+        if "ivf_items" not in arrays:
+            arrays |= with_list_items(build_ivf(arrays["items"]), arrays["items"])
+        seen = [cols[ptr[r] : ptr[r + 1]] for r in rows] if exclude_seen else None
+        return ivf_top_k(arrays, arrays["items"], online_interests(arrays, rows), k, nprobe, seen)
     s = online_scores(arrays, rows)
     if exclude_seen:
-        ptr, cols = arrays["seen_ptr"], arrays["seen_cols"]
         for b, r in enumerate(rows):
             s[b, cols[ptr[r] : ptr[r + 1]]] = -np.inf
     k = min(k, s.shape[1])
@@ -180,8 +223,15 @@ def top_k(
     return idx, np.take_along_axis(s, idx, axis=1)
 
 
-def recommend(art: Artefacts, user_id: str, domain: str, k: int = 20) -> list[tuple[str, float]]:
+def recommend(
+    art: Artefacts,
+    user_id: str,
+    domain: str,
+    k: int = 20,
+    index: str = "auto",
+    nprobe: int = IVFConfig.nprobe,
+) -> list[tuple[str, float]]:
     """The ``k`` best unseen items of ``domain`` for ``user_id``: ``(item id, score)``, best first."""
     arrays = art.domain(domain)
-    idx, scores = top_k(arrays, art.rows([user_id]), k)
-    return [(str(arrays["item_ids"][i]), float(s)) for i, s in zip(idx[0], scores[0], strict=True)]
+    idx, scores = top_k(arrays, art.rows([user_id]), k, index=index, nprobe=nprobe)
+    return [(str(arrays["item_ids"][i]), float(s)) for i, s in zip(idx[0], scores[0], strict=True) if i >= 0]

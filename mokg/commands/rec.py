@@ -190,13 +190,17 @@ def recommend(
     k: Annotated[int, typer.Option("-k", help="How many items.")] = 20,
     artefacts: Annotated[Path, typer.Option(help="Directory from `mokg train peace`.")] = ARTEFACTS,
     fmt: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+    index: Annotated[
+        str, typer.Option(help="auto (IVF where the artefacts have one), exact (every item) or ivf.")
+    ] = "auto",
+    nprobe: Annotated[int, typer.Option(help="IVF lists probed per interest.")] = 8,
 ) -> None:
     """Top-k unseen items for a user from PEACE's saved artefacts (no store, no training graph)."""
     from gnn.rec.serve import load_artefacts
     from gnn.rec.serve import recommend as serve
 
     art = load_artefacts(artefacts)
-    items = serve(art, user, domain, k)
+    items = serve(art, user, domain, k, index=index, nprobe=nprobe)
     if fmt == "json":
         typer.echo(json.dumps([{"item": i, "score": round(s, 5)} for i, s in items]))
         return
