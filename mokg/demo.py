@@ -8,7 +8,6 @@ hand-written sample graph instead. Re-running changes nothing in the store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
 from rich.console import Console
@@ -16,7 +15,7 @@ from rich.progress import Progress
 
 from graph.store import GraphStore, StoreConfig, open_store
 from mokg.exporting import export_subgraph
-from mokg.output import render_table
+from mokg.output import render_table, stage_progress
 
 EXPORTS = {"rdf": "graph.ttl", "pyg": "graph.pt", "networkx": "graph.json", "parquet": "parquet"}
 SAMPLE_QUERIES: list[tuple[str, dict[str, str]]] = [
@@ -137,12 +136,7 @@ def _mine(store: GraphStore, work: Path, console: Console) -> None:
             CachedClient(OpenAIClient(server.base_url, server.model, concurrency=16), ResponseCache()),
             work / "transcript.jsonl",
         )
-
-        def stage(name: str, total: int) -> Callable[[], None]:
-            task = bar.add_task(f"mining {name}", total=total)
-            return lambda: bar.advance(task)
-
-        job = MiningJob(store, client, config, work, progress=stage)
+        job = MiningJob(store, client, config, work, progress=stage_progress(bar, "mining "))
         state = job.start(load_seeds(store, "intents"), note="mokg demo")
         result = run_job(job, state)
     report = result.report()

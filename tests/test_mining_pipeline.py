@@ -36,16 +36,21 @@ def embed() -> Embedder:
     return Embedder()
 
 
-def _ontology_store(path: Path, extra_intents: list[dict[str, str]] = ()) -> GraphStore:  # type: ignore[assignment]
-    """A store holding the ontology's intents and categories as nodes (no edges, no truth)."""
+def _add_ontology_nodes(store: GraphStore, extra_intents: list[dict[str, str]] = ()) -> None:  # type: ignore[assignment]
+    """The ontology's intents and categories as nodes (no edges, no truth), in one run."""
     onto = load_ontology()
-    store = open_store(StoreConfig(backend="embedded", path=path), create=True)
     with store.run_context("setup") as run_id:
         intents = [{"id": i.id, "name": i.name, "description": i.description} for i in onto.intents.values()]
         store.upsert_nodes("Intent", [*intents, *extra_intents], run_id=run_id)
         store.upsert_nodes(
             "Category", [{"id": c.id, "name": c.name} for c in onto.categories.values()], run_id=run_id
         )
+
+
+def _ontology_store(path: Path, extra_intents: list[dict[str, str]] = ()) -> GraphStore:  # type: ignore[assignment]
+    """A new embedded store holding the ontology's nodes."""
+    store = open_store(StoreConfig(backend="embedded", path=path), create=True)
+    _add_ontology_nodes(store, extra_intents)
     return store
 
 
@@ -242,16 +247,7 @@ def test_the_job_writes_the_same_way_on_both_backends(
     store: GraphStore, tmp_path: Path, embed: Embedder
 ) -> None:
     """One seed, one round, zero noise: the mined edges and their provenance on embedded and Bolt."""
-    onto = load_ontology()
-    with store.run_context("setup") as run_id:
-        store.upsert_nodes(
-            "Intent",
-            [{"id": i.id, "name": i.name, "description": i.description} for i in onto.intents.values()],
-            run_id=run_id,
-        )
-        store.upsert_nodes(
-            "Category", [{"id": c.id, "name": c.name} for c in onto.categories.values()], run_id=run_id
-        )
+    _add_ontology_nodes(store)
     seeds = [e for e in load_seeds(store, "intents") if e.id == "int_wedding_preparation"]
     with TeacherServer(port=0, noise=NoiseConfig()) as server:
         job = MiningJob(

@@ -34,6 +34,18 @@ class StructuredResult:
     skipped: int = 0
 
 
+@dataclass
+class ParseCounts:
+    """Malformed and skipped samples summed over many structured answers (a stage's counters)."""
+
+    malformed: int = 0
+    skipped: int = 0
+
+    def add(self, result: StructuredResult) -> None:
+        self.malformed += result.malformed
+        self.skipped += result.skipped
+
+
 def repair(text: str) -> str:
     """``text`` without code fences, cut to its outermost ``{...}`` (unchanged if it has none)."""
     body = FENCE.sub("", text)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from graph.schema import SCHEMA
 from mining.llm.base import LLMClient
 from mining.llm.recording import prompt_id
-from mining.llm.structured import aask_structured
+from mining.llm.structured import ParseCounts, aask_structured
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.types import Pair
 from mining.prompts import EntityContext, ExpansionAnswer, build_entity_expansion
@@ -31,11 +31,9 @@ class Mention:
 
 
 @dataclass
-class ExpandStats:
+class ExpandStats(ParseCounts):
     prompts: int = 0
     mentions: int = 0
-    malformed: int = 0
-    skipped: int = 0
 
 
 async def expand_pair(
@@ -60,8 +58,7 @@ async def expand_pair(
     )
     pid = prompt_id(messages)
     stats.prompts += 1
-    stats.malformed += result.malformed
-    stats.skipped += result.skipped
+    stats.add(result)
     out = []
     for index, answer in enumerate(result.answers):
         assert isinstance(answer, ExpansionAnswer)

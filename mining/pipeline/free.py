@@ -53,8 +53,7 @@ async def free_mentions(
     )
     pid = prompt_id(messages)
     stats.prompts += 1
-    stats.malformed += result.malformed
-    stats.skipped += result.skipped
+    stats.add(result)
     raw = []
     for index, answer in enumerate(result.answers):
         assert isinstance(answer, FreeRelationsAnswer)

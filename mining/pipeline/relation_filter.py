@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from graph.schema import SCHEMA
 from mining.llm.base import LLMClient
-from mining.llm.structured import aask_structured
+from mining.llm.structured import ParseCounts, aask_structured
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.types import Entity, Pair
 from mining.prompts import EntityContext, RelationFilterAnswer, build_relation_filter
@@ -29,13 +29,11 @@ def tail_type(relation: str, head_type: str) -> str | None:
 
 
 @dataclass
-class FilterStats:
+class FilterStats(ParseCounts):
     heads: int = 0
     offered: int = 0
     chosen: int = 0
     rejected_by_schema: int = 0
-    malformed: int = 0
-    skipped: int = 0
 
 
 async def filter_relations(
@@ -51,8 +49,7 @@ async def filter_relations(
         temperature=config.sample_temperature,
     )
     stats.heads += 1
-    stats.malformed += result.malformed
-    stats.skipped += result.skipped
+    stats.add(result)
     stats.offered += sum(1 for r in SCHEMA.mined_relations() if tail_type(r.name, head.type))
     votes: Counter[str] = Counter()
     for answer in result.answers:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -96,14 +96,6 @@ def _llm(
 def _job_key(config: MiningConfig, seeds: str, limit: int | None, llm: str, store: str) -> str:
     text = json.dumps([config.config_hash(), seeds, limit, llm, store], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-def _progress_factory(bar: Any) -> Callable[[str, int], Callable[[], None]]:
-    def stage(name: str, total: int) -> Callable[[], None]:
-        task = bar.add_task(name, total=total)
-        return lambda: bar.advance(task)
-
-    return stage
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -209,6 +201,7 @@ def build(
     from mining.pipeline.job import MiningJob, run_job
     from mining.pipeline.seeds import load_seeds
     from mokg.cli import _open
+    from mokg.output import stage_progress
 
     config = MiningConfig(
         rounds=rounds,
@@ -243,7 +236,7 @@ def build(
             Progress(console=console, transient=False) as bar,
         ):
             recorded = RecordingClient(client, work / TRANSCRIPT)
-            job = MiningJob(store, recorded, config, work, progress=_progress_factory(bar))
+            job = MiningJob(store, recorded, config, work, progress=stage_progress(bar))
             if resume:
                 typer.echo(f"resuming run {state.run_id} after round {state.round_done} ({work})")
             else:
@@ -366,6 +359,7 @@ def _ablations(
     from mining.pipeline.ablations import run_ablations
     from mining.pipeline.config import MiningConfig
     from mining.pipeline.seeds import load_seeds
+    from mokg.output import stage_progress
 
     seeds = load_seeds(store, "intents", limit, seed)
     levels = [n.strip() for n in noise.split(",") if n.strip()]
@@ -377,5 +371,5 @@ def _ablations(
             MiningConfig(rounds=rounds),
             levels,
             cache_dir=cache,
-            progress=_progress_factory(bar),
+            progress=stage_progress(bar),
         )
