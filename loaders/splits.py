@@ -7,8 +7,9 @@ the rule each split promises:
 
 - :func:`temporal_split`: two global time cut-offs; every val row is later than every train
   row and every test row later than every val row (rows tied at a cut-off go to the later part).
-- :func:`leave_last_out`: per user, the last interaction (by ``ts``, ties broken by item id) is
-  test, the one before it val, the rest train; users with fewer than 3 keep all in train.
+- :func:`leave_last_out`: per user, the last interaction (by ``ts``, ties broken by item id:
+  integer ids numerically, others as strings) is test, the one before it val, the rest train;
+  users with fewer than 3 keep all in train.
 - :func:`cold_start_split`: the users active in a held-out domain lose all their interactions
   there to val/test (split by user, seeded), so the model meets them cold in that domain.
 """
@@ -137,10 +138,10 @@ def cold_start_split(
     in_domain = (frame["domain"] == domain).to_numpy()
     if not in_domain.any():
         raise InputError(f"no interactions in domain {domain!r}; domains present: {_domains(frame)}")
-    user = frame["user"].astype(str)  # (pandas isin hashes; np.isin on strings can be quadratic)
+    user = _as_keys(frame["user"])  # (pandas isin hashes; np.isin on strings can be quadratic)
     users = pd.Series(np.sort(user[in_domain].unique()))
     if user_domains is not None:
-        users = users[users.isin(user_domains.loc[user_domains["domain"] == domain, "user"].astype(str))]
+        users = users[users.isin(_as_keys(user_domains.loc[user_domains["domain"] == domain, "user"]))]
     rng = np.random.default_rng(seed)
     val_users = rng.permutation(users.to_numpy())[: int(len(users) * val_frac)]
     held = in_domain & user.isin(users).to_numpy()
@@ -165,9 +166,17 @@ def _ts(frame: pd.DataFrame) -> np.ndarray:
 
 
 def _codes(column: pd.Series) -> np.ndarray:
-    """Integer codes in the sort order of the values as strings (for ``np.lexsort``)."""
+    """Integer codes in the sort order of the values (for ``np.lexsort`` and tie-breaks): integer
+    ids as they are, anything else in its order as strings."""
+    if pd.api.types.is_integer_dtype(column):
+        return column.to_numpy()
     codes, _ = pd.factorize(column.astype(str), sort=True)
     return codes
+
+
+def _as_keys(column: pd.Series) -> pd.Series:
+    """User ids to compare: integer ids (e.g. rows of an id map) as they are, others as strings."""
+    return column if pd.api.types.is_integer_dtype(column) else column.astype(str)
 
 
 def _cutoff(ordered: np.ndarray, frac_after: float) -> Any:
@@ -215,21 +224,27 @@ def _check_temporal(split: Split) -> None:
 
 
 def _check_leave_last_out(split: Split) -> None:
-    frame = split.frame.assign(_t=_ts(split.frame), _i=split.frame["item"].astype(str))
+    frame = split.frame
+    user, _ = pd.factorize(_as_keys(frame["user"]))
+    t, i = _ts(frame), _codes(frame["item"])
     for part, name in ((split.test, "test"), (split.val, "val")):
-        if frame["user"].iloc[part].duplicated().any():
+        if pd.Series(user[part]).duplicated().any():
             _fail(split, f"a user has more than one {name} row")
-    rest = frame.iloc[np.concatenate([split.train, split.val])]
-    for rows, last in ((rest, frame.iloc[split.test]), (frame.iloc[split.train], frame.iloc[split.val])):
-        joined = rows.merge(last[["user", "_t", "_i"]], on="user", suffixes=("", "_last"))
-        later = (joined["_t"] > joined["_t_last"]) | (
-            (joined["_t"] == joined["_t_last"]) & (joined["_i"] >= joined["_i_last"])
-        )
+    rest = np.concatenate([split.train, split.val])
+    for rows, last in ((rest, split.test), (split.train, split.val)):
+        # each user's held-out (ts, item) key, then: no earlier part's row of theirs at or after it
+        has = np.zeros(user.max() + 1 if len(user) else 0, dtype=bool)
+        last_t, last_i = np.zeros(len(has), dtype=t.dtype), np.zeros(len(has), dtype=i.dtype)
+        has[user[last]], last_t[user[last]], last_i[user[last]] = True, t[last], i[last]
+        rows = rows[has[user[rows]]]
+        u = user[rows]
+        later = (t[rows] > last_t[u]) | ((t[rows] == last_t[u]) & (i[rows] >= last_i[u]))
         if later.any():
-            _fail(split, f"user {joined['user'][later].iloc[0]} has a held-out row that is not their last")
-    sizes = frame.groupby("user").size()
-    need = set(sizes.index[sizes >= 3])
-    if set(frame["user"].iloc[split.val]) != need or set(frame["user"].iloc[split.test]) != need:
+            bad = frame["user"].iloc[rows[np.flatnonzero(later)[0]]]
+            _fail(split, f"user {bad} has a held-out row that is not their last")
+    sizes = np.bincount(user)
+    need = set(np.flatnonzero(sizes >= 3).tolist())
+    if set(user[split.val].tolist()) != need or set(user[split.test].tolist()) != need:
         _fail(split, "val and test users are not exactly the users with >= 3 interactions")
 
 

@@ -94,6 +94,8 @@ class EntityContext:
     type: str
     description: str = ""
     neighbours: Sequence[tuple[str, str]] = ()  # (relation, neighbour name)
+    # behavioural evidence (mining.pipeline.evidence): (kind, tail name, share, count), best first
+    evidence: Sequence[tuple[str, str, float, int]] = ()
 
 
 def quote(text: str) -> str:
@@ -120,6 +122,10 @@ def _context(ctx: EntityContext) -> str:
     if ctx.neighbours:
         known = "; ".join(f"{r} {quote(n)}" for r, n in ctx.neighbours[:20])
         text += f"\nAlready known about it: {known}."
+    kinds = list(dict.fromkeys(k for k, *_ in ctx.evidence))
+    for kind in kinds:
+        items = "; ".join(f"{quote(n)} {s:.2f} ({c})" for k, n, s, c in ctx.evidence if k == kind)
+        text += f"\nPlatform evidence, {kind} (share of its search sessions, sessions): {items}."
     return text
 
 

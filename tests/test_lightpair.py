@@ -44,7 +44,7 @@ TAILS = {
 CAT = EntityContext("adopting a cat", "Intent", "A household adopts a cat.")
 
 
-def tiny_model(seed: int = 0, per_relation: bool = False) -> LightPAIR:
+def tiny_model(seed: int = 0, per_relation: bool = False, evidence: bool = False) -> LightPAIR:
     """A 2-layer, 32-wide BERT with MiniLM's tokenizer (read from the local package, offline)."""
     from transformers import AutoTokenizer, BertConfig, BertModel
 
@@ -62,7 +62,12 @@ def tiny_model(seed: int = 0, per_relation: bool = False) -> LightPAIR:
     return LightPAIR(
         BertModel(config),
         tokenizer,
-        ModelConfig(tuple(r.name for r in SCHEMA.mined_relations()), max_len=48, per_relation=per_relation),
+        ModelConfig(
+            tuple(r.name for r in SCHEMA.mined_relations()),
+            max_len=48,
+            per_relation=per_relation,
+            evidence=evidence,
+        ),
     )
 
 
@@ -280,6 +285,39 @@ def test_v2_client_caps_tails_and_judges_with_the_expansion_head(tmp_path: Path)
     assert isinstance(ex, ExpansionAnswer) and isinstance(jd, JudgementAnswer)
     assert len(ex.tails) == 1  # K = 2 in all, one found already
     assert jd.valid and jd.confidence >= 0.5
+
+
+def test_v2_judgement_reuses_the_expansion_query_and_the_heads_evidence(tmp_path: Path) -> None:
+    from mining.lightpair.distill import tails_of
+    from mining.lightpair.serve import Engine
+
+    model = tiny_model(evidence=True)
+    assert model.evidence_weight is not None
+    with torch.no_grad():
+        model.evidence_weight[model.rel_index["NEEDS"]] = torch.tensor([0.0, 0.0, 50.0])  # listed: sure
+    corpus = build_corpus(rows(), TAILS)
+    thresholds = {"expansion:NEEDS": 0.5, "expansion_cap:NEEDS": 3.0}
+    meta = checkpoint.CheckpointMeta(model.config, {}, thresholds, {}, corpus.sha256(), {}, [], [], TAILS)
+    checkpoint.save(tmp_path, model, meta, tails_of(model, corpus), corpus.to_json())
+    engine = Engine.load(tmp_path)
+    ctx = EntityContext(
+        CAT.name, CAT.type, CAT.description, (), (("engaged categories", "Dog food", 0.4, 7),)
+    )
+    expansion = build_entity_expansion(ctx, SCHEMA.rel("NEEDS"), "Category")
+    with torch.inference_mode():
+        answer = engine.answer([expansion])[0][0]
+    assert [t["name"] for t in answer["tails"]][:1] == ["Dog food"]  # the listed tail wins
+    encoded = len(engine.memo)
+    with torch.inference_mode():
+        judged = engine.answer(
+            [
+                build_judgement(CAT, SCHEMA.rel("NEEDS"), n, "Category")
+                for n in ("Dog food", "Wedding dresses")
+            ]
+        )
+    assert len(engine.memo) == encoded  # no encoder pass: the (head, NEEDS) query is memoised
+    assert judged[0][0]["valid"] is True  # judged with the evidence the expansion prompt carried
+    assert judged[1][0]["valid"] is ("Wedding dresses" in [t["name"] for t in answer["tails"]])
 
 
 @pytest.mark.slow

@@ -132,6 +132,35 @@ def test_check_leakage_catches_a_tampered_split() -> None:
         wrong.check_leakage()
 
 
+def test_leave_last_out_checker_names_a_held_out_row_that_is_not_the_users_last() -> None:
+    df = frame([("u1", f"i{k}", k, "a") for k in range(5)] + [("u2", f"i{k}", k, "a") for k in range(4)])
+    good = leave_last_out(df)
+    u1_train = good.train[good.frame["user"].iloc[good.train].to_numpy() == "u1"]
+    u1_test = good.test[good.frame["user"].iloc[good.test].to_numpy() == "u1"]
+    test = np.sort(np.concatenate([good.test[good.test != u1_test[0]], u1_train[:1]]))
+    train = np.sort(np.concatenate([good.train[good.train != u1_train[0]], u1_test]))
+    with pytest.raises(LeakageError, match="user u1 has a held-out row that is not their last"):
+        Split("leave_last_out", train, good.val, test, "", good.frame).check_leakage()
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_integer_ids_split_like_their_sorted_string_ids(seed: int) -> None:
+    # the loader passes id-map rows (ints whose order is the ids' order) instead of id strings
+    df = random_frame(np.random.default_rng(seed))
+    if df.empty:
+        return
+    as_rows = df.assign(
+        user=pd.factorize(df["user"], sort=True)[0].astype(np.int64),
+        item=pd.factorize(df["item"], sort=True)[0].astype(np.int64),
+    )
+    for split in (leave_last_out, lambda f: cold_start_split(f, "a", seed=seed)):
+        if split is not leave_last_out and not (df["domain"] == "a").any():
+            continue
+        a, b = split(df), split(as_rows)
+        for x, y in ((a.train, b.train), (a.val, b.val), (a.test, b.test)):
+            assert np.array_equal(x, y)
+
+
 # ---- the rules on random frames (each split's output checked here, independently) -------------
 @pytest.mark.parametrize("seed", range(40))
 def test_rules_hold_on_random_frames(seed: int) -> None:

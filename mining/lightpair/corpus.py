@@ -43,6 +43,8 @@ from mining.prompts import (
 FOUND = re.compile(r"^Found in earlier rounds \(do not repeat; add others\): (.*)\.$", re.M)
 ABOUT = re.compile(r'^About the entity: "(.*)"$', re.M)
 UP_TO = re.compile(r"up to (\d+)")
+EVIDENCE = re.compile(r"^Platform evidence, (.+?) \(share of its search sessions, sessions\): (.*)\.$", re.M)
+EVIDENCE_ITEM = re.compile(r'"([^"]*)" ([0-9.]+) \((\d+)\)')
 TAIL_LABELS = ("Category", "Intent")
 
 
@@ -84,6 +86,7 @@ class PromptView:
     candidate: str = ""
     found: tuple[str, ...] = ()
     k: int = 10
+    evidence: tuple[tuple[str, str, float, int], ...] = ()  # (kind, tail name, share, count)
 
     @classmethod
     def of(cls, messages: Sequence[Message]) -> PromptView:
@@ -101,7 +104,18 @@ class PromptView:
             candidate=facts.get("Candidate tail", ""),
             found=tuple(n for n in names if n),
             k=int(k.group(1)) if k else 10,
+            evidence=tuple(
+                (kind, name, float(share), int(count))
+                for kind, items in EVIDENCE.findall(text)
+                for name, share, count in EVIDENCE_ITEM.findall(items)
+            ),
         )
+
+    def evidence_for(self, relation: str) -> tuple[tuple[str, float, float], ...]:
+        """The evidence items that speak for ``relation``: (normalised tail name, share, count)."""
+        from mining.pipeline.evidence import KINDS
+
+        return tuple((norm(n), s, float(c)) for k, n, s, c in self.evidence if KINDS.get(k) == relation)
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,7 @@ class ExpansionExample:
     query: str
     found: tuple[str, ...]
     targets: dict[str, float]  # canonical tail name → share of samples naming it
+    evidence: tuple[tuple[str, float, float], ...] = ()  # (normalised tail, share, count) for the relation
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,8 @@ class Corpus:
     def to_json(self) -> str:
         data = {
             "relations": [asdict(r) for r in self.relations],
-            "expansions": [asdict(r) for r in self.expansions],
+            # (an empty evidence field is left out, so corpora mined without evidence keep their hash)
+            "expansions": [_without_empty_evidence(asdict(r)) for r in self.expansions],
             "judgements": [asdict(r) for r in self.judgements],
             "tails": self.tails,
         }
@@ -162,10 +178,25 @@ class Corpus:
         data = json.loads(text)
         return cls(
             relations=[RelationExample(**r) for r in data["relations"]],
-            expansions=[ExpansionExample(**{**r, "found": tuple(r["found"])}) for r in data["expansions"]],
+            expansions=[
+                ExpansionExample(
+                    **{
+                        **r,
+                        "found": tuple(r["found"]),
+                        "evidence": tuple(tuple(x) for x in r.get("evidence", ())),
+                    }
+                )
+                for r in data["expansions"]
+            ],
             judgements=[JudgeExample(**r) for r in data["judgements"]],
             tails=data["tails"],
         )
+
+
+def _without_empty_evidence(row: dict[str, Any]) -> dict[str, Any]:
+    if not row.get("evidence"):
+        row.pop("evidence", None)
+    return row
 
 
 def offered_relations(head_type: str) -> list[str]:
@@ -275,7 +306,16 @@ def _expansion(view: PromptView, answers: list[Any], names: dict[tuple[str, str]
     targets = {t: v / len(answers) for t, v in sorted(votes.items())}
     query = query_text(view.head, view.head_type, view.description, view.relation)
     c.expansions.append(
-        ExpansionExample(view.head, view.head_type, view.relation, view.tail_type, query, view.found, targets)
+        ExpansionExample(
+            view.head,
+            view.head_type,
+            view.relation,
+            view.tail_type,
+            query,
+            view.found,
+            targets,
+            view.evidence_for(view.relation),
+        )
     )
 
 

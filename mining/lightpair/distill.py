@@ -103,6 +103,7 @@ def distill(
     torch.manual_seed(config.seed)
     corpus, source = corpus_of(workdir, hold_out)
     relations = tuple(r.name for r in SCHEMA.mined_relations())
-    model = build_model(ModelConfig(relations, per_relation=per_relation))
+    evidence = any(e.evidence for e in corpus.expansions)  # prompts mined with behavioural evidence
+    model = build_model(ModelConfig(relations, per_relation=per_relation, evidence=evidence))
     freeze_encoder(model, config.train_layers)
     return train_and_save(model, corpus, config, out, source, hold_out, log)

@@ -39,6 +39,7 @@ class TimedClient(ClientBase):
         self.inner, self.name, self.model = inner, f"timed:{inner.name}", inner.model
         self.concurrency = concurrency
         self.latencies: list[float] = []
+        self.requests: list[Request] = []
         self._gate: asyncio.Semaphore | None = None
 
     @property
@@ -48,6 +49,7 @@ class TimedClient(ClientBase):
     async def agenerate(self, request: Request) -> Completion:
         if self._gate is None:
             self._gate = asyncio.Semaphore(self.concurrency)
+        self.requests.append(request)
         async with self._gate:
             began = time.perf_counter()
             out = await self.inner.agenerate(request)
@@ -73,6 +75,27 @@ def mine(
         result = run_job(job, job.start(seeds))
         wall = time.perf_counter() - began
     return {(c.relation, c.head.id, c.tail.id) for c in result.accepted}, wall
+
+
+def replay(client: LLMClient, requests: Sequence[Request], concurrency: int) -> dict[str, float]:
+    """Serving latency alone: ``requests`` sent to ``client`` with ``concurrency`` in flight, outside
+    any mining job (no pipeline work shares the event loop or the CPU), after one untimed warm-up
+    call (model load, connection)."""
+
+    async def go() -> TimedClient:
+        timed = TimedClient(client, concurrency)
+        if requests:
+            await client.agenerate(requests[0])
+        await asyncio.gather(*(timed.agenerate(r) for r in requests))
+        await client.aclose()
+        return timed
+
+    timed = asyncio.run(go())
+    lat = sorted(timed.latencies) or [0.0]
+    return {
+        "replay_ms_mean": round(1000 * statistics.fmean(lat), 1),
+        "replay_ms_p95": round(1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))], 1),
+    }
 
 
 def score_row(
@@ -114,7 +137,10 @@ def compare(
     threads: int = 1,
 ) -> pd.DataFrame:
     """One row for LightPAIR and one per teacher latency, with ``f1_ratio`` = F1 / teacher F1 and
-    ``speedup`` = teacher mean latency / this row's mean latency."""
+    ``teacher_over_lightpair_latency`` = this row's mean latency / LightPAIR's, both inside the
+    mining job. ``replay_*``: the requests LightPAIR's job made, replayed at the same concurrency
+    to a fresh LightPAIR and to each teacher server, outside the job (serving latency alone);
+    ``teacher_over_lightpair_replay`` is their ratio."""
     from mining.lightpair.client import LightPAIRClient
     from mining.llm.openai_http import OpenAIClient
     from mining.teacher import TeacherServer, noise_level
@@ -131,16 +157,21 @@ def compare(
             **timing(light, wall),
         }
     )
+    rows[0].update(replay(LightPAIRClient(checkpoint_dir, threads=threads), light.requests, concurrency))
     for latency in latencies:
         with TeacherServer(None, port=0, noise=noise_level(noise, config.seed), latency_s=latency) as server:
             inner = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
             teacher = TimedClient(inner, concurrency)
             mined, wall = mine(store, teacher, seeds, config, embed, resolver)
+            fresh = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
+            served = replay(fresh, light.requests, concurrency)
         row = score_row(f"teacher ({latency:g} s simulated latency)", mined, truth, seeds)
-        rows.append({**row, "teacher_latency_s": latency, **timing(teacher, wall)})
+        rows.append({**row, "teacher_latency_s": latency, **timing(teacher, wall), **served})
     table = pd.DataFrame(rows)
     teacher_f1 = float(table["f1"].iloc[1]) if len(table) > 1 else float("nan")
     table["f1_ratio"] = (table["f1"] / teacher_f1).round(3) if teacher_f1 else float("nan")
     light_ms = float(table["latency_ms_mean"].iloc[0])
     table["teacher_over_lightpair_latency"] = (table["latency_ms_mean"] / max(light_ms, 1e-9)).round(2)
+    light_replay = float(table["replay_ms_mean"].iloc[0])
+    table["teacher_over_lightpair_replay"] = (table["replay_ms_mean"] / max(light_replay, 1e-9)).round(2)
     return table

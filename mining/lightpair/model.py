@@ -12,12 +12,19 @@ With e(x) the mean-pooled, L2-normalised encoder output of text x (384-d for all
   found tails excluded;
 - judgement (binary): p(valid | h, r, t) = σ(w · e(h ⊕ meaning(r) ⊕ t) + b).
 
+With ``evidence`` on (a corpus mined with behavioural evidence in its prompts,
+:mod:`mining.pipeline.evidence`), the expansion logit gains a term per relation,
+s · ⟨q, e(t)⟩ + b_r + v_r · φ(h, r, t), where φ = (share, log(1 + sessions) / 5, listed) of the
+prompt's evidence item for t (zeros when t is not listed) and v_r starts at 0, so the model
+starts as the evidence-free one.
+
 Total parameters ≈ 22.9M (the encoder) + 0.15M (heads; + 1.18M with ``per_relation``), within
 the ≤ 100M budget.
 """
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +45,7 @@ class ModelConfig:
         init_scale: the bi-encoder's initial logit scale s.
         init_bias: the initial expansion bias b_r (tails are rare: start near σ(−5)).
         per_relation: one query projection P_r per relation instead of one shared P (v2).
+        evidence: read the prompts' behavioural evidence (the v_r · φ term above).
     """
 
     relations: tuple[str, ...]
@@ -45,6 +53,23 @@ class ModelConfig:
     init_scale: float = 10.0
     init_bias: float = -5.0
     per_relation: bool = False
+    evidence: bool = False
+
+
+EVIDENCE_FEATURES = 3
+
+
+def evidence_matrix(rows: Sequence[Sequence[tuple[str, float, float]]], keys: Sequence[str]) -> torch.Tensor:
+    """φ for every (row, candidate): (B, T, 3) = share, log(1 + sessions) / 5, listed; ``rows`` hold
+    each prompt's (normalised tail, share, sessions) items, ``keys`` the candidates' normalised names."""
+    out = torch.zeros(len(rows), len(keys), EVIDENCE_FEATURES)
+    column = {k: j for j, k in enumerate(keys)}
+    for i, items in enumerate(rows):
+        for name, share, count in items:
+            j = column.get(name)
+            if j is not None:
+                out[i, j] = torch.tensor([share, math.log1p(count) / 5.0, 1.0])
+    return out
 
 
 def minilm_path() -> Path:
@@ -86,6 +111,9 @@ class LightPAIR(nn.Module):
         self.relation_proj: nn.Parameter | None = None
         if config.per_relation:
             self.relation_proj = nn.Parameter(torch.eye(dim).repeat(len(config.relations), 1, 1))
+        self.evidence_weight: nn.Parameter | None = None
+        if config.evidence:
+            self.evidence_weight = nn.Parameter(torch.zeros(len(config.relations), EVIDENCE_FEATURES))
         self.frozen_memo: dict[str, torch.Tensor] | None = None
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
@@ -120,16 +148,24 @@ class LightPAIR(nn.Module):
         return out
 
     def expansion_logits(
-        self, queries: torch.Tensor, tails: torch.Tensor, relations: Sequence[str]
+        self,
+        queries: torch.Tensor,
+        tails: torch.Tensor,
+        relations: Sequence[str],
+        evidence: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """(B, T) logits of p(t | h, r): queries (B, d) from ``embed``, tails (T, d)."""
+        """(B, T) logits of p(t | h, r): queries (B, d) from ``embed``, tails (T, d), ``evidence``
+        (B, T, 3) from :func:`evidence_matrix` (read only when the model has ``evidence`` on)."""
         index = [self.rel_index[r] for r in relations]
         projected = self.query_proj(queries)
         if self.relation_proj is not None:
             projected = torch.einsum("bij,bj->bi", self.relation_proj[index], projected)
         q = nn.functional.normalize(projected, dim=-1)
         bias = self.expansion_bias[index].unsqueeze(1)
-        return self.log_scale.exp() * q @ tails.T + bias
+        logits = self.log_scale.exp() * q @ tails.T + bias
+        if self.evidence_weight is not None and evidence is not None:
+            logits = logits + (evidence * self.evidence_weight[index].unsqueeze(1)).sum(-1)
+        return logits
 
     def judge_logits(self, pairs: torch.Tensor) -> torch.Tensor:
         """(B,) logits of p(valid | h, r, t) from embeddings of ``judge_text``."""

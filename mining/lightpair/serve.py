@@ -13,7 +13,7 @@ import torch
 from graph.schema import SCHEMA
 from mining.lightpair import checkpoint
 from mining.lightpair.corpus import PromptView, head_text, judge_text, norm, offered_relations, query_text
-from mining.lightpair.model import LightPAIR
+from mining.lightpair.model import LightPAIR, evidence_matrix
 from mining.prompts import Message
 
 MEMO_CAP = 50_000
@@ -30,7 +30,9 @@ class Engine:
         self.names = meta.tails
         self.memo: dict[str, torch.Tensor] = {}
         self.index: dict[str, dict[str, int]] = {}
+        self.keys: dict[str, list[str]] = {}
         self.about: dict[tuple[str, str], str] = {}
+        self.seen: dict[tuple[str, str], tuple[tuple[str, str, float, int], ...]] = {}
 
     @classmethod
     def load(cls, path: Path) -> Engine:
@@ -54,7 +56,7 @@ class Engine:
         answer is greedy (thresholds τ), repeated; with a seed each sample draws every relation or
         tail from Bernoulli(p), p being the distilled estimate of the teacher's vote share."""
         views = [self._described(PromptView.of(p)) for p in prompts]
-        self._embed([t for v in views for t in (_text(v), _query(v)) if t])
+        self._embed([t for v in views for t in self._reads(v) if t])
         samples = samples or [1] * len(views)
         seeds = seeds or [None] * len(views)
         out = []
@@ -65,14 +67,35 @@ class Engine:
                 out.append([self._one(view, random.Random(seed * 1009 + j)) for j in range(n)])
         return out
 
+    def _reads(self, view: PromptView) -> tuple[str, ...]:
+        """The texts whose embeddings the answer to ``view`` reads (only those are encoded: a v2
+        judgement of a closed-set tail reads the (head, relation) query, already memoised by the
+        expansion prompt, so it costs no encoder pass)."""
+        if view.task == "judge_triple" and self._judged_by_expansion(view):
+            return (_query(view),)
+        return (_text(view),)
+
+    def _judged_by_expansion(self, view: PromptView) -> bool:
+        return (
+            view.relation in MINED
+            and f"expansion_cap:{view.relation}" in self.meta.thresholds
+            and norm(view.candidate) in self._tail_index(view.tail_type)
+        )
+
     def _described(self, view: PromptView) -> PromptView:
-        """Judgement prompts carry no entity description: reuse the one an earlier prompt about
-        the same head gave (the pipeline asks relation filtering and expansion first)."""
+        """Judgement prompts carry no entity description or evidence: reuse what an earlier prompt
+        about the same head gave (the pipeline asks relation filtering and expansion first)."""
         key = (norm(view.head), view.head_type)
         if view.description:
             self.about[key] = view.description
-        elif view.task == "judge_triple" and key in self.about:
-            return replace(view, description=self.about[key])
+        if view.evidence:
+            self.seen[key] = view.evidence
+        if view.task == "judge_triple":
+            return replace(
+                view,
+                description=view.description or self.about.get(key, ""),
+                evidence=view.evidence or self.seen.get(key, ()),
+            )
         return view
 
     def _one(self, view: PromptView, rng: random.Random | None) -> dict[str, Any]:
@@ -105,15 +128,23 @@ class Engine:
         see docs/lightpair.md). The belief the pipeline reads is ≥ 0.5 exactly when valid."""
         if view.relation not in MINED:
             return {"valid": False, "confidence": 0.5}
-        index = self._tail_index(view.tail_type).get(norm(view.candidate))
-        if f"expansion_cap:{view.relation}" in self.meta.thresholds and index is not None:
-            logits = self.model.expansion_logits(
-                self.memo[_query(view)].unsqueeze(0), self.tails[view.tail_type], [view.relation]
-            )[0]
+        if self._judged_by_expansion(view):
+            index = self._tail_index(view.tail_type)[norm(view.candidate)]
+            logits = self._expansion_logits(self.memo[_query(view)], view)
             p, tau = float(torch.sigmoid(logits[index])), self.meta.thresholds[f"expansion:{view.relation}"]
             return {"valid": p >= tau, "confidence": round(0.5 + abs(p - tau) / 2, 4)}
         p = float(torch.sigmoid(self.model.judge_logits(self.memo[_text(view)].unsqueeze(0)))[0])
         return {"valid": p >= 0.5, "confidence": round(p if p >= 0.5 else 1.0 - p, 4)}
+
+    def _expansion_logits(self, query: torch.Tensor, view: PromptView) -> torch.Tensor:
+        """p(t | h, r) logits over the closed set of ``view``'s tail label, with the prompt's evidence."""
+        if view.tail_type not in self.keys:
+            self.keys[view.tail_type] = [norm(n) for n in self.names.get(view.tail_type, [])]
+        keys = self.keys[view.tail_type]
+        phi = evidence_matrix([view.evidence_for(view.relation)], keys) if view.evidence else None
+        return self.model.expansion_logits(
+            query.unsqueeze(0), self.tails[view.tail_type], [view.relation], phi
+        )[0]
 
     def _tail_index(self, label: str) -> dict[str, int]:
         if label not in self.index:
@@ -123,9 +154,7 @@ class Engine:
     def _tails(self, view: PromptView, rng: random.Random | None) -> list[dict[str, str]]:
         if view.tail_type not in self.tails or view.relation not in MINED:
             return []
-        logits = self.model.expansion_logits(
-            self.memo[_text(view)].unsqueeze(0), self.tails[view.tail_type], [view.relation]
-        )[0]
+        logits = self._expansion_logits(self.memo[_text(view)], view)
         tau = self.meta.thresholds.get(f"expansion:{view.relation}", 0.5)
         skip = {norm(f) for f in view.found} | {norm(view.head)}
         cap = self.meta.thresholds.get(f"expansion_cap:{view.relation}")

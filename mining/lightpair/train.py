@@ -40,7 +40,7 @@ from mining.lightpair.corpus import (
     judge_text,
     norm,
 )
-from mining.lightpair.model import LightPAIR
+from mining.lightpair.model import LightPAIR, evidence_matrix
 
 Batch = tuple[str, list[Any]]
 GRID = [i / 100 for i in range(5, 96, 5)]
@@ -56,6 +56,8 @@ class TrainConfig:
         batch_size: examples per step.
         lr: learning rate of encoder / adapter parameters.
         head_lr: learning rate of the task heads.
+        evidence_lr: learning rate of the evidence weights v_r (a few weights that must grow to
+            logit scale, so faster than the heads).
         negatives: random tails added to each expansion batch's candidate set (−1: all tails).
         train_layers: top encoder layers fine-tuned by ``freeze_encoder`` (−1: all, 0: none).
         pool: merge the expansion prompts of one (head, relation), see :func:`pool_expansions`.
@@ -69,6 +71,7 @@ class TrainConfig:
     batch_size: int = 32
     lr: float = 5e-5
     head_lr: float = 1e-3
+    evidence_lr: float = 0.05
     negatives: int = 64
     train_layers: int = 2
     val_share: float = 0.1
@@ -111,7 +114,10 @@ def pool_expansions(corpus: Corpus) -> list[ExpansionExample]:
         for tail, share in e.targets.items():
             belief = beliefs.get(judge_text(e.head, e.head_type, e.relation, tail), 1.0)
             targets[tail] = max(targets.get(tail, 0.0), share if belief >= 0.5 else 0.0)
-        merged[key] = ExpansionExample(e.head, e.head_type, e.relation, e.tail_type, e.query, (), targets)
+        evidence = old.evidence if old and old.evidence else e.evidence
+        merged[key] = ExpansionExample(
+            e.head, e.head_type, e.relation, e.tail_type, e.query, (), targets, evidence
+        )
     return [merged[k] for k in sorted(merged)]
 
 
@@ -161,11 +167,14 @@ def expansion_loss(
     positives = sorted({t for r in rows for t in r.targets})
     pool = [t for t in tails if t not in set(positives)]
     names = positives + (pool if negatives < 0 else gen.sample(pool, min(negatives, len(pool))))
+    keys = [norm(n) for n in names]
     logits = model.expansion_logits(
-        model.embed([r.query for r in rows]), model.embed(names), [r.relation for r in rows]
+        model.embed([r.query for r in rows]),
+        model.embed(names),
+        [r.relation for r in rows],
+        evidence_matrix([r.evidence for r in rows], keys),
     )
     target, mask = torch.zeros_like(logits), torch.ones_like(logits)
-    keys = [norm(n) for n in names]
     for i, r in enumerate(rows):
         skip = {norm(f) for f in r.found} | {norm(r.head)}
         for j, name in enumerate(names):
@@ -218,10 +227,12 @@ def optimizer_for(model: LightPAIR, config: TrainConfig) -> torch.optim.Optimize
     heads |= {id(model.log_scale), id(model.expansion_bias)}
     if model.relation_proj is not None:
         heads.add(id(model.relation_proj))
+    evidence = {id(model.evidence_weight)} if model.evidence_weight is not None else set()
     trainable = [p for p in model.parameters() if p.requires_grad]
     groups = [
         {"params": [p for p in trainable if id(p) in heads], "lr": config.head_lr},
-        {"params": [p for p in trainable if id(p) not in heads], "lr": config.lr},
+        {"params": [p for p in trainable if id(p) in evidence], "lr": config.evidence_lr},
+        {"params": [p for p in trainable if id(p) not in heads | evidence], "lr": config.lr},
     ]
     return torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=0.0)
 
@@ -295,8 +306,10 @@ def expansion_scores(
 ) -> list[list[tuple[str, float]]]:
     """Per row: every allowed tail (found tails and the head excluded) with p(t | h, r), best first."""
     out = []
+    keys = {label: [norm(n) for n in ns] for label, ns in names.items()}
     for r in rows:
-        logits = model.expansion_logits(model.embed([r.query]), tails[r.tail_type], [r.relation])[0]
+        phi = evidence_matrix([r.evidence], keys[r.tail_type])
+        logits = model.expansion_logits(model.embed([r.query]), tails[r.tail_type], [r.relation], phi)[0]
         skip = {norm(f) for f in r.found} | {norm(r.head)}
         ranked = sorted(
             zip(names[r.tail_type], torch.sigmoid(logits).tolist(), strict=True), key=lambda x: -x[1]

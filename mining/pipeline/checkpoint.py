@@ -43,6 +43,7 @@ class JobState:
     stats: dict[str, Any] = field(default_factory=dict)
     context: dict[str, list[list[str]]] = field(default_factory=dict)  # GraphContext.to_json()
     finished: bool = False
+    evidence: dict[str, list[list[Any]]] = field(default_factory=dict)  # BehaviourEvidence.to_json()
 
 
 def _entity(d: dict[str, Any]) -> Entity:
@@ -77,6 +78,7 @@ def load(directory: Path) -> JobState:
         stats=raw["stats"],
         context=raw["context"],
         finished=raw["finished"],
+        evidence=raw.get("evidence", {}),
     )
 
 

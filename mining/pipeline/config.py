@@ -41,6 +41,9 @@ class MiningConfig:
         er_threshold: cosine at or above which a name resolves to the nearest entity of its label.
         expand_types: labels whose accepted tails become new heads.
         seed: seeds the sampling of seed entities and the LLM requests.
+        evidence: add behavioural evidence (what users searched and engaged with,
+            :mod:`mining.pipeline.evidence`) to the prompts' context. Off by default: it changes
+            the prompts, so earlier caches and tables do not carry over.
     """
 
     rounds: int = 3
@@ -61,6 +64,7 @@ class MiningConfig:
     er_threshold: float = 0.8
     expand_types: tuple[str, ...] = ("Intent", "Category")
     seed: int = 0
+    evidence: bool = False
 
     def __post_init__(self) -> None:
         checks = {
@@ -98,7 +102,10 @@ class MiningConfig:
         return replace(self, **changes)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if not self.evidence:  # (left out when off, so the hashes of earlier configs stay valid)
+            del out["evidence"]
+        return out
 
     def config_hash(self) -> str:
         text = json.dumps(self.as_dict(), sort_keys=True, default=list)

@@ -11,6 +11,7 @@ from collections import defaultdict
 
 from graph.schema import SCHEMA
 from graph.store import GraphStore
+from mining.pipeline.evidence import BehaviourEvidence
 from mining.pipeline.types import Entity
 from mining.prompts import EntityContext
 
@@ -22,6 +23,7 @@ class GraphContext:
 
     def __init__(self) -> None:
         self.known: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
+        self.evidence = BehaviourEvidence()  # behavioural evidence per entity (empty unless computed)
 
     @classmethod
     def from_store(cls, store: GraphStore, names: dict[tuple[str, str], str]) -> GraphContext:
@@ -56,4 +58,6 @@ class GraphContext:
 
     def of(self, entity: Entity) -> EntityContext:
         neighbours = tuple(self.known.get(entity.ref, [])[:MAX_NEIGHBOURS])
-        return EntityContext(entity.name, entity.type, entity.description, neighbours)
+        return EntityContext(
+            entity.name, entity.type, entity.description, neighbours, self.evidence.of(entity.ref)
+        )

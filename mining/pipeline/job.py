@@ -31,6 +31,7 @@ from mining.pipeline.checkpoint import JobState, PairState
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.context import GraphContext
 from mining.pipeline.embed import Embedder
+from mining.pipeline.evidence import BehaviourEvidence
 from mining.pipeline.expand import ExpandStats, Mention, expand_pair
 from mining.pipeline.free import free_mentions
 from mining.pipeline.relation_filter import FilterStats, filter_relations
@@ -127,6 +128,8 @@ class MiningJob:
     def start(self, seeds: Sequence[Entity], note: str = "") -> JobState:
         run_id = self.store.start_run("mine", note) if self.write else "dry-run"
         state = JobState(run_id, self.config.config_hash(), seeds=[e.id for e in seeds], frontier=list(seeds))
+        if self.config.evidence:  # computed once; the checkpoint keeps it, so a resume prompts the same
+            state.evidence = BehaviourEvidence.from_store(self.store).to_json()
         checkpoint.save(self.workdir, state)
         return state
 
@@ -135,6 +138,7 @@ class MiningJob:
         began, resumed = time.perf_counter(), state.round_done
         checkpoint.truncate_candidates(self.workdir, state.round_done)
         self.context = GraphContext.from_json(state.context)
+        self.context.evidence = BehaviourEvidence.from_json(state.evidence)
         result = MiningResult(state.run_id, state, resumed_from=resumed)
         for round_ in range(state.round_done + 1, self.config.rounds + 1):
             result.accepted += await self._round(state, round_)

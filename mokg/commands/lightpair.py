@@ -113,6 +113,13 @@ def eval_lightpair(
     noise: Annotated[str, typer.Option(help="Teacher noise (use the corpus build's).")] = "medium",
     seed: Annotated[int, typer.Option(help="Mining seed.")] = 0,
     threads: Annotated[int, typer.Option(help="Torch threads for LightPAIR.")] = 1,
+    evidence: Annotated[
+        bool | None,
+        typer.Option(
+            "--evidence/--no-evidence",
+            help="Behavioural evidence in the prompts (default: as the checkpoint was trained).",
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the table here (.json or .csv).")] = None,
 ) -> None:
     """LightPAIR vs the teacher on held-out seed intents (never heads in the corpus): triple F1
@@ -130,6 +137,7 @@ def eval_lightpair(
 
     torch.set_num_threads(threads)
     meta = read_meta(model)
+    use_evidence = meta.model.evidence if evidence is None else evidence
     held = {norm(h) for h in meta.held_out} - {norm(h) for h in meta.heads}
     store = _open()
     try:
@@ -147,7 +155,7 @@ def eval_lightpair(
             TruthKG.from_world(world),
             seeds,
             model,
-            MiningConfig(rounds=rounds, seed=seed),
+            MiningConfig(rounds=rounds, seed=seed, evidence=use_evidence),
             concurrency=concurrency,
             latencies=waits,
             noise=noise,
@@ -157,7 +165,8 @@ def eval_lightpair(
         store.close()
     typer.echo(
         f"command: mokg eval lightpair --model {model} --rounds {rounds} --concurrency {concurrency} "
-        f"--latency {latency} --noise {noise} --seed {seed}{f' --limit {limit}' if limit else ''}; "
+        f"--latency {latency} --noise {noise} --seed {seed}{f' --limit {limit}' if limit else ''}"
+        f"{' --evidence' if use_evidence else ''}; "
         f"{len(seeds)} held-out seed intents"
     )
     render_table(table)

@@ -172,6 +172,15 @@ def build(
         Aggregation, typer.Option(help="Ablation: none, sc, sc_rel.")
     ] = Aggregation.sc_rel,
     judge: Annotated[bool, typer.Option("--judge/--no-judge", help="Verify triples by judgement.")] = True,
+    evidence: Annotated[
+        bool,
+        typer.Option(
+            "--evidence/--no-evidence",
+            help="Add behavioural evidence to the prompts: categories users engaged with after searching "
+            "for an intent, intents searched together or next (from the store's visible searches and "
+            "interactions). Changes every prompt, so it starts a different job and cache entries.",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seeds the seed sample, the teacher and the client.")] = 0,
     latency: Annotated[float, typer.Option(help="--llm teacher: simulated seconds per answer.")] = 0.0,
     price: Annotated[
@@ -211,6 +220,7 @@ def build(
         aggregation=aggregation.value,
         judge=judge,
         seed=seed,
+        evidence=evidence,
     )
     store: GraphStore = _open()
     try:
