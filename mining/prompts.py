@@ -94,8 +94,8 @@ class EntityContext:
     type: str
     description: str = ""
     neighbours: Sequence[tuple[str, str]] = ()  # (relation, neighbour name)
-    # behavioural evidence (mining.pipeline.evidence): (kind, tail name, share, count), best first
-    evidence: Sequence[tuple[str, str, float, int]] = ()
+    # behavioural evidence (mining.pipeline.evidence): (kind, tail name, share, sessions, lift), best first
+    evidence: Sequence[tuple[str, str, float, int, float]] = ()
 
 
 def quote(text: str) -> str:
@@ -124,8 +124,10 @@ def _context(ctx: EntityContext) -> str:
         text += f"\nAlready known about it: {known}."
     kinds = list(dict.fromkeys(k for k, *_ in ctx.evidence))
     for kind in kinds:
-        items = "; ".join(f"{quote(n)} {s:.2f} ({c})" for k, n, s, c in ctx.evidence if k == kind)
-        text += f"\nPlatform evidence, {kind} (share of its search sessions, sessions): {items}."
+        items = "; ".join(
+            f"{quote(n)} {s:.2f} ({c}; lift {x:.1f})" for k, n, s, c, x in ctx.evidence if k == kind
+        )
+        text += f"\nPlatform evidence, {kind} (share of its search sessions, sessions; lift): {items}."
     return text
 
 

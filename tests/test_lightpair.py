@@ -294,14 +294,14 @@ def test_v2_judgement_reuses_the_expansion_query_and_the_heads_evidence(tmp_path
     model = tiny_model(evidence=True)
     assert model.evidence_weight is not None
     with torch.no_grad():
-        model.evidence_weight[model.rel_index["NEEDS"]] = torch.tensor([0.0, 0.0, 50.0])  # listed: sure
+        model.evidence_weight[model.rel_index["NEEDS"]] = torch.tensor([0.0, 0.0, 0.0, 50.0])  # listed: sure
     corpus = build_corpus(rows(), TAILS)
     thresholds = {"expansion:NEEDS": 0.5, "expansion_cap:NEEDS": 3.0}
     meta = checkpoint.CheckpointMeta(model.config, {}, thresholds, {}, corpus.sha256(), {}, [], [], TAILS)
     checkpoint.save(tmp_path, model, meta, tails_of(model, corpus), corpus.to_json())
     engine = Engine.load(tmp_path)
     ctx = EntityContext(
-        CAT.name, CAT.type, CAT.description, (), (("engaged categories", "Dog food", 0.4, 7),)
+        CAT.name, CAT.type, CAT.description, (), (("engaged categories", "Dog food", 0.4, 7, 3.0),)
     )
     expansion = build_entity_expansion(ctx, SCHEMA.rel("NEEDS"), "Category")
     with torch.inference_mode():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -19,21 +20,17 @@ T0 = datetime(2026, 3, 1, 12, 0, 0)
 
 
 def _store(path: Path) -> GraphStore:
-    """4 users. Intent "rainy season": u1, u2, u3 search for it; u1 and u2 then buy umbrellas, u3
+    """7 users. Intent "rainy season": u1, u2, u3 search for it; u1 and u2 then buy umbrellas, u3
     buys one 30 days later (outside the window). Intent "school run": u1 searches it after rain,
-    u2 before; u4 searches only an unrelated query."""
+    u2 before. Intent "cheap phones": u4-u7 (the searchers the lifts compare against)."""
     store = open_store(StoreConfig(backend="embedded", path=path), create=True)
     with store.run_context("setup") as run:
-        store.upsert_nodes(
-            "Intent",
-            [{"id": "i_rain", "name": "rainy season"}, {"id": "i_school", "name": "School run"}],
-            run_id=run,
-        )
-        store.upsert_nodes(
-            "Category", [{"id": "c_umb", "name": "Umbrellas"}, {"id": "c_bag", "name": "Bags"}], run_id=run
-        )
-        store.upsert_nodes("Item", [{"id": "it1"}, {"id": "it2"}], run_id=run)
-        store.upsert_nodes("User", [{"id": f"u{k}"} for k in range(1, 5)], run_id=run)
+        intents = [("i_rain", "rainy season"), ("i_school", "School run"), ("i_phone", "cheap phones")]
+        store.upsert_nodes("Intent", [{"id": i, "name": n} for i, n in intents], run_id=run)
+        cats = [("c_umb", "Umbrellas"), ("c_bag", "Bags"), ("c_phone", "Phones")]
+        store.upsert_nodes("Category", [{"id": i, "name": n} for i, n in cats], run_id=run)
+        store.upsert_nodes("Item", [{"id": "it1"}, {"id": "it2"}, {"id": "it3"}], run_id=run)
+        store.upsert_nodes("User", [{"id": f"u{k}"} for k in range(1, 8)], run_id=run)
         queries = {
             "q1": "Rainy season checklist",
             "q2": "best rainy season boots",
@@ -43,7 +40,11 @@ def _store(path: Path) -> GraphStore:
         store.upsert_nodes("Query", [{"id": q, "text": t} for q, t in queries.items()], run_id=run)
         store.upsert_edges(
             "BELONGS_TO",
-            [{"head": "it1", "tail": "c_umb"}, {"head": "it2", "tail": "c_bag"}],
+            [
+                {"head": "it1", "tail": "c_umb"},
+                {"head": "it2", "tail": "c_bag"},
+                {"head": "it3", "tail": "c_phone"},
+            ],
             run_id=run,
             head="Item",
             tail="Category",
@@ -55,7 +56,7 @@ def _store(path: Path) -> GraphStore:
             ("u2", "q2", T0 + 2 * day),
             ("u2", "q3", T0),
             ("u3", "q1", T0),
-            ("u4", "q4", T0),
+            *((f"u{k}", "q4", T0) for k in range(4, 8)),
         ]
         store.upsert_edges(
             "SEARCHED", [{"head": u, "tail": q, "ts": ts} for u, q, ts in searched], run_id=run
@@ -65,7 +66,7 @@ def _store(path: Path) -> GraphStore:
             ("u2", "it1", T0 + 5 * day),
             ("u3", "it1", T0 + 30 * day),
             ("u2", "it2", T0 + day / 2),
-            ("u4", "it2", T0),
+            ("u4", "it3", T0),
         ]
         store.upsert_edges(
             "INTERACTED",
@@ -90,7 +91,7 @@ def evidence(tmp_path_factory: pytest.TempPathFactory) -> BehaviourEvidence:
 def test_sessions_count_users_whose_searches_name_the_intent_within_the_window(
     evidence: BehaviourEvidence,
 ) -> None:
-    rain = {(k, n): (s, c) for k, n, s, c in evidence.of(("Intent", "i_rain"))}
+    rain = {(k, n): (s, c) for k, n, s, c, _ in evidence.of(("Intent", "i_rain"))}
     # u1, u2, u3 searched for rain; u1 and u2 bought umbrellas within 14 days, u3 after 30: 2 of 3.
     # u2 bought a bag 1.5 days before their rain search (at T0 + 2): outside before_days = 1.
     assert rain[("engaged categories", "Umbrellas")] == (0.667, 2)
@@ -98,12 +99,22 @@ def test_sessions_count_users_whose_searches_name_the_intent_within_the_window(
     # u1 and u2 searched both intents: 2 of rain's 3 sessions; only u1 searched school after rain
     assert rain[("co-searched intents", "School run")] == (0.667, 2)
     assert rain[("searched next", "School run")] == (0.333, 1)
-    school = {(k, n): (s, c) for k, n, s, c in evidence.of(("Intent", "i_school"))}
+    school = {(k, n): (s, c) for k, n, s, c, _ in evidence.of(("Intent", "i_school"))}
     assert school[("searched next", "rainy season")] == (0.5, 1)  # u2: school at T0, rain at T0 + 2
     assert school[("engaged categories", "Bags")] == (0.5, 1)  # u2's bag, half a day after school
-    umbrellas = {(k, n): (s, c) for k, n, s, c in evidence.of(("Category", "c_umb"))}
+    umbrellas = {(k, n): (s, c) for k, n, s, c, _ in evidence.of(("Category", "c_umb"))}
     assert umbrellas[("searched by intents", "rainy season")] == (0.667, 2)
     assert evidence.of(("Intent", "nobody")) == ()
+    # lifts against the 7 searchers: umbrellas engaged by 2 of 7, bags by 1 of 7, rain searched by
+    # 3 of 7, school by 2 of 7
+    lifts = {(k, n): x for k, n, _, _, x in evidence.of(("Intent", "i_rain"))}
+    assert lifts[("engaged categories", "Umbrellas")] == pytest.approx((2 / 3) / (2 / 7), abs=0.01)
+    assert lifts[("co-searched intents", "School run")] == pytest.approx((2 / 3) / (2 / 7), abs=0.01)
+    assert lifts[("searched next", "School run")] == pytest.approx((1 / 3) / (2 / 7), abs=0.01)
+    lifts = {(k, n): x for k, n, _, _, x in evidence.of(("Intent", "i_school"))}
+    assert lifts[("engaged categories", "Bags")] == pytest.approx(0.5 / (1 / 7), abs=0.01)
+    assert evidence.of(("Intent", "i_phone")) == (("engaged categories", "Phones", 0.25, 1, 1.75),)
+    assert all(x > 1 for items in evidence.items.values() for *_, x in items)  # lift ≤ 1: not listed
 
 
 def test_evidence_survives_the_checkpoint_round_trip(evidence: BehaviourEvidence) -> None:
@@ -121,9 +132,9 @@ def test_prompts_carry_the_evidence_and_lightpair_reads_it_back(evidence: Behavi
     ):
         view = PromptView.of(messages)
         assert view.description == "Wet weeks."
-        assert {(k, n, c) for k, n, _, c in view.evidence} == {(k, n, c) for k, n, _, c in ctx.evidence}
+        assert {(k, n, c) for k, n, _, c, _ in view.evidence} == {(k, n, c) for k, n, _, c, _ in ctx.evidence}
     view = PromptView.of(build_entity_expansion(ctx, SCHEMA.rel("NEEDS"), "Category"))
-    assert view.evidence_for("NEEDS") == (("umbrellas", 0.67, 2.0),)
+    assert view.evidence_for("NEEDS") == (("umbrellas", 0.67, 2.0, 2.3),)  # 2 decimals, 1 for lift
     assert [n for n, *_ in view.evidence_for("CO_OCCURS_WITH")] == ["school run"]
     assert view.evidence_for("SERVES") == ()
     # a judgement prompt carries none (LightPAIR's engine reuses what the head's earlier prompts said)
@@ -140,9 +151,9 @@ def test_evidence_off_keeps_the_config_hash_and_on_changes_it() -> None:
 
 
 def test_evidence_matrix_and_the_evidence_term_by_hand() -> None:
-    phi = evidence_matrix([[("umbrellas", 0.5, 4.0)], []], ["bags", "umbrellas"])
-    assert phi.shape == (2, 2, 3)
-    assert torch.allclose(phi[0, 1], torch.tensor([0.5, float(torch.log1p(torch.tensor(4.0))) / 5.0, 1.0]))
+    phi = evidence_matrix([[("umbrellas", 0.5, 4.0, 2.0)], []], ["bags", "umbrellas"])
+    assert phi.shape == (2, 2, 4)
+    assert torch.allclose(phi[0, 1], torch.tensor([0.5, math.log1p(4.0) / 5.0, math.log(2.0) / 3.0, 1.0]))
     assert phi[0, 0].abs().sum() == 0 and phi[1].abs().sum() == 0
 
     class _Enc(torch.nn.Module):
@@ -155,9 +166,9 @@ def test_evidence_matrix_and_the_evidence_term_by_hand() -> None:
     assert torch.allclose(model.expansion_logits(queries, tails, ["NEEDS", "SERVES"], phi), plain)
     with torch.no_grad():
         assert model.evidence_weight is not None
-        model.evidence_weight[0] = torch.tensor([2.0, 1.0, 3.0])
+        model.evidence_weight[0] = torch.tensor([2.0, 1.0, -1.0, 3.0])
     out = model.expansion_logits(queries, tails, ["NEEDS", "SERVES"], phi)
-    assert torch.allclose(out[0, 1] - plain[0, 1], (phi[0, 1] * torch.tensor([2.0, 1.0, 3.0])).sum())
+    assert torch.allclose(out[0, 1] - plain[0, 1], (phi[0, 1] * torch.tensor([2.0, 1.0, -1.0, 3.0])).sum())
     assert torch.allclose(out[0, 0], plain[0, 0]) and torch.allclose(out[1], plain[1])
     out.sum().backward()  # type: ignore[no-untyped-call]
     assert model.evidence_weight.grad is not None and model.evidence_weight.grad[0].abs().sum() > 0

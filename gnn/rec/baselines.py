@@ -69,11 +69,18 @@ class MostPopular:
 def train_bpr(
     n_users: int, n_items: int, users: np.ndarray, items: np.ndarray, config: BaselineConfig, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """BPR-MF on local item indices; returns (user, item) embeddings (random if no interactions)."""
+    """BPR-MF on local item indices; returns (user, item) embeddings (random if no interactions).
+
+    Sparse rows and ``SparseAdam``: a step updates only the batch's rows (lazy Adam), so its cost
+    does not grow with the number of users (dense Adam over 1M user rows took ≈0.5 s a step).
+    """
     gen = torch.Generator().manual_seed(seed)
-    u_emb = torch.nn.Parameter(torch.randn(n_users, config.dim, generator=gen) * 0.1)
-    i_emb = torch.nn.Parameter(torch.randn(max(n_items, 1), config.dim, generator=gen) * 0.1)
-    opt = torch.optim.Adam([u_emb, i_emb], lr=config.lr)
+    u_emb = torch.nn.Embedding(n_users, config.dim, sparse=True)
+    i_emb = torch.nn.Embedding(max(n_items, 1), config.dim, sparse=True)
+    with torch.no_grad():
+        u_emb.weight.copy_(torch.randn(n_users, config.dim, generator=gen) * 0.1)
+        i_emb.weight.copy_(torch.randn(max(n_items, 1), config.dim, generator=gen) * 0.1)
+    opt = torch.optim.SparseAdam([u_emb.weight, i_emb.weight], lr=config.lr)
     u_all, i_all = torch.from_numpy(users), torch.from_numpy(items)
     for _ in range(config.epochs if len(users) else 0):
         perm = torch.randperm(len(u_all), generator=gen)
@@ -81,14 +88,14 @@ def train_bpr(
             b = perm[start : start + config.batch_size]
             u, pos = u_all[b], i_all[b]
             neg = torch.randint(n_items, (len(b),), generator=gen)
-            uu, ip, ineg = u_emb[u], i_emb[pos], i_emb[neg]
+            uu, ip, ineg = u_emb(u), i_emb(pos), i_emb(neg)
             diff = (uu * ip).sum(-1) - (uu * ineg).sum(-1)
             reg = (uu.pow(2).sum() + ip.pow(2).sum() + ineg.pow(2).sum()) / len(b)
             loss = -F.logsigmoid(diff).mean() + config.reg * reg
             opt.zero_grad()
-            loss.backward()  # type: ignore[no-untyped-call]
-            opt.step()
-    return u_emb.detach(), i_emb.detach()
+            loss.backward()
+            opt.step()  # type: ignore[no-untyped-call]
+    return u_emb.weight.detach(), i_emb.weight.detach()
 
 
 def local_items(data: RecData, domains: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -43,8 +43,10 @@ from mining.prompts import (
 FOUND = re.compile(r"^Found in earlier rounds \(do not repeat; add others\): (.*)\.$", re.M)
 ABOUT = re.compile(r'^About the entity: "(.*)"$', re.M)
 UP_TO = re.compile(r"up to (\d+)")
-EVIDENCE = re.compile(r"^Platform evidence, (.+?) \(share of its search sessions, sessions\): (.*)\.$", re.M)
-EVIDENCE_ITEM = re.compile(r'"([^"]*)" ([0-9.]+) \((\d+)\)')
+EVIDENCE = re.compile(
+    r"^Platform evidence, (.+?) \(share of its search sessions, sessions; lift\): (.*)\.$", re.M
+)
+EVIDENCE_ITEM = re.compile(r'"([^"]*)" ([0-9.]+) \((\d+); lift ([0-9.]+)\)')
 TAIL_LABELS = ("Category", "Intent")
 
 
@@ -86,7 +88,7 @@ class PromptView:
     candidate: str = ""
     found: tuple[str, ...] = ()
     k: int = 10
-    evidence: tuple[tuple[str, str, float, int], ...] = ()  # (kind, tail name, share, count)
+    evidence: tuple[tuple[str, str, float, int, float], ...] = ()  # (kind, tail, share, sessions, lift)
 
     @classmethod
     def of(cls, messages: Sequence[Message]) -> PromptView:
@@ -105,17 +107,17 @@ class PromptView:
             found=tuple(n for n in names if n),
             k=int(k.group(1)) if k else 10,
             evidence=tuple(
-                (kind, name, float(share), int(count))
+                (kind, name, float(share), int(count), float(lift))
                 for kind, items in EVIDENCE.findall(text)
-                for name, share, count in EVIDENCE_ITEM.findall(items)
+                for name, share, count, lift in EVIDENCE_ITEM.findall(items)
             ),
         )
 
-    def evidence_for(self, relation: str) -> tuple[tuple[str, float, float], ...]:
-        """The evidence items that speak for ``relation``: (normalised tail name, share, count)."""
+    def evidence_for(self, relation: str) -> tuple[tuple[str, float, float, float], ...]:
+        """The evidence items that speak for ``relation``: (normalised tail name, share, sessions, lift)."""
         from mining.pipeline.evidence import KINDS
 
-        return tuple((norm(n), s, float(c)) for k, n, s, c in self.evidence if KINDS.get(k) == relation)
+        return tuple((norm(n), s, float(c), x) for k, n, s, c, x in self.evidence if KINDS.get(k) == relation)
 
 
 @dataclass(frozen=True)
@@ -135,7 +137,9 @@ class ExpansionExample:
     query: str
     found: tuple[str, ...]
     targets: dict[str, float]  # canonical tail name → share of samples naming it
-    evidence: tuple[tuple[str, float, float], ...] = ()  # (normalised tail, share, count) for the relation
+    evidence: tuple[
+        tuple[str, float, float, float], ...
+    ] = ()  # (tail, share, sessions, lift) for the relation
 
 
 @dataclass(frozen=True)

@@ -14,8 +14,8 @@ With e(x) the mean-pooled, L2-normalised encoder output of text x (384-d for all
 
 With ``evidence`` on (a corpus mined with behavioural evidence in its prompts,
 :mod:`mining.pipeline.evidence`), the expansion logit gains a term per relation,
-s · ⟨q, e(t)⟩ + b_r + v_r · φ(h, r, t), where φ = (share, log(1 + sessions) / 5, listed) of the
-prompt's evidence item for t (zeros when t is not listed) and v_r starts at 0, so the model
+s · ⟨q, e(t)⟩ + b_r + v_r · φ(h, r, t), where φ = (share, log(1 + sessions) / 5, log(lift) / 3,
+listed) of the prompt's evidence item for t (zeros when t is not listed) and v_r starts at 0, so the model
 starts as the evidence-free one.
 
 Total parameters ≈ 22.9M (the encoder) + 0.15M (heads; + 1.18M with ``per_relation``), within
@@ -56,19 +56,24 @@ class ModelConfig:
     evidence: bool = False
 
 
-EVIDENCE_FEATURES = 3
+EVIDENCE_FEATURES = 4
 
 
-def evidence_matrix(rows: Sequence[Sequence[tuple[str, float, float]]], keys: Sequence[str]) -> torch.Tensor:
-    """φ for every (row, candidate): (B, T, 3) = share, log(1 + sessions) / 5, listed; ``rows`` hold
-    each prompt's (normalised tail, share, sessions) items, ``keys`` the candidates' normalised names."""
+def evidence_matrix(
+    rows: Sequence[Sequence[tuple[str, float, float, float]]], keys: Sequence[str]
+) -> torch.Tensor:
+    """φ for every (row, candidate): (B, T, 4) = share, log(1 + sessions) / 5, log(lift) / 3,
+    listed; ``rows`` hold each prompt's (normalised tail, share, sessions, lift) items, ``keys``
+    the candidates' normalised names."""
     out = torch.zeros(len(rows), len(keys), EVIDENCE_FEATURES)
     column = {k: j for j, k in enumerate(keys)}
     for i, items in enumerate(rows):
-        for name, share, count in items:
+        for name, share, count, lift in items:
             j = column.get(name)
             if j is not None:
-                out[i, j] = torch.tensor([share, math.log1p(count) / 5.0, 1.0])
+                out[i, j] = torch.tensor(
+                    [share, math.log1p(count) / 5.0, math.log(max(lift, 1e-6)) / 3.0, 1.0]
+                )
     return out
 
 

@@ -32,7 +32,7 @@ class Engine:
         self.index: dict[str, dict[str, int]] = {}
         self.keys: dict[str, list[str]] = {}
         self.about: dict[tuple[str, str], str] = {}
-        self.seen: dict[tuple[str, str], tuple[tuple[str, str, float, int], ...]] = {}
+        self.seen: dict[tuple[str, str], tuple[tuple[str, str, float, int, float], ...]] = {}
 
     @classmethod
     def load(cls, path: Path) -> Engine:

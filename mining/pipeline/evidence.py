@@ -18,7 +18,11 @@ substring of the query text), anchored at their first such search. From them:
 - searched next (Intent → Intent, PRECEDES): users whose session of the tail intent started after
   their session of the head; share = those users / the head intent's sessions.
 
-Each list keeps the ``top`` entries by count (ties by name) with at least ``min_count`` sessions.
+Each item also carries its *lift*: the share over the share among every intent's session users
+(for categories: of the session users who engaged the category in any of their windows; for
+intents: of the session users who searched the tail intent), so a category or intent that every
+searcher touches is not mistaken for a specific one. Each list keeps the ``top`` entries with at
+least ``min_count`` sessions and lift above 1, ranked by sessions × log(lift) (ties by name).
 The evidence is computed once per mining job and kept in its checkpoint, so a resumed job prompts
 exactly as before. It is opt-in (``MiningConfig.evidence``): prompts change with it, and so does
 every answer of a prompt-seeded teacher.
@@ -26,6 +30,7 @@ every answer of a prompt-seeded teacher.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -42,7 +47,7 @@ KINDS: dict[str, str] = {
     "searched next": "PRECEDES",
 }
 
-Item = tuple[str, str, float, int]  # (kind, tail name, share, count)
+Item = tuple[str, str, float, int, float]  # (kind, tail name, share, sessions, lift)
 
 
 @dataclass(frozen=True)
@@ -75,7 +80,7 @@ class BehaviourEvidence:
         out: dict[tuple[str, str], list[Item]] = {}
         for ref, items in data.items():
             label, _, node_id = ref.partition("\x1f")
-            out[label, node_id] = [(str(k), str(n), float(s), int(c)) for k, n, s, c in items]
+            out[label, node_id] = [(str(k), str(n), float(s), int(c), float(x)) for k, n, s, c, x in items]
         return cls(out)
 
     @classmethod
@@ -90,21 +95,22 @@ class BehaviourEvidence:
         iname = dict(zip(intents["id"], intents["name"], strict=True))
         cname = dict(zip(cats["id"], cats["name"], strict=True))
         n_sessions = sessions.groupby("intent").size()
-        engaged = _engaged(store, sessions, cfg)
+        searchers = sessions["user"].nunique()
+        engaged, base = _engaged(store, sessions, cfg)
+        intent_base = n_sessions / searchers
         out: dict[tuple[str, str], list[Item]] = defaultdict(list)
-        for kind, pairs, head_label, names in (
-            ("engaged categories", engaged, "Intent", cname),
-            ("co-searched intents", _co(sessions, later=False), "Intent", iname),
-            ("searched next", _co(sessions, later=True), "Intent", iname),
+        for kind, pairs, names, rate in (
+            ("engaged categories", engaged, cname, base),
+            ("co-searched intents", _co(sessions, later=False), iname, intent_base),
+            ("searched next", _co(sessions, later=True), iname, intent_base),
         ):
+            pairs = pairs.assign(share=pairs["count"] / pairs["head"].map(n_sessions).to_numpy())
+            pairs = pairs.assign(lift=pairs["share"] / pairs["tail"].map(rate).to_numpy())
             for head, rows in pairs.groupby("head", sort=True):
-                share = rows["count"] / n_sessions[head]
-                out[head_label, str(head)] += _top(kind, rows["tail"], rows["count"], share, names, cfg)
-        by_cat = engaged.assign(share=engaged["count"] / engaged["head"].map(n_sessions).to_numpy())
-        for cat, rows in by_cat.groupby("tail", sort=True):
-            out["Category", str(cat)] += _top(
-                "searched by intents", rows["head"], rows["count"], rows["share"], iname, cfg
-            )
+                out["Intent", str(head)] += _top(kind, rows, rows["tail"], names, cfg)
+            if kind == "engaged categories":
+                for cat, rows in pairs.groupby("tail", sort=True):
+                    out["Category", str(cat)] += _top("searched by intents", rows, rows["head"], iname, cfg)
         return cls(dict(out))
 
 
@@ -126,8 +132,11 @@ def _sessions(store: GraphStore, intents: pd.DataFrame) -> pd.DataFrame:
     return found.drop_duplicates(["intent", "user"], keep="first").reset_index(drop=True)
 
 
-def _engaged(store: GraphStore, sessions: pd.DataFrame, cfg: EvidenceConfig) -> pd.DataFrame:
-    """(head intent, tail category, count of sessions engaging it)."""
+def _engaged(
+    store: GraphStore, sessions: pd.DataFrame, cfg: EvidenceConfig
+) -> tuple[pd.DataFrame, pd.Series]:
+    """(head intent, tail category, count of sessions engaging it), and per category the share of
+    all session users who engaged it in one of their windows (the base rate of its lift)."""
     inter = store.edge_table(("User", "INTERACTED", "Item"), ["ts"])
     inter = inter[inter["head"].isin(sessions["user"].unique())]
     leaf = store.edge_table(("Item", "BELONGS_TO", "Category"))[["head", "tail"]]
@@ -137,7 +146,8 @@ def _engaged(store: GraphStore, sessions: pd.DataFrame, cfg: EvidenceConfig) -> 
     inside = joined[(delta >= -cfg.before_days) & (delta <= cfg.after_days)]
     pairs = inside.drop_duplicates(["intent", "user", "category"])
     counts = pairs.groupby(["intent", "category"]).size().rename("count").reset_index()
-    return counts.rename(columns={"intent": "head", "category": "tail"})
+    base = pairs.drop_duplicates(["user", "category"]).groupby("category").size() / sessions["user"].nunique()
+    return counts.rename(columns={"intent": "head", "category": "tail"}), base
 
 
 def _co(sessions: pd.DataFrame, *, later: bool) -> pd.DataFrame:
@@ -153,17 +163,12 @@ def _co(sessions: pd.DataFrame, *, later: bool) -> pd.DataFrame:
 
 
 def _top(
-    kind: str,
-    tails: pd.Series,
-    counts: pd.Series,
-    shares: pd.Series,
-    names: dict[str, str],
-    cfg: EvidenceConfig,
+    kind: str, rows: pd.DataFrame, tails: pd.Series, names: dict[str, str], cfg: EvidenceConfig
 ) -> list[Item]:
-    rows = [
-        (kind, names[t], round(float(s), 3), int(c))
-        for t, c, s in zip(tails, counts, shares, strict=True)
-        if c >= cfg.min_count and t in names
+    items = [
+        (kind, names[t], round(float(s), 3), int(c), round(float(x), 2))
+        for t, c, s, x in zip(tails, rows["count"], rows["share"], rows["lift"], strict=True)
+        if c >= cfg.min_count and x > 1.0 and t in names
     ]
-    rows.sort(key=lambda r: (-r[3], r[1]))
-    return rows[: cfg.top]
+    items.sort(key=lambda r: (-r[3] * math.log(r[4]), r[1]))
+    return items[: cfg.top]
