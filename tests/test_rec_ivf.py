@@ -73,3 +73,21 @@ def test_long_lists_are_cut_and_still_exact_when_probing_all() -> None:
     _, exact_s = top_k(arrays, rows, 20, index="exact")
     _, ivf_s = top_k(arrays, rows, 20, index="ivf", nprobe=len(index["ivf_centroids"]))
     assert np.allclose(ivf_s, exact_s, atol=1e-5)  # ties: same scores, ids may differ among equals
+
+
+def test_heavy_users_probed_apart_still_get_k_unseen_items_exactly() -> None:
+    # users 0-5 have seen their 40 best items: probing them with the light users' depth would leave
+    # fewer than k unseen candidates; they are probed as their own group (counts above the 90th pct.)
+    arrays = toy()
+    arrays |= with_list_items(build_ivf(arrays["items"], IVFConfig(lists=30)), arrays["items"])
+    rows = np.arange(64)
+    arrays |= {"seen_ptr": np.arange(0, 5 * 64 + 1, 5), "seen_cols": np.zeros(5 * 64, dtype=np.int64)}
+    best, _ = top_k(arrays, rows, 40, exclude_seen=False, index="exact")
+    seen = [best[b] if b < 6 else arrays["seen_cols"][5 * b : 5 * b + 5] for b in rows]
+    arrays["seen_ptr"] = np.concatenate([[0], np.cumsum([len(s) for s in seen])])
+    arrays["seen_cols"] = np.concatenate(seen)
+    exact_idx, exact_s = top_k(arrays, rows, 20, index="exact")
+    ivf_idx, ivf_s = top_k(arrays, rows, 20, index="ivf", nprobe=30)
+    assert np.array_equal(ivf_idx, exact_idx) and np.allclose(ivf_s, exact_s, atol=1e-5)
+    assert not any(np.isin(ivf_idx[b], seen[b]).any() for b in rows)
+    assert (ivf_idx >= 0).all()

@@ -107,6 +107,30 @@ def ivf_top_k(
     """Top-``k`` item columns and E7 scores (best first) of users with normalised interests ``zn``
     ``[B, K, d]``; ``items`` are the domain's normalised vectors, ``seen[b]`` user ``b``'s columns
     to leave out. Rows with fewer than ``k`` candidates are padded with column ``-1``, score ``-inf``."""
+    counts = np.array([len(s) for s in seen]) if seen is not None else np.zeros(len(zn), dtype=np.int64)
+    # Each user's probe keeps k + (seen items) per interest and list, so that dropping the seen
+    # still leaves k. One heavy user would inflate that for the whole batch, so the users with the
+    # most seen items (above the 90th percentile) are probed as a group of their own.
+    cap = int(np.percentile(counts, 90)) if len(counts) else 0
+    heavy = counts > cap
+    if heavy.any() and (~heavy).any():
+        cols = np.empty((len(zn), k), dtype=np.int64)
+        scores = np.empty((len(zn), k), dtype=np.float32)
+        for part in (np.flatnonzero(~heavy), np.flatnonzero(heavy)):
+            sub = [seen[i] for i in part] if seen is not None else None
+            cols[part], scores[part] = _ivf_group(index, items, zn[part], k, nprobe, sub)
+        return cols, scores
+    return _ivf_group(index, items, zn, k, nprobe, seen)
+
+
+def _ivf_group(
+    index: dict[str, np.ndarray],
+    items: np.ndarray,
+    zn: np.ndarray,
+    k: int,
+    nprobe: int,
+    seen: list[np.ndarray] | None,
+) -> tuple[np.ndarray, np.ndarray]:
     b, n_int, d = zn.shape
     q = zn.reshape(b * n_int, d)
     extra = max((len(s) for s in seen), default=0) if seen is not None else 0
