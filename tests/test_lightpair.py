@@ -329,3 +329,31 @@ def test_real_minilm_lightpair_fits_the_budget_and_embeds_offline() -> None:
     with torch.no_grad():
         e = model.embed(["Intent: adopting a cat.", "Cat food"])
     assert e.shape == (2, 384)
+
+
+def test_replay_times_each_request_at_the_given_concurrency() -> None:
+    import asyncio
+
+    from mining.lightpair.evaluate import replay
+    from mining.llm.base import ClientBase, Completion, Usage
+
+    class Slow(ClientBase):
+        """Answers after 50 ms; records the most requests ever in flight."""
+
+        def __init__(self) -> None:
+            self.calls, self.in_flight, self.most = 0, 0, 0
+            self.usage = Usage()
+
+        async def agenerate(self, request: Request) -> Completion:
+            self.calls += 1
+            self.in_flight += 1
+            self.most = max(self.most, self.in_flight)
+            await asyncio.sleep(0.05)
+            self.in_flight -= 1
+            return Completion(["{}"])
+
+    client = Slow()
+    requests = [Request([{"role": "user", "content": f"q{i}"}]) for i in range(8)]
+    out = replay(client, requests, concurrency=2)
+    assert client.calls == 9 and client.most == 2  # one untimed warm-up call, then 2 at a time
+    assert 45 <= out["replay_ms_mean"] < 500 and out["replay_ms_p95"] >= out["replay_ms_mean"] - 1

@@ -27,6 +27,7 @@ from mining.llm.base import ClientBase, Completion, LLMClient, Request, Usage
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.embed import Embedder
 from mining.pipeline.evaluate import Triple, TruthKG, prf
+from mining.pipeline.evidence import BehaviourEvidence
 from mining.pipeline.job import MiningJob, run_job
 from mining.pipeline.resolve import Resolver
 from mining.pipeline.types import Entity
@@ -67,10 +68,13 @@ def mine(
     config: MiningConfig,
     embed: Embedder,
     resolver: Resolver,
+    evidence: BehaviourEvidence | None = None,
 ) -> tuple[set[Triple], float]:
     """The accepted triples of one dry-run mining job, and its wall time."""
     with tempfile.TemporaryDirectory() as work:
-        job = MiningJob(store, client, config, Path(work), write=False, embed=embed, resolver=resolver)
+        job = MiningJob(
+            store, client, config, Path(work), write=False, embed=embed, resolver=resolver, evidence=evidence
+        )
         began = time.perf_counter()
         result = run_job(job, job.start(seeds))
         wall = time.perf_counter() - began
@@ -149,7 +153,8 @@ def compare(
     resolver = Resolver.from_store(store, embed, config.er_threshold)
     rows: list[dict[str, float | str]] = []
     light = TimedClient(LightPAIRClient(checkpoint_dir, threads=threads), concurrency)
-    mined, wall = mine(store, light, seeds, config, embed, resolver)
+    evidence = BehaviourEvidence.from_store(store) if config.evidence else None  # once for all systems
+    mined, wall = mine(store, light, seeds, config, embed, resolver, evidence)
     rows.append(
         {
             **score_row("LightPAIR", mined, truth, seeds),
@@ -162,7 +167,7 @@ def compare(
         with TeacherServer(None, port=0, noise=noise_level(noise, config.seed), latency_s=latency) as server:
             inner = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
             teacher = TimedClient(inner, concurrency)
-            mined, wall = mine(store, teacher, seeds, config, embed, resolver)
+            mined, wall = mine(store, teacher, seeds, config, embed, resolver, evidence)
             fresh = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
             served = replay(fresh, light.requests, concurrency)
         row = score_row(f"teacher ({latency:g} s simulated latency)", mined, truth, seeds)

@@ -138,17 +138,21 @@ class Engine:
 
     def _expansion_logits(self, query: torch.Tensor, view: PromptView) -> torch.Tensor:
         """p(t | h, r) logits over the closed set of ``view``'s tail label, with the prompt's evidence."""
-        if view.tail_type not in self.keys:
-            self.keys[view.tail_type] = [norm(n) for n in self.names.get(view.tail_type, [])]
-        keys = self.keys[view.tail_type]
+        keys = self._tail_keys(view.tail_type)
         phi = evidence_matrix([view.evidence_for(view.relation)], keys) if view.evidence else None
         return self.model.expansion_logits(
             query.unsqueeze(0), self.tails[view.tail_type], [view.relation], phi
         )[0]
 
+    def _tail_keys(self, label: str) -> list[str]:
+        """The normalised names of ``label``'s closed tail set, in the order of ``self.tails``."""
+        if label not in self.keys:
+            self.keys[label] = [norm(n) for n in self.names.get(label, [])]
+        return self.keys[label]
+
     def _tail_index(self, label: str) -> dict[str, int]:
         if label not in self.index:
-            self.index[label] = {norm(n): i for i, n in enumerate(self.names.get(label, []))}
+            self.index[label] = {key: i for i, key in enumerate(self._tail_keys(label))}
         return self.index[label]
 
     def _tails(self, view: PromptView, rng: random.Random | None) -> list[dict[str, str]]:

@@ -115,8 +115,12 @@ class MiningJob:
         embed: Embedder | None = None,
         resolver: Resolver | None = None,
         progress: StageProgress | None = None,
+        evidence: BehaviourEvidence | None = None,
     ) -> None:
+        """``evidence``: behavioural evidence already computed from ``store`` (with
+        ``config.evidence``; computed at :meth:`start` when not given)."""
         self.store, self.client, self.config, self.workdir = store, client, config, workdir
+        self.evidence = evidence
         self.write, self.progress = write, progress
         self.embed = embed or Embedder()
         self.resolver = resolver or Resolver.from_store(store, self.embed, config.er_threshold)
@@ -129,7 +133,7 @@ class MiningJob:
         run_id = self.store.start_run("mine", note) if self.write else "dry-run"
         state = JobState(run_id, self.config.config_hash(), seeds=[e.id for e in seeds], frontier=list(seeds))
         if self.config.evidence:  # computed once; the checkpoint keeps it, so a resume prompts the same
-            state.evidence = BehaviourEvidence.from_store(self.store).to_json()
+            state.evidence = (self.evidence or BehaviourEvidence.from_store(self.store)).to_json()
         checkpoint.save(self.workdir, state)
         return state
 
