@@ -222,6 +222,15 @@ def build(
         seed=seed,
         evidence=evidence,
     )
+    if llm is LLMChoice.lightpair and model is not None and not evidence:
+        from mining.lightpair.checkpoint import read_meta
+
+        if (Path(model) / "lightpair.json").exists() and read_meta(Path(model)).model.evidence:
+            typer.echo(
+                f"warning: {model} was trained on prompts with behavioural evidence; without --evidence "
+                "it answers from names alone (much lower recall). Add --evidence.",
+                err=True,
+            )
     store: GraphStore = _open()
     try:
         llm_id = f"{llm.value}:{model or ''}:{base_url or ''}:{noise if llm is LLMChoice.teacher else ''}"
