@@ -214,6 +214,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument(
         "--serve-only", action="store_true", help="only time serving of the artefacts in --artefacts"
     )
+    ap.add_argument(
+        "--load-only", action="store_true", help="only time the loader (store → RecData) and its peak RSS"
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--no-features", action="store_true", help="skip MiniLM text features")
     ap.add_argument("--seed", type=int, default=0)
@@ -244,10 +247,18 @@ def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     path = args.store or make_store(args.make_world, args.seed, root)
     store = open_store(StoreConfig(path=path))
+    t0 = time.perf_counter()
     try:
         data = load_rec_data(store, RecDataConfig(features=not args.no_features))
     finally:
         store.close()
+    load = {"load_s": time.perf_counter() - t0, "load_peak_rss_mb": peak_rss_mb()}
+    print(
+        f"loader      {len(data.fit_user) + len(data.test_user):,} interactions in {load['load_s']:.1f} s, "
+        f"peak RSS {load['load_peak_rss_mb']:.0f} MB (the process so far)"
+    )
+    if args.load_only:
+        return load
     from gnn.rec.ivf import IVFConfig
     from gnn.rec.serve import export_artefacts
 
@@ -257,7 +268,7 @@ def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
     art_dir = export_artefacts(r.pop("_model"), data, args.artefacts or root / "artefacts", ivf=ivf)
     r["artefact_export_s"] = time.perf_counter() - t0
     r |= bench_serving(art_dir, args)
-    r |= {
+    r |= load | {
         "users": data.n_users,
         "items": data.n_items,
         "fit_edges": len(data.fit_user),

@@ -301,8 +301,7 @@ def _make_split(store: GraphStore, inter: pd.DataFrame, config: GraphDataConfig,
         if config.cold_domain is None:
             raise InputError("a cold_start split needs cold_domain (the Domain id to hold out)")
         active = store.edge_table(("User", "ACTIVE_IN", "Domain"))
-        rows = id_maps.to_index["User"]
-        user = np.fromiter((rows.get(u, -1) for u in active["head"]), dtype=np.int64, count=len(active))
+        user = pd.Index(id_maps.to_id["User"]).get_indexer(pd.Index(active["head"]))  # -1: not in this graph
         known = pd.DataFrame({"user": user, "domain": active["tail"].to_numpy()})[user >= 0]
         user_domains = known if len(active) else None
         return cold_start_split(inter, config.cold_domain, user_domains, config.val_frac, config.seed)

@@ -260,6 +260,8 @@ def build(
                 typer.echo(f"resuming run {state.run_id} after round {state.round_done} ({work})")
             else:
                 picked = load_seeds(store, seeds, limit, seed)
+                if evidence:
+                    typer.echo("reading behavioural evidence (searches, interactions) from the store …")
                 state = job.start(picked, note=json.dumps({"seeds": seeds, "limit": limit, "llm": llm_id}))
             try:
                 result = run_job(job, state)
