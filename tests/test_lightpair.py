@@ -209,6 +209,10 @@ def test_client_answers_every_task_in_its_schema(tmp_path: Path) -> None:
     assert "Cat food" not in names and len(names) == 3  # found in an earlier round: excluded
     assert 0.5 <= jd.confidence <= 1.0
     assert len(answers[0]) == 2 and client.usage.calls == 3
+    half = LightPAIRClient(tmp_path, precision="bf16")  # another model name, so other cache keys
+    assert half.model == client.model + "-bf16"
+    again = half.complete_many([Request(r["messages"], n=1) for r in rows()])
+    assert isinstance(parse_answer("entity_expansion", again[1][0]), ExpansionAnswer)
 
 
 def test_sampled_answers_are_seeded_draws_and_greedy_ones_repeat(tmp_path: Path) -> None:
@@ -357,3 +361,69 @@ def test_replay_times_each_request_at_the_given_concurrency() -> None:
     out = replay(client, requests, concurrency=2)
     assert client.calls == 9 and client.most == 2  # one untimed warm-up call, then 2 at a time
     assert 45 <= out["replay_ms_mean"] < 500 and out["replay_ms_p95"] >= out["replay_ms_mean"] - 1
+
+
+def test_cross_fit_scores_every_head_once_out_of_fold_and_restores_the_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from dataclasses import replace
+
+    from mining.lightpair import train as train_mod
+
+    lines = []
+    for i in range(6):
+        ctx = EntityContext(f"intent {i}", "Intent", f"Intent number {i}.")
+        tail = TAILS["Category"][i % 4]
+        ex = build_entity_expansion(ctx, SCHEMA.rel("NEEDS"), "Category", round_=1)
+        lines.append(
+            {
+                "task": "entity_expansion",
+                "prompt_id": f"e{i}",
+                "messages": ex,
+                "responses": [f'{{"tails": [{{"name": "{tail}"}}]}}'],
+            }
+        )
+    corpus = build_corpus(lines, TAILS)
+    model = tiny_model(per_relation=True)
+    for p in model.encoder.parameters():
+        p.requires_grad = False
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    trained_on: list[set[str]] = []
+    real_fit = train_mod.fit
+
+    def recording_fit(m: LightPAIR, part: Corpus, *args: Any, **kw: Any) -> list[float]:
+        trained_on.append(part.heads())
+        return real_fit(m, part, *args, **kw)
+
+    seen: list[Any] = []
+
+    def capture(scored: Any, pool: bool) -> tuple[dict[str, float], dict[str, float]]:
+        seen.append(scored)
+        return {}, {}
+
+    monkeypatch.setattr(train_mod, "fit", recording_fit)
+    monkeypatch.setattr(train_mod, "calibrate_from", capture)
+    train_mod.cross_fit(model, corpus, replace(V2, epochs=1), folds=3)
+    (scored,) = seen
+    scored_heads = [e.head for e in scored.expansions]
+    assert sorted(scored_heads) == sorted(corpus.heads())  # every head scored exactly once
+    assert len(trained_on) == 3 and all(len(t) == 4 for t in trained_on)
+    for fold, heads in enumerate(trained_on):  # never scored by a model that trained on it
+        assert not heads & set(scored_heads[2 * fold : 2 * fold + 2])
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in start.items())  # back to the start
+
+
+def test_bf16_serving_keeps_embeddings_close_and_fp32_out() -> None:
+    model = tiny_model()
+    model.eval()
+    texts = ["adopting a cat", "moving house with two children and a dog"]
+    with torch.inference_mode():
+        full = model.embed(texts)
+        model.serve_in("bf16")
+        half = model.embed(texts)
+    assert half.dtype == torch.float32 and half.shape == full.shape
+    assert torch.nn.functional.cosine_similarity(full, half).min() > 0.99
+    assert next(model.encoder.parameters()).dtype == torch.bfloat16
+    assert model.query_proj.weight.dtype == torch.float32  # heads stay fp32
+    with pytest.raises(ValueError, match="precision"):
+        model.serve_in("int4")

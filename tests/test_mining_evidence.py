@@ -13,7 +13,7 @@ from graph.store import GraphStore, StoreConfig, open_store
 from mining.lightpair.corpus import PromptView
 from mining.lightpair.model import LightPAIR, ModelConfig, evidence_matrix
 from mining.pipeline.config import MiningConfig
-from mining.pipeline.evidence import BehaviourEvidence, EvidenceConfig
+from mining.pipeline.evidence import SHARED, BehaviourEvidence, EvidenceConfig
 from mining.prompts import EntityContext, build_entity_expansion, build_judgement, build_relation_filter
 
 T0 = datetime(2026, 3, 1, 12, 0, 0)
@@ -135,7 +135,7 @@ def test_prompts_carry_the_evidence_and_lightpair_reads_it_back(evidence: Behavi
         assert {(k, n, c) for k, n, _, c, _ in view.evidence} == {(k, n, c) for k, n, _, c, _ in ctx.evidence}
     view = PromptView.of(build_entity_expansion(ctx, SCHEMA.rel("NEEDS"), "Category"))
     assert view.evidence_for("NEEDS") == (("umbrellas", 0.67, 2.0, 2.3),)  # 2 decimals, 1 for lift
-    assert [n for n, *_ in view.evidence_for("CO_OCCURS_WITH")] == ["school run"]
+    assert [n for n, *_ in view.evidence_for("CO_OCCURS_WITH")] == ["school run"] * 2  # two kinds
     assert view.evidence_for("SERVES") == ()
     # a judgement prompt carries none (LightPAIR's engine reuses what the head's earlier prompts said)
     assert PromptView.of(build_judgement(ctx, SCHEMA.rel("NEEDS"), "Umbrellas", "Category")).evidence == ()
@@ -173,3 +173,46 @@ def test_evidence_matrix_and_the_evidence_term_by_hand() -> None:
     out.sum().backward()  # type: ignore[no-untyped-call]
     assert model.evidence_weight.grad is not None and model.evidence_weight.grad[0].abs().sum() > 0
     assert model.evidence_weight.grad[1].abs().sum() == 0  # row 1 (SERVES) had no listed tail
+
+
+def test_shared_engagement_lists_intents_whose_top_categories_the_searchers_engaged(
+    evidence: BehaviourEvidence,
+) -> None:
+    # Umbrellas is the top category of rain and of school (2 sessions each, u1's umbrella came a day
+    # before their school search); Bags (1 session) is not. School's searchers u1, u2 engaged with
+    # Umbrellas (at any time), as did u3: 3 of the 7 session users, so the lift is 1 / (3 / 7).
+    school = {(k, n): (s, c, x) for k, n, s, c, x in evidence.of(("Intent", "i_school"))}
+    assert school[(SHARED, "rainy season")][:2] == (1.0, 2)
+    assert school[(SHARED, "rainy season")][2] == pytest.approx(7 / 3, abs=0.01)
+    rain = {(k, n): (s, c) for k, n, s, c, _ in evidence.of(("Intent", "i_rain"))}
+    assert rain[(SHARED, "School run")] == (1.0, 3)  # u3's umbrella, 30 days on, counts here
+    assert all(n != "rainy season" for k, n, *_ in evidence.of(("Intent", "i_rain")) if k == SHARED)
+    assert all(k != SHARED for k, *_ in evidence.of(("Intent", "i_phone")))  # phone users: no umbrellas
+    off = _store_evidence_without_shared(evidence)
+    assert all(k != SHARED for items in off.items.values() for k, *_ in items)
+
+
+def _store_evidence_without_shared(evidence: BehaviourEvidence) -> BehaviourEvidence:
+    return BehaviourEvidence(
+        {ref: [x for x in items if x[0] != SHARED] for ref, items in evidence.items.items()}
+    )
+
+
+def test_a_relation_with_two_kinds_gets_one_slot_of_phi_per_kind(evidence: BehaviourEvidence) -> None:
+    from graph.schema import SCHEMA
+
+    ctx = EntityContext("School run", "Intent", "", (), evidence.of(("Intent", "i_school")))
+    view = PromptView.of(build_entity_expansion(ctx, SCHEMA.rel("CO_OCCURS_WITH"), "Intent"))
+    items = view.evidence_for("CO_OCCURS_WITH")
+    # u1, u2 co-searched both (2 of 2; lift 1 / (3 / 7)), and engaged with Umbrellas (the same
+    # numbers by another route). The co-search item has no slot field (slot 0: earlier corpora keep
+    # their hash); the shared-engagement item carries slot 1.
+    assert set(items) == {("rainy season", 1.0, 2.0, 2.3), ("rainy season", 1.0, 2.0, 2.3, 1)}
+    phi = evidence_matrix([[items[0], ("bags", 0.5, 1.0, 1.8, 1)]], ["bags", "rainy season"], slots=2)
+    assert phi.shape == (1, 2, 8)
+    assert phi[0, 0, :4].abs().sum() == 0 and phi[0, 1, 4:].abs().sum() == 0
+    assert torch.allclose(phi[0, 0, 4:], torch.tensor([0.5, math.log1p(1) / 5, math.log(1.8) / 3, 1.0]))
+    assert torch.allclose(phi[0, 1, :4], torch.tensor([1.0, math.log1p(2) / 5, math.log(2.3) / 3, 1.0]))
+    # a one-slot model (checkpoints from before) ignores the second kind
+    one = evidence_matrix([[items[0], ("bags", 0.5, 1.0, 1.8, 1)]], ["bags", "rainy season"])
+    assert one.shape == (1, 2, 4) and one[0, 0].abs().sum() == 0 and torch.equal(one[0, 1], phi[0, 1, :4])

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torch import nn
 
+from mining.lightpair.model import LightPAIR
 from mining.tuning.ulma import pairwise_dpo, pointwise_dpo, sft, ulma
 
 
@@ -104,3 +105,110 @@ def test_feedback_import_reads_user_labels(tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_text("head,relation,tail,label\nnobody,NEEDS,Cat food,1\n")
     assert CliRunner().invoke(app, ["feedback", "import", str(bad), "--into", str(store)]).exit_code != 0
+
+
+def _tiny_lightpair(evidence: bool) -> LightPAIR:
+    from mining.lightpair.model import ModelConfig
+
+    class _Enc(nn.Module):
+        config = type("C", (), {"hidden_size": 4})()
+
+    config = ModelConfig(("NEEDS", "CO_OCCURS_WITH"), per_relation=True, evidence=evidence, evidence_slots=2)
+    model = LightPAIR(_Enc(), None, config)
+    with torch.no_grad():  # move every expansion parameter off its initial value
+        for p in (model.query_proj.weight, model.relation_proj, model.expansion_bias, model.evidence_weight):
+            if p is not None:
+                p.add_(0.3 * torch.randn_like(p))
+    return model
+
+
+def test_the_aligned_head_is_the_models_expansion_head_with_evidence_and_installs_back() -> None:
+    from mining.lightpair.model import evidence_matrix
+    from mining.tuning.align import ExpansionHead
+
+    torch.manual_seed(0)
+    model = _tiny_lightpair(evidence=True)
+    head = ExpansionHead(model)
+    queries, tails = torch.randn(2, 4), torch.randn(3, 4)
+    phi = evidence_matrix([[("b", 0.5, 3.0, 2.0, 1)], [("a", 0.2, 1.0, 1.5)]], ["a", "b", "c"], slots=2)
+    relations = ["CO_OCCURS_WITH", "NEEDS"]
+    expected = model.expansion_logits(queries, tails, relations, phi)
+    assert torch.allclose(head(queries, tails, relations, phi), expected)
+    # the evidence weights train: a push on a listed tail reaches v_r of its relation and slot only
+    head(queries, tails, relations, phi)[0, 1].backward()
+    assert head.evidence_weight is not None
+    grad = head.evidence_weight.grad
+    assert grad is not None and grad[1, 4:].abs().sum() > 0
+    assert grad[1, :4].abs().sum() == 0 and grad[0].abs().sum() == 0
+    assert all(p.grad is None for p in model.parameters())  # the source model is untouched
+    with torch.no_grad():
+        head.evidence_weight.add_(1.0)
+        head.expansion_bias.add_(0.5)
+    moved = head(queries, tails, relations, phi)
+    head.install(model)
+    assert torch.allclose(model.expansion_logits(queries, tails, relations, phi), moved)
+
+
+def test_policy_features_come_from_the_builds_evidence_by_head_name() -> None:
+    from mining.tuning.align import ExpansionPolicy
+
+    model = _tiny_lightpair(evidence=True)
+    names = {"Intent": ["Back to school", "Rainy season"]}
+    items = {
+        "back to school": [("intents whose categories its searchers engage", "Rainy season", 0.4, 7, 2.5)]
+    }
+    policy = ExpansionPolicy(model, {"Intent": torch.randn(2, 4)}, names, items)
+    phi = policy.phi("Back to School", "CO_OCCURS_WITH", "Intent")
+    assert phi is not None and phi.shape == (1, 2, 8)
+    assert phi[0, 0].abs().sum() == 0 and phi[0, 1, :4].abs().sum() == 0  # slot 1: shared engagement
+    assert phi[0, 1, 4:].tolist() == pytest.approx([0.4, math.log1p(7) / 5, math.log(2.5) / 3, 1.0])
+    other = policy.phi("Back to school", "NEEDS", "Intent")
+    assert other is not None and other.abs().sum() == 0  # other relation: nothing
+    plain = ExpansionPolicy(_tiny_lightpair(evidence=False), {"Intent": torch.randn(2, 4)}, names, items)
+    assert plain.phi("Back to school", "CO_OCCURS_WITH", "Intent") is None  # the model reads none
+
+
+def test_feedback_calibration_picks_tau_and_cap_that_keep_the_accepted_tails() -> None:
+    from mining.tuning.align import (
+        ExpansionHead,
+        ExpansionPolicy,
+        Feedback,
+        calibrate_on_feedback,
+        split_heads,
+    )
+
+    model = _tiny_lightpair(evidence=False)
+    names = {"Category": ["Cat food", "Cat litter", "Dog food", "Wedding dresses"]}
+    tails = torch.eye(4)  # tail j's embedding is e_j: the logit of tail j reads the query's j-th coordinate
+    policy = ExpansionPolicy(model, {"Category": tails}, names)
+    head = ExpansionHead(model)
+    with torch.no_grad():  # a head that passes the query straight through
+        head.query_proj.weight.copy_(torch.eye(4))
+        head.query_proj.bias.zero_()
+        assert head.relation_proj is not None
+        head.relation_proj.copy_(torch.eye(4).repeat(2, 1, 1))
+        head.log_scale.fill_(math.log(10.0))
+        head.expansion_bias.fill_(-3.0)
+    # two heads whose queries point at their accepted tails: cat food + litter, dog food
+    from mining.lightpair.corpus import query_text
+    from mining.tuning.align import _names
+
+    descriptions = {n: d for n, _, d in _names().values()}
+    heads = {
+        "adopting a cat": torch.tensor([1.0, 1.0, 0.1, 0.0]),
+        "getting a dog": torch.tensor([0.1, 0.0, 1.0, 0.0]),
+    }
+    for name, q in heads.items():
+        policy.queries[query_text(name, "Intent", descriptions.get(name, ""), "NEEDS")] = q
+    rows = [
+        Feedback("adopting a cat", "Intent", "NEEDS", "Category", "Cat food", 1.0),
+        Feedback("adopting a cat", "Intent", "NEEDS", "Category", "Cat litter", 1.0),
+        Feedback("adopting a cat", "Intent", "NEEDS", "Category", "Dog food", 0.0),
+        Feedback("getting a dog", "Intent", "NEEDS", "Category", "Dog food", 1.0),
+    ]
+    chosen = calibrate_on_feedback(policy, head, rows)
+    # p(accepted) = σ(10 · 0.70 − 3) ≈ 0.98 or σ(10 · 0.99 − 3) ≈ 1.0; the rest ≤ σ(10 · 0.07 − 3) ≈ 0.09
+    assert 0.1 <= chosen["expansion:NEEDS"] <= 0.95 and chosen["expansion_cap:NEEDS"] >= 2
+    assert set(chosen) == {"expansion:NEEDS", "expansion_cap:NEEDS"}
+    keep, aside = split_heads(rows, 0.5, seed=0)
+    assert {f.head for f in keep}.isdisjoint({f.head for f in aside}) and len(keep) + len(aside) == 4

@@ -52,6 +52,9 @@ class LightPAIRClient(ClientBase):
         sample: draw the ``n`` samples of a request at temperature > 0 (default off: the greedy
             answer repeated scored better on held-out seeds, see docs/lightpair.md).
         seed: base seed of the per-request sampling seeds.
+        precision: the encoder's precision, ``fp32`` or ``bf16`` (faster on CPUs with BF16
+            instructions; answers may differ in near ties, so the model name, and with it the
+            cache key, says bf16).
     """
 
     name = "lightpair"
@@ -65,8 +68,12 @@ class LightPAIRClient(ClientBase):
         max_batch: int = 64,
         sample: bool = False,
         seed: int = 0,
+        precision: str = "fp32",
     ) -> None:
         self.model_path = Path(model_path)
+        if precision not in ("fp32", "bf16"):
+            raise LLMError(f"LightPAIR precision must be fp32 or bf16, not {precision!r}")
+        self.precision = precision
         meta = self.model_path / "lightpair.json"
         if not meta.exists():
             raise LLMError(
@@ -74,6 +81,8 @@ class LightPAIRClient(ClientBase):
                 "`mokg lightpair distill --workdir BUILD_DIR --out DIR`."
             )
         self.model = model or f"lightpair-{hashlib.sha256(meta.read_bytes()).hexdigest()[:12]}"
+        if precision != "fp32" and model is None:
+            self.model += f"-{precision}"
         self.threads, self.max_batch, self.sample, self.seed = threads, max_batch, sample, seed
         self._usage = Usage()
         self._engine: Any = None
@@ -129,7 +138,7 @@ class LightPAIRClient(ClientBase):
             torch.set_num_threads(self.threads)
             try:
                 if self._engine is None:
-                    self._engine = Engine.load(self.model_path)
+                    self._engine = Engine.load(self.model_path, self.precision)
                 answers = self._engine.answer(
                     [r.messages for r in requests], [r.n for r in requests], [self._seed(r) for r in requests]
                 )

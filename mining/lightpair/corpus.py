@@ -113,11 +113,27 @@ class PromptView:
             ),
         )
 
-    def evidence_for(self, relation: str) -> tuple[tuple[str, float, float, float], ...]:
-        """The evidence items that speak for ``relation``: (normalised tail name, share, sessions, lift)."""
-        from mining.pipeline.evidence import KINDS
+    def evidence_for(self, relation: str) -> tuple[tuple[Any, ...], ...]:
+        """The evidence items that speak for ``relation`` (:func:`relation_evidence`)."""
+        return relation_evidence(self.evidence, relation)
 
-        return tuple((norm(n), s, float(c), x) for k, n, s, c, x in self.evidence if KINDS.get(k) == relation)
+
+def relation_evidence(
+    items: Sequence[tuple[str, str, float, int, float]], relation: str
+) -> tuple[tuple[Any, ...], ...]:
+    """The behavioural evidence items (kind, tail, share, sessions, lift) that speak for
+    ``relation``, as LightPAIR reads them: (normalised tail name, share, sessions, lift), with a 5th
+    field, the slot, for the relation's second kind onwards (so corpora mined before a relation had
+    two kinds keep their items and hash)."""
+    from mining.pipeline.evidence import KINDS
+
+    slots = [k for k, r in KINDS.items() if r == relation]
+    out: list[tuple[Any, ...]] = []
+    for k, n, s, c, x in items:
+        if KINDS.get(k) == relation:
+            slot = slots.index(k)
+            out.append((norm(n), s, float(c), x) + ((slot,) if slot else ()))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -137,9 +153,7 @@ class ExpansionExample:
     query: str
     found: tuple[str, ...]
     targets: dict[str, float]  # canonical tail name → share of samples naming it
-    evidence: tuple[
-        tuple[str, float, float, float], ...
-    ] = ()  # (tail, share, sessions, lift) for the relation
+    evidence: tuple[tuple[Any, ...], ...] = ()  # (tail, share, sessions, lift[, slot]) for the relation
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,15 @@ from graph.schema import SCHEMA
 from mining.lightpair import checkpoint
 from mining.lightpair.corpus import Corpus, build_corpus, ontology_tails, read_transcript, surface_map
 from mining.lightpair.model import LightPAIR, ModelConfig, build_model, parameter_count
-from mining.lightpair.train import TrainConfig, calibrate_and_score, fit, freeze_encoder, split, tail_matrix
+from mining.lightpair.train import (
+    TrainConfig,
+    calibrate_and_score,
+    cross_fit,
+    fit,
+    freeze_encoder,
+    split,
+    tail_matrix,
+)
 
 TRANSCRIPT = "transcript.jsonl"
 
@@ -57,12 +65,19 @@ def train_and_save(
     hold_out: list[str],
     log: Callable[[str], None] | None = None,
 ) -> checkpoint.CheckpointMeta:
-    """Fit on the training heads, calibrate and score on the validation heads, save to ``out``."""
-    train, val = split(corpus, config.val_share, config.seed)
+    """Fit on the training heads, calibrate and score on the validation heads, save to ``out``
+    (with ``config.folds`` ≥ 2: calibrate by cross-fitting, then fit on every head)."""
     began = time.perf_counter()
-    losses = fit(model, train, config, log)
-    tails = tails_of(model, corpus)
-    thresholds, metrics = calibrate_and_score(model, val, tails, pool=config.pool)
+    if config.folds >= 2:
+        thresholds, metrics = cross_fit(model, corpus, config, config.folds, log)
+        train = corpus
+        losses = fit(model, train, config, log)
+        tails = tails_of(model, corpus)
+    else:
+        train, val = split(corpus, config.val_share, config.seed)
+        losses = fit(model, train, config, log)
+        tails = tails_of(model, corpus)
+        thresholds, metrics = calibrate_and_score(model, val, tails, pool=config.pool)
     meta = checkpoint.CheckpointMeta(
         model=model.config,
         train=asdict(config),
@@ -104,6 +119,10 @@ def distill(
     corpus, source = corpus_of(workdir, hold_out)
     relations = tuple(r.name for r in SCHEMA.mined_relations())
     evidence = any(e.evidence for e in corpus.expansions)  # prompts mined with behavioural evidence
-    model = build_model(ModelConfig(relations, per_relation=per_relation, evidence=evidence))
+    # one φ slot per kind a relation's evidence came in (items of a second kind carry their slot)
+    slots = 1 + max((int(x[4]) for e in corpus.expansions for x in e.evidence if len(x) > 4), default=0)
+    model = build_model(
+        ModelConfig(relations, per_relation=per_relation, evidence=evidence, evidence_slots=slots)
+    )
     freeze_encoder(model, config.train_layers)
     return train_and_save(model, corpus, config, out, source, hold_out, log)

@@ -118,6 +118,13 @@ def score_row(
     }
 
 
+def relation_rows(name: str, mined: set[Triple], truth: TruthKG, seeds: Sequence[Entity]) -> pd.DataFrame:
+    """Precision, recall and F1 per relation on the held-out heads (rows of :func:`prf`)."""
+    ids = {e.id for e in seeds}
+    rows = prf({x for x in mined if x[1] in ids}, truth, ids)
+    return rows.assign(system=name)[["system", *rows.columns]].round(3)
+
+
 def timing(client: TimedClient, wall: float) -> dict[str, float]:
     lat = sorted(client.latencies) or [0.0]
     return {
@@ -139,12 +146,15 @@ def compare(
     latencies: Sequence[float] = (0.5, 0.0),
     noise: str = "medium",
     threads: int = 1,
-) -> pd.DataFrame:
-    """One row for LightPAIR and one per teacher latency, with ``f1_ratio`` = F1 / teacher F1 and
-    ``teacher_over_lightpair_latency`` = this row's mean latency / LightPAIR's, both inside the
-    mining job. ``replay_*``: the requests LightPAIR's job made, replayed at the same concurrency
-    to a fresh LightPAIR and to each teacher server, outside the job (serving latency alone);
-    ``teacher_over_lightpair_replay`` is their ratio."""
+    precision: str = "fp32",
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The comparison table and, per system, precision / recall / F1 per relation on the held-out
+    heads (:func:`relation_rows`). The table has one row for LightPAIR and one per teacher
+    latency, with ``f1_ratio`` = F1 / teacher F1 and ``teacher_over_lightpair_latency`` = this
+    row's mean latency / LightPAIR's, both inside the mining job. ``replay_*``: the requests
+    LightPAIR's job made, replayed at the same concurrency to a fresh LightPAIR and to each teacher
+    server, outside the job (serving latency alone); ``teacher_over_lightpair_replay`` is their
+    ratio. ``precision``: LightPAIR's encoder precision (fp32, bf16)."""
     from mining.lightpair.client import LightPAIRClient
     from mining.llm.openai_http import OpenAIClient
     from mining.teacher import TeacherServer, noise_level
@@ -152,7 +162,7 @@ def compare(
     embed = Embedder()
     resolver = Resolver.from_store(store, embed, config.er_threshold)
     rows: list[dict[str, float | str]] = []
-    light = TimedClient(LightPAIRClient(checkpoint_dir, threads=threads), concurrency)
+    light = TimedClient(LightPAIRClient(checkpoint_dir, threads=threads, precision=precision), concurrency)
     evidence = BehaviourEvidence.from_store(store) if config.evidence else None  # once for all systems
     mined, wall = mine(store, light, seeds, config, embed, resolver, evidence)
     rows.append(
@@ -162,7 +172,12 @@ def compare(
             **timing(light, wall),
         }
     )
-    rows[0].update(replay(LightPAIRClient(checkpoint_dir, threads=threads), light.requests, concurrency))
+    per_relation = [relation_rows("LightPAIR", mined, truth, seeds)]
+    rows[0].update(
+        replay(
+            LightPAIRClient(checkpoint_dir, threads=threads, precision=precision), light.requests, concurrency
+        )
+    )
     for latency in latencies:
         with TeacherServer(None, port=0, noise=noise_level(noise, config.seed), latency_s=latency) as server:
             inner = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
@@ -171,6 +186,8 @@ def compare(
             fresh = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
             served = replay(fresh, light.requests, concurrency)
         row = score_row(f"teacher ({latency:g} s simulated latency)", mined, truth, seeds)
+        if len(per_relation) == 1:  # the teacher's answers do not depend on its latency
+            per_relation.append(relation_rows("teacher", mined, truth, seeds))
         rows.append({**row, "teacher_latency_s": latency, **timing(teacher, wall), **served})
     table = pd.DataFrame(rows)
     teacher_f1 = float(table["f1"].iloc[1]) if len(table) > 1 else float("nan")
@@ -179,4 +196,4 @@ def compare(
     table["teacher_over_lightpair_latency"] = (table["latency_ms_mean"] / max(light_ms, 1e-9)).round(2)
     light_replay = float(table["replay_ms_mean"].iloc[0])
     table["teacher_over_lightpair_replay"] = (table["replay_ms_mean"] / max(light_replay, 1e-9)).round(2)
-    return table
+    return table, pd.concat(per_relation, ignore_index=True)

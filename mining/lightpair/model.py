@@ -29,7 +29,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from torch import nn
@@ -46,6 +46,8 @@ class ModelConfig:
         init_bias: the initial expansion bias b_r (tails are rare: start near σ(−5)).
         per_relation: one query projection P_r per relation instead of one shared P (v2).
         evidence: read the prompts' behavioural evidence (the v_r · φ term above).
+        evidence_slots: kinds of evidence one relation can have (CO_OCCURS_WITH has co-search and
+            shared engagement); φ holds 4 features per slot.
     """
 
     relations: tuple[str, ...]
@@ -54,24 +56,30 @@ class ModelConfig:
     init_bias: float = -5.0
     per_relation: bool = False
     evidence: bool = False
+    evidence_slots: int = 1
 
 
-EVIDENCE_FEATURES = 4
+EVIDENCE_FEATURES = 4  # per slot
+EvidenceItem = tuple[Any, ...]  # (normalised tail, share, sessions, lift[, slot])
 
 
 def evidence_matrix(
-    rows: Sequence[Sequence[tuple[str, float, float, float]]], keys: Sequence[str]
+    rows: Sequence[Sequence[EvidenceItem]], keys: Sequence[str], slots: int = 1
 ) -> torch.Tensor:
-    """φ for every (row, candidate): (B, T, 4) = share, log(1 + sessions) / 5, log(lift) / 3,
-    listed; ``rows`` hold each prompt's (normalised tail, share, sessions, lift) items, ``keys``
-    the candidates' normalised names."""
-    out = torch.zeros(len(rows), len(keys), EVIDENCE_FEATURES)
+    """φ for every (row, candidate): (B, T, 4 · slots); slot s holds share, log(1 + sessions) / 5,
+    log(lift) / 3, listed of the item of the s-th evidence kind of the relation. ``rows`` hold each
+    prompt's (normalised tail, share, sessions, lift[, slot]) items (no slot: 0; slots beyond
+    ``slots`` are ignored), ``keys`` the candidates' normalised names."""
+    out = torch.zeros(len(rows), len(keys), EVIDENCE_FEATURES * slots)
     column = {k: j for j, k in enumerate(keys)}
     for i, items in enumerate(rows):
-        for name, share, count, lift in items:
+        for item in items:
+            name, share, count, lift = item[:4]
+            slot = int(item[4]) if len(item) > 4 else 0
             j = column.get(name)
-            if j is not None:
-                out[i, j] = torch.tensor(
+            if j is not None and slot < slots:
+                at = slot * EVIDENCE_FEATURES
+                out[i, j, at : at + EVIDENCE_FEATURES] = torch.tensor(
                     [share, math.log1p(count) / 5.0, math.log(max(lift, 1e-6)) / 3.0, 1.0]
                 )
     return out
@@ -118,7 +126,9 @@ class LightPAIR(nn.Module):
             self.relation_proj = nn.Parameter(torch.eye(dim).repeat(len(config.relations), 1, 1))
         self.evidence_weight: nn.Parameter | None = None
         if config.evidence:
-            self.evidence_weight = nn.Parameter(torch.zeros(len(config.relations), EVIDENCE_FEATURES))
+            self.evidence_weight = nn.Parameter(
+                torch.zeros(len(config.relations), EVIDENCE_FEATURES * config.evidence_slots)
+            )
         self.frozen_memo: dict[str, torch.Tensor] | None = None
 
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
@@ -142,10 +152,19 @@ class LightPAIR(nn.Module):
         batch = self.tokenizer(
             list(texts), padding=True, truncation=True, max_length=self.config.max_len, return_tensors="pt"
         )
-        hidden = self.encoder(**batch).last_hidden_state
+        hidden = self.encoder(**batch).last_hidden_state.float()  # (a bf16 encoder: pooled in fp32)
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return nn.functional.normalize(pooled, dim=-1)
+
+    def serve_in(self, precision: str) -> None:
+        """The encoder's serving precision: ``fp32`` (as trained) or ``bf16`` (2–3× faster on CPUs
+        with AVX-512 BF16 or AMX; embeddings within cosine 0.9999 of fp32). Heads, tail matrices
+        and pooling stay fp32."""
+        dtypes = {"fp32": torch.float32, "bf16": torch.bfloat16}
+        if precision not in dtypes:
+            raise ValueError(f"precision must be one of {', '.join(dtypes)}, not {precision!r}")
+        self.encoder.to(dtypes[precision])
 
     def relation_logits(self, heads: torch.Tensor) -> torch.Tensor:
         """(B, |R|) logits of p(r | h) from head embeddings."""
@@ -160,22 +179,51 @@ class LightPAIR(nn.Module):
         evidence: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """(B, T) logits of p(t | h, r): queries (B, d) from ``embed``, tails (T, d), ``evidence``
-        (B, T, 3) from :func:`evidence_matrix` (read only when the model has ``evidence`` on)."""
-        index = [self.rel_index[r] for r in relations]
-        projected = self.query_proj(queries)
-        if self.relation_proj is not None:
-            projected = torch.einsum("bij,bj->bi", self.relation_proj[index], projected)
-        q = nn.functional.normalize(projected, dim=-1)
-        bias = self.expansion_bias[index].unsqueeze(1)
-        logits = self.log_scale.exp() * q @ tails.T + bias
-        if self.evidence_weight is not None and evidence is not None:
-            logits = logits + (evidence * self.evidence_weight[index].unsqueeze(1)).sum(-1)
-        return logits
+        (B, T, 4 · slots) from :func:`evidence_matrix` (read only when the model has ``evidence`` on)."""
+        return bi_encoder_logits(self, queries, tails, relations, evidence)
 
     def judge_logits(self, pairs: torch.Tensor) -> torch.Tensor:
         """(B,) logits of p(valid | h, r, t) from embeddings of ``judge_text``."""
         out: torch.Tensor = self.judge_head(pairs).squeeze(-1)
         return out
+
+
+class ExpansionParts(Protocol):
+    """What the expansion logit reads: LightPAIR itself, or a copy of its expansion head
+    (:class:`mining.tuning.align.ExpansionHead`)."""
+
+    @property
+    def rel_index(self) -> dict[str, int]: ...
+    @property
+    def query_proj(self) -> nn.Module: ...
+    @property
+    def relation_proj(self) -> nn.Parameter | None: ...
+    @property
+    def log_scale(self) -> nn.Parameter: ...
+    @property
+    def expansion_bias(self) -> nn.Parameter: ...
+    @property
+    def evidence_weight(self) -> nn.Parameter | None: ...
+
+
+def bi_encoder_logits(
+    parts: ExpansionParts,
+    queries: torch.Tensor,
+    tails: torch.Tensor,
+    relations: Sequence[str],
+    evidence: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """s·⟨normalise(P_r · P · q), e(t)⟩ + b_r (+ v_r · φ): the expansion logits (see module doc)."""
+    index = [parts.rel_index[r] for r in relations]
+    projected = parts.query_proj(queries)
+    if parts.relation_proj is not None:
+        projected = torch.einsum("bij,bj->bi", parts.relation_proj[index], projected)
+    q = nn.functional.normalize(projected, dim=-1)
+    bias = parts.expansion_bias[index].unsqueeze(1)
+    logits: torch.Tensor = parts.log_scale.exp() * q @ tails.T + bias
+    if parts.evidence_weight is not None and evidence is not None:
+        logits = logits + (evidence * parts.evidence_weight[index].unsqueeze(1)).sum(-1)
+    return logits
 
 
 def build_model(config: ModelConfig, encoder_path: Path | None = None) -> LightPAIR:

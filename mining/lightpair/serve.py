@@ -35,8 +35,11 @@ class Engine:
         self.seen: dict[tuple[str, str], tuple[tuple[str, str, float, int, float], ...]] = {}
 
     @classmethod
-    def load(cls, path: Path) -> Engine:
-        return cls(*checkpoint.load(path))
+    def load(cls, path: Path, precision: str = "fp32") -> Engine:
+        """The checkpoint at ``path``, its encoder in ``precision`` (:meth:`LightPAIR.serve_in`)."""
+        model, meta, tails = checkpoint.load(path)
+        model.serve_in(precision)
+        return cls(model, meta, tails)
 
     def _embed(self, texts: Sequence[str]) -> None:
         todo = sorted({t for t in texts if t not in self.memo})
@@ -139,7 +142,8 @@ class Engine:
     def _expansion_logits(self, query: torch.Tensor, view: PromptView) -> torch.Tensor:
         """p(t | h, r) logits over the closed set of ``view``'s tail label, with the prompt's evidence."""
         keys = self._tail_keys(view.tail_type)
-        phi = evidence_matrix([view.evidence_for(view.relation)], keys) if view.evidence else None
+        slots = self.model.config.evidence_slots
+        phi = evidence_matrix([view.evidence_for(view.relation)], keys, slots) if view.evidence else None
         return self.model.expansion_logits(
             query.unsqueeze(0), self.tails[view.tail_type], [view.relation], phi
         )[0]

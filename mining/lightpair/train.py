@@ -63,6 +63,9 @@ class TrainConfig:
         pool: merge the expansion prompts of one (head, relation), see :func:`pool_expansions`.
         balance_judge: weigh the judgement labels so both classes count the same.
         val_share: share of heads kept out of training, for calibration and metrics.
+        folds: with 2 or more, calibrate by cross-fitting instead (:func:`cross_fit`: one model
+            per fold of the heads, τ and K_r from every head's out-of-fold scores), then train
+            on every head; ``val_share`` is then unused.
         max_steps: stop after this many steps (None: all epochs).
         seed: seeds the split, the batch order, the negatives and torch.
     """
@@ -75,6 +78,7 @@ class TrainConfig:
     negatives: int = 64
     train_layers: int = 2
     val_share: float = 0.1
+    folds: int = 0
     max_steps: int | None = None
     seed: int = 0
     pool: bool = False
@@ -83,22 +87,25 @@ class TrainConfig:
 
 V2 = TrainConfig(epochs=10, train_layers=0, negatives=-1, pool=True, balance_judge=True)
 """The v2 recipe (docs/lightpair.md): frozen encoder, whole tail set, pooled targets."""
+V3 = TrainConfig(epochs=10, train_layers=0, negatives=-1, pool=True, balance_judge=True, folds=5)
+"""v2 with 5-fold cross-fitted calibration, then training on every head."""
 
 
 def split(corpus: Corpus, share: float, seed: int) -> tuple[Corpus, Corpus]:
     """(train, validation) by head: a head's examples of every task stay on one side."""
     heads = sorted(corpus.heads())
     val = set(random.Random(seed).sample(heads, round(len(heads) * share)))
+    return _part(corpus, val, False), _part(corpus, val, True)
 
-    def part(keep: Callable[[str], bool]) -> Corpus:
-        return Corpus(
-            [r for r in corpus.relations if keep(r.head)],
-            [r for r in corpus.expansions if keep(r.head)],
-            [r for r in corpus.judgements if keep(r.head)],
-            corpus.tails,
-        )
 
-    return part(lambda h: h not in val), part(lambda h: h in val)
+def _part(corpus: Corpus, heads: set[str], inside: bool) -> Corpus:
+    """Every task's examples whose head is in ``heads`` (``inside``) or not."""
+    return Corpus(
+        [r for r in corpus.relations if (r.head in heads) == inside],
+        [r for r in corpus.expansions if (r.head in heads) == inside],
+        [r for r in corpus.judgements if (r.head in heads) == inside],
+        corpus.tails,
+    )
 
 
 def pool_expansions(corpus: Corpus) -> list[ExpansionExample]:
@@ -172,7 +179,7 @@ def expansion_loss(
         model.embed([r.query for r in rows]),
         model.embed(names),
         [r.relation for r in rows],
-        evidence_matrix([r.evidence for r in rows], keys),
+        evidence_matrix([r.evidence for r in rows], keys, model.config.evidence_slots),
     )
     target, mask = torch.zeros_like(logits), torch.ones_like(logits)
     for i, r in enumerate(rows):
@@ -238,15 +245,20 @@ def optimizer_for(model: LightPAIR, config: TrainConfig) -> torch.optim.Optimize
 
 
 def fit(
-    model: LightPAIR, corpus: Corpus, config: TrainConfig, log: Callable[[str], None] | None = None
+    model: LightPAIR,
+    corpus: Corpus,
+    config: TrainConfig,
+    log: Callable[[str], None] | None = None,
+    memo: dict[str, torch.Tensor] | None = None,
 ) -> list[float]:
-    """Train the parameters that require grad; returns the loss of every step."""
+    """Train the parameters that require grad; returns the loss of every step. With a frozen
+    encoder, texts are encoded once into ``memo`` (pass one to share it between fits)."""
     torch.manual_seed(config.seed)
     gen = random.Random(config.seed)
     opt = optimizer_for(model, config)
     model.train()
     frozen = not any(p.requires_grad for p in model.encoder.parameters())
-    model.frozen_memo = {} if frozen else None
+    model.frozen_memo = (memo if memo is not None else {}) if frozen else None
     try:
         return _steps(model, corpus, config, gen, opt, log)
     finally:
@@ -308,7 +320,7 @@ def expansion_scores(
     out = []
     keys = {label: [norm(n) for n in ns] for label, ns in names.items()}
     for r in rows:
-        phi = evidence_matrix([r.evidence], keys[r.tail_type])
+        phi = evidence_matrix([r.evidence], keys[r.tail_type], model.config.evidence_slots)
         logits = model.expansion_logits(model.embed([r.query]), tails[r.tail_type], [r.relation], phi)[0]
         skip = {norm(f) for f in r.found} | {norm(r.head)}
         ranked = sorted(
@@ -341,24 +353,56 @@ def calibrate_and_score(
 
     With ``pool`` the expansion rows are pooled per (head, relation) and a cap K_r
     (``expansion_cap:REL``) is chosen with τ_r, jointly per head label (:func:`joint_caps`)."""
+    rows = pool_expansions(val) if pool else val.expansions
+    return calibrate_from(
+        Scored(
+            list(val.relations),
+            relation_scores(model, val.relations),
+            rows,
+            expansion_scores(model, rows, tails, val.tails),
+            judge_hits(model, val.judgements),
+        ),
+        pool,
+    )
+
+
+@dataclass
+class Scored:
+    """A model's scores on held-out heads: what calibration reads (one fold's, or all folds')."""
+
+    relations: list[RelationExample]
+    relation_scores: list[dict[str, float]]
+    expansions: list[ExpansionExample]
+    ranked: list[list[tuple[str, float]]]
+    judged: list[bool]  # judgement right (p ≥ 0.5 agrees with the teacher's majority)
+
+    def extend(self, other: Scored) -> None:
+        self.relations += other.relations
+        self.relation_scores += other.relation_scores
+        self.expansions += other.expansions
+        self.ranked += other.ranked
+        self.judged += other.judged
+
+
+def calibrate_from(scored: Scored, pool: bool) -> tuple[dict[str, float], dict[str, float]]:
+    """(thresholds, metrics) from held-out scores (see :func:`calibrate_and_score`)."""
     thresholds: dict[str, float] = {}
     metrics: dict[str, float] = {}
     rel_pairs = [
         ([(r, p) for r, p in scores.items()], {r for r, s in row.targets.items() if s >= 0.5})
-        for row, scores in zip(val.relations, relation_scores(model, val.relations), strict=True)
+        for row, scores in zip(scored.relations, scored.relation_scores, strict=True)
     ]
     thresholds["relation_filter"], metrics["relation_filter_f1"] = best_threshold(rel_pairs, top_k=99)
+    metrics["judge_accuracy"] = sum(scored.judged) / len(scored.judged) if scored.judged else 0.0
     if pool:
-        thresholds |= joint_caps(model, pool_expansions(val), tails, val.tails)
+        thresholds |= caps_from(scored.expansions, scored.ranked)
         metrics["expansion_f1"] = thresholds.pop("f1")
-        metrics["judge_accuracy"] = judge_accuracy(model, val.judgements)
         return thresholds, metrics
-    ranked = expansion_scores(model, val.expansions, tails, val.tails)
     tp = pred = true = 0
-    for relation in sorted({e.relation for e in val.expansions}):
+    for relation in sorted({e.relation for e in scored.expansions}):
         pairs = [
             (rk, {t for t, s in e.targets.items() if s >= 0.5})
-            for e, rk in zip(val.expansions, ranked, strict=True)
+            for e, rk in zip(scored.expansions, scored.ranked, strict=True)
             if e.relation == relation
         ]
         tau, _ = best_threshold(pairs)
@@ -367,8 +411,46 @@ def calibrate_and_score(
             chosen = {n for n, p in rk[:10] if p >= tau}
             tp, pred, true = tp + len(chosen & gold), pred + len(chosen), true + len(gold)
     metrics["expansion_f1"] = _f1(tp, pred, true)
-    metrics["judge_accuracy"] = judge_accuracy(model, val.judgements)
     return thresholds, metrics
+
+
+def cross_fit(
+    model: LightPAIR,
+    corpus: Corpus,
+    config: TrainConfig,
+    folds: int,
+    log: Callable[[str], None] | None = None,
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Cross-fitted calibration: ``folds`` models, each trained from ``model``'s current state
+    without one fold of the heads and scored on it; τ, K and the metrics come from the scores of
+    every head (out of fold), so they rest on all heads instead of one small validation split.
+    ``model`` is left in its starting state (the caller then trains it on every head)."""
+    start = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    heads = sorted(corpus.heads())
+    random.Random(config.seed).shuffle(heads)
+    fold_of = {h: i % folds for i, h in enumerate(heads)}
+    scored = Scored([], [], [], [], [])
+    memo: dict[str, torch.Tensor] = {}
+    for k in range(folds):
+        model.load_state_dict(start)
+        inside = {h for h, f in fold_of.items() if f == k}
+        train, val = _part(corpus, inside, False), _part(corpus, inside, True)
+        fit(model, train, config, log, memo=memo)
+        if log:
+            log(f"calibration fold {k + 1}/{folds}: {len(val.heads())} held-out heads")
+        tails = {label: tail_matrix(model, names) for label, names in corpus.tails.items()}
+        rows = pool_expansions(val) if config.pool else val.expansions
+        scored.extend(
+            Scored(
+                list(val.relations),
+                relation_scores(model, val.relations),
+                rows,
+                expansion_scores(model, rows, tails, corpus.tails),
+                judge_hits(model, val.judgements),
+            )
+        )
+    model.load_state_dict(start)
+    return calibrate_from(scored, config.pool)
 
 
 Counts = dict[tuple[float, int], tuple[int, int, int]]
@@ -411,7 +493,13 @@ def joint_caps(
     """τ_r and K_r (``expansion:REL``, ``expansion_cap:REL``) for pooled validation rows, chosen
     jointly per head label for micro-F1 against the teacher's majority tails; ``f1``: the micro-F1
     over every relation at the chosen values."""
-    ranked = expansion_scores(model, rows, tails, names)
+    return caps_from(rows, expansion_scores(model, rows, tails, names))
+
+
+def caps_from(
+    rows: Sequence[ExpansionExample], ranked: Sequence[list[tuple[str, float]]]
+) -> dict[str, float]:
+    """:func:`joint_caps` from rows already scored (``ranked``: each row's tails, best first)."""
     out: dict[str, float] = {}
     tp = pred = true = 0
     for label in sorted({e.head_type for e in rows}):
@@ -435,9 +523,14 @@ def joint_caps(
 
 
 @torch.no_grad()
-def judge_accuracy(model: LightPAIR, rows: Sequence[JudgeExample]) -> float:
+def judge_hits(model: LightPAIR, rows: Sequence[JudgeExample]) -> list[bool]:
+    """Per judgement: does p ≥ 0.5 agree with the teacher's majority?"""
     if not rows:
-        return 0.0
+        return []
     probs = torch.sigmoid(model.judge_logits(model.embed([r.text for r in rows])))
-    right = sum((float(p) >= 0.5) == (r.target >= 0.5) for p, r in zip(probs, rows, strict=True))
-    return right / len(rows)
+    return [(float(p) >= 0.5) == (r.target >= 0.5) for p, r in zip(probs, rows, strict=True)]
+
+
+def judge_accuracy(model: LightPAIR, rows: Sequence[JudgeExample]) -> float:
+    hits = judge_hits(model, rows)
+    return sum(hits) / len(hits) if hits else 0.0

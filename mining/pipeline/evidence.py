@@ -16,11 +16,17 @@ substring of the query text), anchored at their first such search. From them:
 - co-searched intents (Intent → Intent, CO_OCCURS_WITH): users with sessions of both; share =
   shared users / the head intent's sessions;
 - searched next (Intent → Intent, PRECEDES): users whose session of the tail intent started after
-  their session of the head; share = those users / the head intent's sessions.
+  their session of the head; share = those users / the head intent's sessions;
+- shared engagement (Intent → Intent, CO_OCCURS_WITH, a second-order signal): intents whose own
+  top engaged categories (the ``needs_top`` best by sessions × log(lift), at least 2 sessions) the
+  head's session users engaged with at any time; share = those users / the head intent's sessions.
+  Intents that occur together are searched by the same kind of user even when one user rarely
+  searches both, so this ranks co-occurring intents better than co-search counts.
 
 Each item also carries its *lift*: the share over the share among every intent's session users
 (for categories: of the session users who engaged the category in any of their windows; for
-intents: of the session users who searched the tail intent), so a category or intent that every
+intents: of the session users who searched the tail intent; for shared engagement: of the session
+users who engaged any of the tail intent's top categories), so a category or intent that every
 searcher touches is not mistaken for a specific one. Each list keeps the ``top`` entries with at
 least ``min_count`` sessions and lift above 1, ranked by sessions × log(lift) (ties by name).
 The evidence is computed once per mining job and kept in its checkpoint, so a resumed job prompts
@@ -35,6 +41,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from graph.store import GraphStore
@@ -45,7 +52,9 @@ KINDS: dict[str, str] = {
     "searched by intents": "SERVES",
     "co-searched intents": "CO_OCCURS_WITH",
     "searched next": "PRECEDES",
+    "intents whose categories its searchers engage": "CO_OCCURS_WITH",
 }
+SHARED = "intents whose categories its searchers engage"
 
 Item = tuple[str, str, float, int, float]  # (kind, tail name, share, sessions, lift)
 
@@ -58,6 +67,8 @@ class EvidenceConfig:
     after_days: float = 14.0
     top: int = 12
     min_count: int = 1
+    needs_top: int = 5
+    shared: bool = True
 
 
 class BehaviourEvidence:
@@ -93,16 +104,19 @@ class BehaviourEvidence:
         cname = dict(zip(cats["id"], cats["name"], strict=True))
         n_sessions = sessions.groupby("intent").size()
         searchers = sessions["user"].nunique()
-        engaged, base = _engaged(store, sessions, cfg)
+        user_cat = _user_categories(store, pd.Index(sessions["user"].unique()))
+        engaged, base = _engaged(sessions, user_cat, cfg)
         intent_base = n_sessions / searchers
+        engaged = _rated(engaged, n_sessions, base)
+        lists = [
+            ("engaged categories", engaged, cname),
+            ("co-searched intents", _rated(_co(sessions, later=False), n_sessions, intent_base), iname),
+            ("searched next", _rated(_co(sessions, later=True), n_sessions, intent_base), iname),
+        ]
+        if cfg.shared:
+            lists.append((SHARED, _shared(sessions, user_cat, engaged, n_sessions, cfg), iname))
         out: dict[tuple[str, str], list[Item]] = defaultdict(list)
-        for kind, pairs, names, rate in (
-            ("engaged categories", engaged, cname, base),
-            ("co-searched intents", _co(sessions, later=False), iname, intent_base),
-            ("searched next", _co(sessions, later=True), iname, intent_base),
-        ):
-            pairs = pairs.assign(share=pairs["count"] / pairs["head"].map(n_sessions).to_numpy())
-            pairs = pairs.assign(lift=pairs["share"] / pairs["tail"].map(rate).to_numpy())
+        for kind, pairs, names in lists:
             for head, rows in pairs.groupby("head", sort=True):
                 out["Intent", str(head)] += _top(kind, rows, rows["tail"], names, cfg)
             if kind == "engaged categories":
@@ -129,22 +143,58 @@ def _sessions(store: GraphStore, intents: pd.DataFrame) -> pd.DataFrame:
     return found.drop_duplicates(["intent", "user"], keep="first").reset_index(drop=True)
 
 
+def _user_categories(store: GraphStore, users: pd.Index) -> pd.DataFrame:
+    """(user, ts, category): the leaf category of every interaction of ``users``."""
+    inter = store.edge_table(("User", "INTERACTED", "Item"), ["ts"])
+    inter = inter[inter["head"].isin(users)]
+    leaf = store.edge_table(("Item", "BELONGS_TO", "Category"))[["head", "tail"]]
+    inter = inter.merge(leaf.rename(columns={"head": "tail", "tail": "category"}), on="tail")
+    return inter.rename(columns={"head": "user"})[["user", "ts", "category"]]
+
+
 def _engaged(
-    store: GraphStore, sessions: pd.DataFrame, cfg: EvidenceConfig
+    sessions: pd.DataFrame, user_cat: pd.DataFrame, cfg: EvidenceConfig
 ) -> tuple[pd.DataFrame, pd.Series]:
     """(head intent, tail category, count of sessions engaging it), and per category the share of
     all session users who engaged it in one of their windows (the base rate of its lift)."""
-    inter = store.edge_table(("User", "INTERACTED", "Item"), ["ts"])
-    inter = inter[inter["head"].isin(sessions["user"].unique())]
-    leaf = store.edge_table(("Item", "BELONGS_TO", "Category"))[["head", "tail"]]
-    inter = inter.merge(leaf.rename(columns={"head": "tail", "tail": "category"}), on="tail")
-    joined = sessions.merge(inter[["head", "ts", "category"]], left_on="user", right_on="head")
+    joined = sessions.merge(user_cat, on="user")
     delta = (pd.to_datetime(joined["ts_y"]) - pd.to_datetime(joined["ts_x"])) / pd.Timedelta(days=1)
     inside = joined[(delta >= -cfg.before_days) & (delta <= cfg.after_days)]
     pairs = inside.drop_duplicates(["intent", "user", "category"])
     counts = pairs.groupby(["intent", "category"]).size().rename("count").reset_index()
     base = pairs.drop_duplicates(["user", "category"]).groupby("category").size() / sessions["user"].nunique()
     return counts.rename(columns={"intent": "head", "category": "tail"}), base
+
+
+def _rated(pairs: pd.DataFrame, n_sessions: pd.Series, rate: pd.Series) -> pd.DataFrame:
+    """Add share (count / the head's sessions) and lift (share / the tail's base rate)."""
+    pairs = pairs.assign(share=pairs["count"] / pairs["head"].map(n_sessions).to_numpy())
+    return pairs.assign(lift=pairs["share"] / pairs["tail"].map(rate).to_numpy())
+
+
+def _shared(
+    sessions: pd.DataFrame,
+    user_cat: pd.DataFrame,
+    engaged: pd.DataFrame,
+    n_sessions: pd.Series,
+    cfg: EvidenceConfig,
+) -> pd.DataFrame:
+    """(head intent, tail intent, count, share, lift): the head's session users who engaged (at any
+    time) with one of the tail's top categories; the lift's base is the share of all session users
+    who did."""
+    good = engaged[(engaged["count"] >= 2) & (engaged["lift"] > 1.0)]
+    good = good.assign(score=good["count"] * np.log(good["lift"].to_numpy()))
+    top = good.sort_values(["head", "score", "tail"], ascending=[True, False, True])
+    top = top.groupby("head").head(cfg.needs_top)[["head", "tail"]]
+    top = top.rename(columns={"head": "intent", "tail": "category"})
+    engaged_any = user_cat[["user", "category"]].drop_duplicates()
+    # user -> the intents whose top categories the user engaged with
+    user_intent = engaged_any.merge(top, on="category")[["user", "intent"]].drop_duplicates()
+    base = user_intent.groupby("intent").size() / sessions["user"].nunique()
+    pairs = sessions[["intent", "user"]].merge(user_intent.rename(columns={"intent": "tail"}), on="user")
+    pairs = pairs[pairs["intent"] != pairs["tail"]]
+    counts = pairs.groupby(["intent", "tail"]).size().rename("count").reset_index()
+    return _rated(counts.rename(columns={"intent": "head"}), n_sessions, base)
 
 
 def _co(sessions: pd.DataFrame, *, later: bool) -> pd.DataFrame:

@@ -2,8 +2,11 @@
 
 The policy is π(t | h, r) = softmax over the candidate tails of the asked label of LightPAIR's
 bi-encoder logits (``LightPAIR.expansion_logits``). The encoder is frozen (query and tail
-embeddings are computed once); the expansion head (query projection, scale) trains, from a
-distilled checkpoint, against a frozen copy of itself as π_ref. Feedback rows are
+embeddings are computed once); the expansion head (query projection, per-relation projections,
+scale, biases and, for a checkpoint trained with behavioural evidence, the evidence weights v_r)
+trains, from a distilled checkpoint, against a frozen copy of itself as π_ref. With evidence, φ for
+a head comes from the build's own evidence (its ``checkpoint.json``, computed from the store's
+visible data), rounded as the prompts show it. Feedback rows are
 (head, relation, tail, z): z = 1 accepted, 0 rejected (or a score in [0, 1]) — from the world's
 truth (a build's ``candidates.jsonl`` checked against ``TruthKG``) and from users
 (``mokg feedback import FILE``). The losses are in ``ulma.py``.
@@ -28,8 +31,8 @@ import torch
 from torch import nn
 
 from graph.errors import InputError
-from mining.lightpair.corpus import norm, query_text
-from mining.lightpair.model import LightPAIR
+from mining.lightpair.corpus import norm, query_text, relation_evidence
+from mining.lightpair.model import LightPAIR, bi_encoder_logits, evidence_matrix
 from mining.tuning import ulma as losses
 
 Method = Literal["sft", "dpo", "ulma"]
@@ -49,7 +52,9 @@ class Feedback:
 @dataclass(frozen=True)
 class AlignConfig:
     """Args: method (sft, dpo, ulma), β, c, optimiser steps, learning rate, batch of prompts, seed,
-    continuous labels."""
+    continuous labels, and what trains: ``head`` (projections, scale, biases, evidence weights) or
+    ``calibration`` (scale, biases and evidence weights only: the few parameters shared by all
+    heads, so feedback on some heads moves the others the same way)."""
 
     method: Method = "ulma"
     beta: float = 0.1
@@ -59,6 +64,7 @@ class AlignConfig:
     batch: int = 64
     seed: int = 0
     continuous: bool = False
+    trainable: Literal["head", "calibration"] = "head"
 
 
 def frozen_copy(module: nn.Module) -> nn.Module:
@@ -123,13 +129,54 @@ def feedback_from_file(path: Path) -> list[Feedback]:
     return out
 
 
-class ExpansionPolicy:
-    """log π(t | h, r) over precomputed, frozen embeddings (only the expansion head is used)."""
+EvidenceItems = dict[str, list[tuple[str, str, float, int, float]]]  # normalised head name → items
 
-    def __init__(self, model: LightPAIR, tails: dict[str, torch.Tensor], names: dict[str, list[str]]) -> None:
+
+def evidence_of_build(workdir: Path) -> EvidenceItems:
+    """The behavioural evidence a build prompted with (its ``checkpoint.json``), by normalised head
+    name, rounded as the prompts show it (share 2 decimals, lift 1); empty without evidence."""
+    from mining.pipeline.checkpoint import STATE
+    from mining.pipeline.evidence import BehaviourEvidence
+
+    path = workdir / STATE
+    if not path.exists():
+        return {}
+    evidence = BehaviourEvidence.from_json(json.loads(path.read_text()).get("evidence", {}))
+    names = _names()
+    return {
+        norm(names[node][0]): [(k, n, round(s, 2), c, round(x, 1)) for k, n, s, c, x in items]
+        for (_, node), items in evidence.items.items()
+        if node in names
+    }
+
+
+class ExpansionPolicy:
+    """log π(t | h, r) over precomputed, frozen embeddings (only the expansion head is used), with
+    φ from ``evidence`` when the model reads behavioural evidence."""
+
+    def __init__(
+        self,
+        model: LightPAIR,
+        tails: dict[str, torch.Tensor],
+        names: dict[str, list[str]],
+        evidence: EvidenceItems | None = None,
+    ) -> None:
         self.model, self.tails, self.names = model, tails, names
         self.index = {label: {n: i for i, n in enumerate(ns)} for label, ns in names.items()}
+        self.keys = {label: [norm(n) for n in ns] for label, ns in names.items()}
         self.queries: dict[str, torch.Tensor] = {}
+        self.evidence = evidence if model.config.evidence else None
+        self._phi: dict[tuple[str, str, str], torch.Tensor] = {}
+
+    def phi(self, head: str, relation: str, tail_type: str) -> torch.Tensor | None:
+        """(1, T, 4 · slots) evidence features of ``head``'s prompt for ``relation`` (None: off)."""
+        if self.evidence is None:
+            return None
+        key = (norm(head), relation, tail_type)
+        if key not in self._phi:
+            items = relation_evidence(self.evidence.get(key[0], []), relation)
+            self._phi[key] = evidence_matrix([items], self.keys[tail_type], self.model.config.evidence_slots)
+        return self._phi[key]
 
     def embed_queries(self, texts: Sequence[str]) -> None:
         todo = sorted({t for t in texts if t not in self.queries})
@@ -137,34 +184,60 @@ class ExpansionPolicy:
             for i in range(0, len(todo), 128):
                 self.queries.update(zip(todo[i : i + 128], self.model.embed(todo[i : i + 128]), strict=True))
 
-    def logits(self, head: nn.Module, query: str, relation: str, tail_type: str) -> torch.Tensor:
+    def logits(
+        self, head: nn.Module, query: str, relation: str, tail_type: str, head_name: str = ""
+    ) -> torch.Tensor:
         q = self.queries[query].unsqueeze(0)
-        out: torch.Tensor = head(q, self.tails[tail_type], [relation])[0]
+        phi = self.phi(head_name, relation, tail_type)
+        out: torch.Tensor = head(q, self.tails[tail_type], [relation], phi)[0]
         return out
 
     def logp(self, head: nn.Module, rows: Sequence[Feedback], queries: Sequence[str]) -> torch.Tensor:
         values = []
         for row, query in zip(rows, queries, strict=True):
-            logits = self.logits(head, query, row.relation, row.tail_type)
+            logits = self.logits(head, query, row.relation, row.tail_type, row.head)
             values.append(torch.log_softmax(logits, -1)[self.index[row.tail_type][row.tail]])
         return torch.stack(values)
 
 
 class ExpansionHead(nn.Module):
-    """The trainable part of the policy: LightPAIR's query projection, scale and biases."""
+    """The trainable part of the policy: a copy of LightPAIR's query projection(s), scale, biases
+    and evidence weights (whichever the checkpoint has)."""
 
     def __init__(self, model: LightPAIR) -> None:
         super().__init__()
         self.query_proj = copy.deepcopy(model.query_proj)
         self.log_scale = nn.Parameter(model.log_scale.detach().clone())
         self.expansion_bias = nn.Parameter(model.expansion_bias.detach().clone())
+        self.relation_proj = _copy(model.relation_proj)
+        self.evidence_weight = _copy(model.evidence_weight)
         self.rel_index = dict(model.rel_index)
 
-    def forward(self, queries: torch.Tensor, tails: torch.Tensor, relations: Sequence[str]) -> torch.Tensor:
-        q = nn.functional.normalize(self.query_proj(queries), dim=-1)
-        bias = self.expansion_bias[[self.rel_index[r] for r in relations]].unsqueeze(1)
-        out: torch.Tensor = self.log_scale.exp() * q @ tails.T + bias
-        return out
+    def forward(
+        self,
+        queries: torch.Tensor,
+        tails: torch.Tensor,
+        relations: Sequence[str],
+        evidence: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        return bi_encoder_logits(self, queries, tails, relations, evidence)
+
+    def install(self, model: LightPAIR) -> None:
+        """Write the aligned head into ``model`` (to save a servable checkpoint)."""
+        with torch.no_grad():
+            model.query_proj.load_state_dict(self.query_proj.state_dict())
+            model.log_scale.copy_(self.log_scale)
+            model.expansion_bias.copy_(self.expansion_bias)
+            for mine, theirs in (
+                (self.relation_proj, model.relation_proj),
+                (self.evidence_weight, model.evidence_weight),
+            ):
+                if mine is not None and theirs is not None:
+                    theirs.copy_(mine)
+
+
+def _copy(param: nn.Parameter | None) -> nn.Parameter | None:
+    return None if param is None else nn.Parameter(param.detach().clone())
 
 
 def _query(f: Feedback, descriptions: dict[str, str]) -> str:
@@ -181,9 +254,15 @@ def align(policy: ExpansionPolicy, feedback: Sequence[Feedback], config: AlignCo
     policy.embed_queries(queries)
     head = ExpansionHead(policy.model)
     reference = frozen_copy(head)
+    if config.trainable == "calibration":
+        for p in [
+            *head.query_proj.parameters(),
+            *([head.relation_proj] if head.relation_proj is not None else []),
+        ]:
+            p.requires_grad = False
     prompts = sorted({(f.head, f.relation) for f in rows})
     prompt_id = {p: i for i, p in enumerate(prompts)}
-    opt = torch.optim.Adam(head.parameters(), lr=config.lr)
+    opt = torch.optim.Adam([p for p in head.parameters() if p.requires_grad], lr=config.lr)
     for _ in range(config.steps):
         chosen = set(gen.sample(prompts, min(config.batch, len(prompts))))
         idx = [i for i, f in enumerate(rows) if (f.head, f.relation) in chosen]
@@ -206,6 +285,47 @@ def align(policy: ExpansionPolicy, feedback: Sequence[Feedback], config: AlignCo
     return head
 
 
+def split_heads(
+    feedback: Sequence[Feedback], share: float, seed: int
+) -> tuple[list[Feedback], list[Feedback]]:
+    """(alignment rows, calibration rows): a seeded ``share`` of the feedback's heads is kept
+    aside, every row of a head on one side."""
+    heads = sorted({f.head for f in feedback})
+    aside = set(random.Random(seed).sample(heads, round(len(heads) * share)))
+    return [f for f in feedback if f.head not in aside], [f for f in feedback if f.head in aside]
+
+
+@torch.no_grad()
+def calibrate_on_feedback(
+    policy: ExpansionPolicy, head: nn.Module, feedback: Sequence[Feedback]
+) -> dict[str, float]:
+    """τ_r and K_r of the ``EVAL_RELATIONS`` re-chosen (as :func:`mining.lightpair.train.caps_from`
+    does against the teacher) against the accepted tails of ``feedback``'s (head, relation) pairs:
+    annotators' labels instead of the teacher's answers. Use heads the policy was not aligned on."""
+    from mining.lightpair.corpus import ExpansionExample
+    from mining.lightpair.train import caps_from
+
+    descriptions = {n: d for n, _, d in _names().values()}
+    wanted = {r for r, _ in EVAL_RELATIONS}
+    groups: dict[tuple[str, str, str, str], set[str]] = {}
+    for f in feedback:
+        if f.relation in wanted and f.head_type == "Intent" and f.tail in policy.index.get(f.tail_type, {}):
+            gold = groups.setdefault((f.head, f.head_type, f.relation, f.tail_type), set())
+            if f.z >= 1.0:
+                gold.add(f.tail)
+    rows, ranked = [], []
+    for (name, label, relation, tail_type), gold in sorted(groups.items()):
+        query = query_text(name, label, descriptions.get(name, ""), relation)
+        policy.embed_queries([query])
+        probs = torch.sigmoid(policy.logits(head, query, relation, tail_type, name)).tolist()
+        order = sorted(zip(policy.names[tail_type], probs, strict=True), key=lambda x: -x[1])
+        ranked.append([(t, p) for t, p in order if t != name])
+        rows.append(ExpansionExample(name, label, relation, tail_type, query, (), dict.fromkeys(gold, 1.0)))
+    out = caps_from(rows, ranked)
+    out.pop("f1", None)
+    return out
+
+
 @torch.no_grad()
 def evaluate_heads(
     policy: ExpansionPolicy,
@@ -215,15 +335,16 @@ def evaluate_heads(
     thresholds: dict[str, float],
     k: int = 10,
 ) -> dict[str, float]:
-    """Greedy answers (top-k with p ≥ τ_r) for every held-out seed (id, name, description) and
-    relation of ``EVAL_RELATIONS``: hallucinated-tail rate, precision, recall, precision@5."""
+    """Greedy answers (top-k with p ≥ τ_r, at most K_r where the checkpoint has caps) for every
+    held-out seed (id, name, description) and relation of ``EVAL_RELATIONS``: hallucinated-tail
+    rate, precision, recall, F1, precision@5."""
     ids = {(label, name): i for i, (name, label, _) in _names().items()}
     queries = {(s, r): query_text(s[1], "Intent", s[2], r) for s in seeds for r, _ in EVAL_RELATIONS}
     policy.embed_queries(list(queries.values()))
     answered = false = gold_total = hit = top5_true = top5 = 0
     for seed in seeds:
         for relation, label in EVAL_RELATIONS:
-            logits = policy.logits(head, queries[seed, relation], relation, label)
+            logits = policy.logits(head, queries[seed, relation], relation, label, seed[1])
             order = torch.argsort(logits, descending=True).tolist()
             probs = torch.sigmoid(logits).tolist()
             ranked = [
@@ -233,7 +354,8 @@ def evaluate_heads(
             ]
             tail_ids = [t for t, _ in ranked]
             tau = thresholds.get(f"expansion:{relation}", 0.5)
-            answer = [t for t, p in ranked if p >= tau][:k]
+            cap = int(thresholds.get(f"expansion_cap:{relation}", k))  # v2 checkpoints: K_r, as served
+            answer = [t for t, p in ranked if p >= tau][: min(k, cap)]
             gold = {t for r, h, t in truth if r == relation and h == seed[0]}
             answered, false = answered + len(answer), false + sum(t not in gold for t in answer)
             gold_total, hit = gold_total + len(gold), hit + sum(t in gold for t in answer)
@@ -243,5 +365,6 @@ def evaluate_heads(
         "hallucinated_tail_rate": round(false / answered, 3) if answered else 0.0,
         "precision": round(1 - false / answered, 3) if answered else 0.0,
         "recall": round(hit / gold_total, 3) if gold_total else 0.0,
+        "f1": round(2 * (answered - false) / (answered + gold_total), 3) if answered + gold_total else 0.0,
         "precision_at_5": round(top5_true / top5, 3) if top5 else 0.0,
     }

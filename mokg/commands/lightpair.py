@@ -54,9 +54,14 @@ def distill(
         str,
         typer.Option(
             help="v2: frozen encoder, per-relation projections, whole tail set, pooled targets, "
-            "caps K_r; v1: the first model (top 2 layers fine-tuned, 64 random negatives)."
+            "caps K_r; v3: v2 with 5-fold cross-fitted calibration, then trained on every head (6 fits); "
+            "v1: the first model (top 2 layers fine-tuned, 64 random negatives)."
         ),
     ] = "v2",
+    folds: Annotated[
+        int | None,
+        typer.Option(help="Cross-fitted calibration over this many folds (v3: 5; 0: one validation split)."),
+    ] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the corpus (v1: 2, v2: 10).")] = None,
     train_layers: Annotated[
         int | None, typer.Option(help="Top encoder layers fine-tuned (-1: all; v1: 2, v2: 0).")
@@ -76,19 +81,24 @@ def distill(
 
     from mining.lightpair.distill import distill as run
     from mining.lightpair.distill import hold_out_intents
-    from mining.lightpair.train import V2, TrainConfig
+    from mining.lightpair.train import V2, V3, TrainConfig
 
     torch.set_num_threads(1)
-    if recipe not in ("v1", "v2"):
-        raise InputError(f"--recipe must be v1 or v2, not {recipe!r}")
+    recipes = {"v1": TrainConfig(), "v2": V2, "v3": V3}
+    if recipe not in recipes:
+        raise InputError(f"--recipe must be one of {', '.join(recipes)}, not {recipe!r}")
+    if folds is not None and (folds == 1 or folds < 0):
+        raise InputError(f"--folds must be 0 (one validation split) or at least 2, not {folds}")
     work = find_workdir(from_run, workdir)
-    config = replace(V2 if recipe == "v2" else TrainConfig(), max_steps=max_steps, seed=seed)
+    config = replace(recipes[recipe], max_steps=max_steps, seed=seed)
+    if folds is not None:
+        config = replace(config, folds=folds)
     if epochs is not None:
         config = replace(config, epochs=epochs)
     if train_layers is not None:
         config = replace(config, train_layers=train_layers)
     held = hold_out_intents(hold_out, hold_out_seed)
-    meta = run(work, out, config, held, log=typer.echo, per_relation=recipe == "v2")
+    meta = run(work, out, config, held, log=typer.echo, per_relation=recipe != "v1")
     typer.echo(
         f"checkpoint {out}: corpus sha256 {meta.corpus_sha256[:16]} from {work} "
         f"(run {meta.source['run_id']}), "
@@ -96,7 +106,8 @@ def distill(
         f"{meta.extra['parameters']:,} parameters, {meta.extra['train_s']} s"
     )
     typer.echo(
-        "validation (teacher's majority answers): "
+        ("out-of-fold" if config.folds >= 2 else "validation")
+        + " (teacher's majority answers): "
         + ", ".join(f"{k} {v:.3f}" for k, v in meta.metrics.items())
     )
 
@@ -113,6 +124,9 @@ def eval_lightpair(
     noise: Annotated[str, typer.Option(help="Teacher noise (use the corpus build's).")] = "medium",
     seed: Annotated[int, typer.Option(help="Mining seed.")] = 0,
     threads: Annotated[int, typer.Option(help="Torch threads for LightPAIR.")] = 1,
+    precision: Annotated[
+        str, typer.Option(help="LightPAIR's encoder precision: fp32, or bf16 (faster on CPUs with BF16).")
+    ] = "fp32",
     evidence: Annotated[
         bool | None,
         typer.Option(
@@ -120,10 +134,23 @@ def eval_lightpair(
             help="Behavioural evidence in the prompts (default: as the checkpoint was trained).",
         ),
     ] = None,
-    out: Annotated[Path | None, typer.Option(help="Also write the table here (.json or .csv).")] = None,
+    per_relation: Annotated[
+        bool, typer.Option("--per-relation", help="Also print P / R / F1 per relation for each system.")
+    ] = False,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also write the table here (.json or .csv), and the per-relation scores beside it "
+            "(NAME-relations.json / .csv)."
+        ),
+    ] = None,
 ) -> None:
     """LightPAIR vs the teacher on held-out seed intents (never heads in the corpus): triple F1
-    against the world's truth, F1 ratio, and latency per call at the same concurrency."""
+    against the world's truth, F1 ratio, and latency per call at the same concurrency.
+
+    Example: `mokg eval lightpair --model CKPT --world W --rounds 2 --concurrency 16 --latency 0.5
+    --per-relation --out lp.json` (the store must hold the world's visible data and no mined edges
+    of an earlier build of these intents: use a fresh ingest)."""
     import torch
 
     from mining.lightpair.checkpoint import read_meta
@@ -136,6 +163,8 @@ def eval_lightpair(
     from mokg.output import render_table
 
     torch.set_num_threads(threads)
+    if precision not in ("fp32", "bf16"):
+        raise InputError(f"--precision must be fp32 or bf16, not {precision!r}")
     meta = read_meta(model)
     use_evidence = meta.model.evidence if evidence is None else evidence
     held = {norm(h) for h in meta.held_out} - {norm(h) for h in meta.heads}
@@ -150,7 +179,7 @@ def eval_lightpair(
             )
         seeds = seeds[:limit] if limit else seeds
         waits = [float(x) for x in latency.split(",") if x.strip()]
-        table = compare(
+        table, relations = compare(
             store,
             TruthKG.from_world(world),
             seeds,
@@ -160,21 +189,38 @@ def eval_lightpair(
             latencies=waits,
             noise=noise,
             threads=threads,
+            precision=precision,
         )
     finally:
         store.close()
     typer.echo(
         f"command: mokg eval lightpair --model {model} --rounds {rounds} --concurrency {concurrency} "
         f"--latency {latency} --noise {noise} --seed {seed}{f' --limit {limit}' if limit else ''}"
-        f"{' --evidence' if use_evidence else ''}; "
+        f"{' --evidence' if use_evidence else ''}"
+        f"{f' --precision {precision}' if precision != 'fp32' else ''}; "
         f"{len(seeds)} held-out seed intents"
     )
     render_table(_compact(table))
+    if per_relation:
+        render_table(_by_relation(relations))
     if out is not None:
-        table.to_json(out, orient="records", indent=1) if out.suffix == ".json" else table.to_csv(
-            out, index=False
-        )
-        typer.echo(f"wrote {out}")
+        beside = out.with_name(f"{out.stem}-relations{out.suffix}")
+        for frame, path in ((table, out), (relations, beside)):
+            frame.to_json(path, orient="records", indent=1) if path.suffix == ".json" else frame.to_csv(
+                path, index=False
+            )
+        typer.echo(f"wrote {out} and {beside}")
+
+
+def _by_relation(relations: Any) -> Any:
+    """One row per relation (held-out heads): true triples, then P / R / F1 of each system."""
+    import pandas as pd
+
+    out = relations.drop_duplicates("relation")[["relation", "truth"]].set_index("relation")
+    for system, rows in relations.groupby("system", sort=False):
+        part = rows.set_index("relation")[["precision", "recall", "f1"]]
+        out = out.join(part.set_axis([f"P {system}", f"R {system}", f"F1 {system}"], axis=1))
+    return pd.DataFrame(out).reset_index()
 
 
 def _compact(table: Any) -> Any:
@@ -348,7 +394,13 @@ def feedback_import(
 def align(
     model: Annotated[Path, typer.Option(help="LightPAIR checkpoint dir.")] = Path("mokg-data/lightpair/ckpt"),
     from_run: Annotated[str | None, typer.Option(help="The mining run whose candidates get labels.")] = None,
-    workdir: Annotated[Path | None, typer.Option(help="Or the build's work dir itself.")] = None,
+    workdir: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Or the build's work dir itself; repeat to pool several builds' candidates (e.g. the "
+            "teacher's build and a `--llm lightpair` build: reviewers labelling LightPAIR's own output)."
+        ),
+    ] = None,
     world: Annotated[Path, typer.Option(help="World dir whose hidden/kg labels the candidates.")] = Path(
         "mokg-data/world-demo"
     ),
@@ -358,10 +410,31 @@ def align(
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
     seed: Annotated[int, typer.Option(help="Seeds batches and initialisation.")] = 0,
     feedback: Annotated[Path, typer.Option(help="Imported user feedback (used if it exists).")] = FEEDBACK,
+    out: Annotated[
+        Path | None,
+        typer.Option(help="Save each method's aligned checkpoint as OUT/METHOD (servable, evaluable)."),
+    ] = None,
+    trainable: Annotated[
+        str,
+        typer.Option(
+            help="head: every expansion-head parameter trains; calibration: only the scale, biases and "
+            "evidence weights (shared by all heads)."
+        ),
+    ] = "head",
+    calibrate_share: Annotated[
+        float,
+        typer.Option(
+            help="Keep this share of the feedback's heads out of alignment and re-choose tau_r / K_r on "
+            "their labels (0: keep the distilled thresholds, calibrated against the teacher)."
+        ),
+    ] = 0.0,
 ) -> None:
     """ULMA vs pair-wise DPO vs SFT-only on the expansion policy π(tail | head, relation), from
     point-wise labels (the build's candidates vs the world's truth, plus user feedback); prints the
-    hallucinated-tail rate and precision on the checkpoint's held-out seed intents before/after."""
+    hallucinated-tail rate and precision on the checkpoint's held-out seed intents before/after.
+
+    Example: `mokg lightpair align --model CKPT --workdir BUILD --world W --methods sft,dpo,ulma
+    --steps 150 --out ALIGNED`, then `mokg eval lightpair --model ALIGNED/ulma --world W`."""
     import pandas as pd
     import torch
 
@@ -373,8 +446,11 @@ def align(
         ExpansionHead,
         ExpansionPolicy,
         _names,
+        calibrate_on_feedback,
         evaluate_heads,
+        evidence_of_build,
         feedback_from_truth,
+        split_heads,
     )
     from mining.tuning.align import align as run
     from mokg.output import render_table
@@ -383,32 +459,103 @@ def align(
     net, meta, tails = checkpoint.load(model)
     truth = TruthKG.from_world(world).triples
     held = {norm(h) for h in meta.held_out}
-    rows = [
-        f for f in feedback_from_truth(find_workdir(from_run, workdir), truth) if norm(f.head) not in held
-    ]
+    dirs = (
+        [find_workdir(from_run, None)]
+        if from_run or not workdir
+        else [find_workdir(None, w) for w in workdir]
+    )
+    rows = []
+    evidence: dict[str, list[tuple[str, str, float, int, float]]] = {}
+    for work in dirs:
+        rows += [f for f in feedback_from_truth(work, truth) if norm(f.head) not in held]
+        evidence = {**evidence_of_build(work), **evidence}
     if feedback.exists():
         from mining.tuning.align import Feedback
 
         rows += [Feedback(**json.loads(x)) for x in feedback.read_text().splitlines() if x.strip()]
-        rows = [f for f in rows if norm(f.head) not in held]  # user rows on held-out heads too
+    # one label per triple (a later source wins), none on held-out heads (user rows included)
+    rows = list({(f.head, f.relation, f.tail): f for f in rows if norm(f.head) not in held}.values())
+    if meta.model.evidence and not evidence:
+        raise InputError(
+            f"{model} reads behavioural evidence, but no build in {', '.join(map(str, dirs))} was run "
+            "with --evidence; align with the checkpoint's own build"
+        )
+    chosen_methods = [m.strip() for m in methods.split(",") if m.strip()]
+    if not chosen_methods or set(chosen_methods) - {"sft", "dpo", "ulma"}:
+        raise InputError(f"--methods takes sft, dpo and/or ulma, comma-separated, not {methods!r}")
+    if trainable not in ("head", "calibration"):
+        raise InputError(f"--trainable must be head or calibration, not {trainable!r}")
+    if not 0.0 <= calibrate_share < 1.0:
+        raise InputError(f"--calibrate-share must be in [0, 1), not {calibrate_share}")
     seeds = sorted(
         (i, n, d) for i, (n, label, d) in _names().items() if label == "Intent" and norm(n) in held
     )
-    policy = ExpansionPolicy(net, tails, meta.tails)
+    policy = ExpansionPolicy(net, tails, meta.tails, evidence)
+    rows, aside = split_heads(rows, calibrate_share, seed) if calibrate_share else (rows, [])
+
+    def thresholds_for(head: Any) -> dict[str, float]:
+        return {**meta.thresholds, **calibrate_on_feedback(policy, head, aside)} if aside else meta.thresholds
+
     table = [
         {
             "method": "distilled (before)",
             **evaluate_heads(policy, ExpansionHead(net), seeds, truth, meta.thresholds),
         }
     ]
-    for method in [m.strip() for m in methods.split(",") if m.strip()]:
-        config = AlignConfig(method=method, beta=beta, steps=steps, lr=lr, seed=seed)  # type: ignore[arg-type]
+    if aside:
+        table.append(
+            {
+                "method": "distilled, re-calibrated",
+                **evaluate_heads(
+                    policy, ExpansionHead(net), seeds, truth, thresholds_for(ExpansionHead(net))
+                ),
+            }
+        )
+    for method in chosen_methods:
+        config = AlignConfig(
+            method=method,  # type: ignore[arg-type]
+            beta=beta,
+            steps=steps,
+            lr=lr,
+            seed=seed,
+            trainable=trainable,  # type: ignore[arg-type]
+        )
         head = run(policy, rows, config)
-        table.append({"method": method, **evaluate_heads(policy, head, seeds, truth, meta.thresholds)})
+        chosen = thresholds_for(head)
+        table.append({"method": method, **evaluate_heads(policy, head, seeds, truth, chosen)})
+        if out is not None:
+            _save_aligned(model, head, out / method, method, config, len(rows), chosen)
     positives = sum(f.z >= 1 for f in rows)
     typer.echo(
         f"command: mokg lightpair align --model {model} --methods {methods} --steps {steps} --beta {beta} "
-        f"--lr {lr} --seed {seed}; {len(rows)} feedback rows ({positives} accepted), "
-        f"{len(seeds)} held-out seeds"
+        f"--lr {lr} --seed {seed}; {len(rows)} feedback rows ({positives} accepted) from "
+        f"{len(dirs)} build(s), {len(seeds)} held-out seeds{'; with evidence' if policy.evidence else ''}"
+        + (
+            f"; tau_r / K_r re-chosen on {len(aside)} rows of {len({f.head for f in aside})} heads"
+            if aside
+            else ""
+        )
     )
     render_table(pd.DataFrame(table))
+    if out is not None:
+        typer.echo(f"aligned checkpoints: {', '.join(str(out / m.strip()) for m in methods.split(','))}")
+
+
+def _save_aligned(
+    source: Path, head: Any, out: Path, method: str, config: Any, rows: int, thresholds: dict[str, float]
+) -> None:
+    """A copy of checkpoint ``source`` whose expansion head is the aligned ``head``, served with
+    ``thresholds``."""
+    from dataclasses import asdict
+
+    import torch
+
+    from mining.lightpair import checkpoint
+
+    net, meta, tails = checkpoint.load(source)
+    head.install(net)
+    meta.source = {**meta.source, "aligned": method, "align": asdict(config), "feedback_rows": rows}
+    meta.extra = {**meta.extra, "distilled_thresholds": meta.thresholds}
+    meta.thresholds = thresholds
+    corpus = (source / "corpus.json").read_text()
+    checkpoint.save(out, net, meta, {k: torch.as_tensor(v) for k, v in tails.items()}, corpus)
