@@ -123,3 +123,20 @@ def test_spectrum_metrics_on_hand_computed_cases() -> None:
     table = spectrum_table({"rank-1": [torch.outer(torch.ones(4), torch.ones(4))], "flat": [torch.eye(4)]})
     assert table.set_index("method").loc["rank-1", "top1_energy"] == pytest.approx(1.0)
     assert table.set_index("method").loc["flat", "top1_energy"] == pytest.approx(0.25)
+
+
+def test_adapter_seeds_are_summarised_as_mean_and_std_per_method() -> None:
+    import pandas as pd
+
+    from mokg.commands.lightpair import _mean_std
+
+    table = pd.DataFrame(
+        {
+            "method": ["lora", "multilora", "lora", "multilora"],
+            "expansion_f1": [0.2, 0.1, 0.4, 0.3],
+            "seed": [0, 0, 1, 1],
+        }
+    )
+    out = _mean_std(table, "method")
+    assert list(out["method"]) == ["lora", "multilora"] and "seed" not in out.columns
+    assert out["expansion_f1"].tolist() == ["0.300 ± 0.141", "0.200 ± 0.141"]  # std with ddof = 1

@@ -57,7 +57,7 @@ def distill(
             "caps K_r; v3: v2 with 5-fold cross-fitted calibration, then trained on every head (6 fits); "
             "v1: the first model (top 2 layers fine-tuned, 64 random negatives)."
         ),
-    ] = "v2",
+    ] = "v3",
     folds: Annotated[
         int | None,
         typer.Option(help="Cross-fitted calibration over this many folds (v3: 5; 0: one validation split)."),
@@ -300,12 +300,16 @@ def compare_adapters(
     hold_out: Annotated[int, typer.Option(help="Intents kept out (as in distill).")] = 30,
     hold_out_seed: Annotated[int, typer.Option(help="Seed of the held-out intent sample.")] = 0,
     seed: Annotated[int, typer.Option(help="Seeds the split, batches and initialisation.")] = 0,
+    seeds: Annotated[
+        int, typer.Option(help="Repeat with seeds SEED … SEED+N-1 and print each method's mean ± std.")
+    ] = 1,
     out_dir: Annotated[Path, typer.Option(help="Where the tables and the spectrum plot go.")] = Path(
         "mokg-data/lightpair/adapters"
     ),
 ) -> None:
     """LoRA vs MultiLoRA vs full fine-tuning of W_q, W_v (same steps, batches, seed): per-task
-    validation metrics, and the singular-value spectrum of ΔW (table + PNG)."""
+    validation metrics, and the singular-value spectrum of ΔW (table + PNG; the first seed's)."""
+    import pandas as pd
     import torch
 
     from mining.tuning.compare import compare_adapters as run
@@ -313,20 +317,46 @@ def compare_adapters(
     from mokg.output import render_table
 
     torch.set_num_threads(1)
+    if seeds < 1:
+        raise InputError(f"--seeds must be at least 1, not {seeds}")
     corpus = _corpus_for_tuning(from_run, workdir, hold_out, hold_out_seed)
-    table, deltas = run(corpus, _tune_config("lora", budget, n, steps, seed), _model_config(), log=typer.echo)
-    spectrum = spectrum_table(deltas)
+    tables, spectra, png = [], [], None
     out_dir.mkdir(parents=True, exist_ok=True)
-    png = plot_spectra(deltas, out_dir / "spectrum.png")
-    table.to_json(out_dir / "tasks.json", orient="records", indent=1)
+    for s in range(seed, seed + seeds):
+        table, deltas = run(
+            corpus, _tune_config("lora", budget, n, steps, s), _model_config(), log=typer.echo
+        )
+        tables.append(table.assign(seed=s))
+        spectra.append(spectrum_table(deltas).assign(seed=s))
+        if png is None:
+            png = plot_spectra(deltas, out_dir / "spectrum.png")
+    every, spectrum = pd.concat(tables, ignore_index=True), pd.concat(spectra, ignore_index=True)
+    every.to_json(out_dir / "tasks.json", orient="records", indent=1)
     spectrum.to_json(out_dir / "spectrum.json", orient="records", indent=1)
     typer.echo(
         f"command: mokg lightpair compare-adapters --budget {budget} --n {n} --steps {steps} --seed {seed} "
-        f"--hold-out {hold_out} --hold-out-seed {hold_out_seed}"
+        f"--seeds {seeds} --hold-out {hold_out} --hold-out-seed {hold_out_seed}"
     )
-    render_table(table)
-    render_table(spectrum)
-    typer.echo(f"spectrum plot: {png}; tables: {out_dir}")
+    if seeds == 1:
+        render_table(every.drop(columns="seed"))
+        render_table(spectrum.drop(columns="seed"))
+    else:
+        render_table(_mean_std(every, "method"), title=f"per task, mean ± std over {seeds} seeds")
+        render_table(_mean_std(spectrum, "method"), title="ΔW spectrum, mean ± std")
+    typer.echo(f"spectrum plot: {png}; tables (every seed): {out_dir}")
+
+
+def _mean_std(table: Any, key: str) -> Any:
+    """One row per ``key``: every numeric column as "mean ± std" over the seeds."""
+    import pandas as pd
+
+    numeric = [c for c in table.columns if c not in (key, "seed") and pd.api.types.is_numeric_dtype(table[c])]
+    grouped = table.groupby(key, sort=False)[numeric]
+    mean, std = grouped.mean(), grouped.std(ddof=1)
+    out = mean.copy().astype(object)
+    for c in numeric:
+        out[c] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[c], std[c], strict=True)]
+    return out.reset_index()
 
 
 def _model_config() -> Any:
