@@ -134,9 +134,11 @@ def test_adapter_seeds_are_summarised_as_mean_and_std_per_method() -> None:
         {
             "method": ["lora", "multilora", "lora", "multilora"],
             "expansion_f1": [0.2, 0.1, 0.4, 0.3],
+            "params": [8, 9, 8, 9],
             "seed": [0, 0, 1, 1],
         }
     )
     out = _mean_std(table, "method")
     assert list(out["method"]) == ["lora", "multilora"] and "seed" not in out.columns
     assert out["expansion_f1"].tolist() == ["0.300 ± 0.141", "0.200 ± 0.141"]  # std with ddof = 1
+    assert out["params"].tolist() == ["8", "9"]  # the same in every seed: no "± 0"

@@ -355,7 +355,10 @@ def _mean_std(table: Any, key: str) -> Any:
     mean, std = grouped.mean(), grouped.std(ddof=1)
     out = mean.copy().astype(object)
     for c in numeric:
-        out[c] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[c], std[c], strict=True)]
+        if (std[c].fillna(0.0) == 0.0).all():  # the same in every seed (parameter counts, layers)
+            out[c] = [f"{m:g}" for m in mean[c]]
+        else:
+            out[c] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[c], std[c], strict=True)]
     return out.reset_index()
 
 
