@@ -197,7 +197,8 @@ def eval_lightpair(
         f"command: mokg eval lightpair --model {model} --rounds {rounds} --concurrency {concurrency} "
         f"--latency {latency} --noise {noise} --seed {seed}{f' --limit {limit}' if limit else ''}"
         f"{' --evidence' if use_evidence else ''}"
-        f"{f' --precision {precision}' if precision != 'fp32' else ''}; "
+        f"{f' --precision {precision}' if precision != 'fp32' else ''}"
+        f"{f' --threads {threads}' if threads != 1 else ''}; "
         f"{len(seeds)} held-out seed intents"
     )
     render_table(_compact(table))
