@@ -427,3 +427,12 @@ def test_bf16_serving_keeps_embeddings_close_and_fp32_out() -> None:
     assert model.query_proj.weight.dtype == torch.float32  # heads stay fp32
     with pytest.raises(ValueError, match="precision"):
         model.serve_in("int4")
+
+
+def test_the_serving_bench_parses_its_configurations() -> None:
+    from bench.lightpair import _configs
+
+    assert _configs("fp32:1, bf16:2") == [("fp32", 1), ("bf16", 2)]
+    for bad in ("fp16:1", "fp32", "bf16:0"):
+        with pytest.raises(SystemExit, match="PRECISION:THREADS"):
+            _configs(bad)
