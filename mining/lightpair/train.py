@@ -353,17 +353,7 @@ def calibrate_and_score(
 
     With ``pool`` the expansion rows are pooled per (head, relation) and a cap K_r
     (``expansion_cap:REL``) is chosen with τ_r, jointly per head label (:func:`joint_caps`)."""
-    rows = pool_expansions(val) if pool else val.expansions
-    return calibrate_from(
-        Scored(
-            list(val.relations),
-            relation_scores(model, val.relations),
-            rows,
-            expansion_scores(model, rows, tails, val.tails),
-            judge_hits(model, val.judgements),
-        ),
-        pool,
-    )
+    return calibrate_from(Scored.of(model, val, tails, pool), pool)
 
 
 @dataclass
@@ -375,6 +365,18 @@ class Scored:
     expansions: list[ExpansionExample]
     ranked: list[list[tuple[str, float]]]
     judged: list[bool]  # judgement right (p ≥ 0.5 agrees with the teacher's majority)
+
+    @classmethod
+    def of(cls, model: LightPAIR, val: Corpus, tails: dict[str, torch.Tensor], pool: bool) -> Scored:
+        """``model``'s scores on ``val`` (expansions pooled per (head, relation) with ``pool``)."""
+        rows = pool_expansions(val) if pool else val.expansions
+        return cls(
+            list(val.relations),
+            relation_scores(model, val.relations),
+            rows,
+            expansion_scores(model, rows, tails, val.tails),
+            judge_hits(model, val.judgements),
+        )
 
     def extend(self, other: Scored) -> None:
         self.relations += other.relations
@@ -439,16 +441,7 @@ def cross_fit(
         if log:
             log(f"calibration fold {k + 1}/{folds}: {len(val.heads())} held-out heads")
         tails = {label: tail_matrix(model, names) for label, names in corpus.tails.items()}
-        rows = pool_expansions(val) if config.pool else val.expansions
-        scored.extend(
-            Scored(
-                list(val.relations),
-                relation_scores(model, val.relations),
-                rows,
-                expansion_scores(model, rows, tails, corpus.tails),
-                judge_hits(model, val.judgements),
-            )
-        )
+        scored.extend(Scored.of(model, val, tails, config.pool))
     model.load_state_dict(start)
     return calibrate_from(scored, config.pool)
 

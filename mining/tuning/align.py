@@ -313,10 +313,11 @@ def calibrate_on_feedback(
             gold = groups.setdefault((f.head, f.head_type, f.relation, f.tail_type), set())
             if f.z >= 1.0:
                 gold.add(f.tail)
+    queries = {key: query_text(key[0], key[1], descriptions.get(key[0], ""), key[2]) for key in groups}
+    policy.embed_queries(list(queries.values()))  # one batched pass
     rows, ranked = [], []
     for (name, label, relation, tail_type), gold in sorted(groups.items()):
-        query = query_text(name, label, descriptions.get(name, ""), relation)
-        policy.embed_queries([query])
+        query = queries[name, label, relation, tail_type]
         probs = torch.sigmoid(policy.logits(head, query, relation, tail_type, name)).tolist()
         order = sorted(zip(policy.names[tail_type], probs, strict=True), key=lambda x: -x[1])
         ranked.append([(t, p) for t, p in order if t != name])
