@@ -441,7 +441,10 @@ def align(
     methods: Annotated[str, typer.Option(help="Comma-separated: sft, dpo, ulma.")] = "sft,dpo,ulma",
     steps: Annotated[int, typer.Option(help="Optimiser steps per method.")] = 200,
     beta: Annotated[float, typer.Option(help="β of the DPO terms.")] = 0.1,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    lr: Annotated[
+        float | None,
+        typer.Option(help="Learning rate (default: 0.01 with --trainable calibration, else 0.001)."),
+    ] = None,
     seed: Annotated[int, typer.Option(help="Seeds batches and initialisation.")] = 0,
     feedback: Annotated[Path, typer.Option(help="Imported user feedback (used if it exists).")] = FEEDBACK,
     out: Annotated[
@@ -451,10 +454,10 @@ def align(
     trainable: Annotated[
         str,
         typer.Option(
-            help="head: every expansion-head parameter trains; calibration: only the scale, biases and "
-            "evidence weights (shared by all heads)."
+            help="calibration: only the scale, biases and evidence weights train (shared by all heads; "
+            "the best setting in docs/lightpair.md); head: every expansion-head parameter."
         ),
-    ] = "head",
+    ] = "calibration",
     calibrate_share: Annotated[
         float,
         typer.Option(
@@ -519,6 +522,7 @@ def align(
         raise InputError(f"--methods takes sft, dpo and/or ulma, comma-separated, not {methods!r}")
     if trainable not in ("head", "calibration"):
         raise InputError(f"--trainable must be head or calibration, not {trainable!r}")
+    rate = lr if lr is not None else (0.01 if trainable == "calibration" else 1e-3)
     if not 0.0 <= calibrate_share < 1.0:
         raise InputError(f"--calibrate-share must be in [0, 1), not {calibrate_share}")
     seeds = sorted(
@@ -550,7 +554,7 @@ def align(
             method=method,  # type: ignore[arg-type]
             beta=beta,
             steps=steps,
-            lr=lr,
+            lr=rate,
             seed=seed,
             trainable=trainable,  # type: ignore[arg-type]
         )
@@ -562,7 +566,8 @@ def align(
     positives = sum(f.z >= 1 for f in rows)
     typer.echo(
         f"command: mokg lightpair align --model {model} --methods {methods} --steps {steps} --beta {beta} "
-        f"--lr {lr} --seed {seed}; {len(rows)} feedback rows ({positives} accepted) from "
+        f"--lr {rate} --trainable {trainable} --seed {seed}; "
+        f"{len(rows)} feedback rows ({positives} accepted) from "
         f"{len(dirs)} build(s), {len(seeds)} held-out seeds{'; with evidence' if policy.evidence else ''}"
         + (
             f"; tau_r / K_r re-chosen on {len(aside)} rows of {len({f.head for f in aside})} heads"
