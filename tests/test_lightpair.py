@@ -436,3 +436,37 @@ def test_the_serving_bench_parses_its_configurations() -> None:
     for bad in ("fp16:1", "fp32", "bf16:0"):
         with pytest.raises(SystemExit, match="PRECISION:THREADS"):
             _configs(bad)
+
+
+def test_an_interrupted_checkpoint_save_leaves_the_previous_checkpoint_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mining.lightpair.distill import tails_of
+
+    model = tiny_model()
+    corpus = build_corpus(rows(), TAILS)
+    meta = checkpoint.CheckpointMeta(model.config, {}, {"relation_filter": 0.3}, {}, "a", {}, [], [], TAILS)
+    out = tmp_path / "ckpt"
+    checkpoint.save(out, model, meta, tails_of(model, corpus), corpus.to_json())
+    before = (out / "model.pt").read_bytes()
+    calls = {"n": 0}
+    real = torch.save
+
+    def failing(obj: Any, path: Any) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:  # model.pt written, tails.pt fails
+            raise OSError("disk full")
+        real(obj, path)
+
+    monkeypatch.setattr(torch, "save", failing)
+    with torch.no_grad():
+        model.query_proj.weight.add_(1.0)
+    newer = checkpoint.CheckpointMeta(model.config, {}, {"relation_filter": 0.9}, {}, "b", {}, [], [], TAILS)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(out, model, newer, tails_of(model, corpus), corpus.to_json())
+    assert (out / "model.pt").read_bytes() == before
+    assert checkpoint.read_meta(out).thresholds == {"relation_filter": 0.3}
+    monkeypatch.setattr(torch, "save", real)
+    checkpoint.save(out, model, newer, tails_of(model, corpus), corpus.to_json())  # then it goes through
+    assert checkpoint.read_meta(out).thresholds == {"relation_filter": 0.9}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no partial or old copy left

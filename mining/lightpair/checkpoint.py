@@ -50,19 +50,30 @@ def code_sha256() -> str:
 def save(
     out: Path, model: LightPAIR, meta: CheckpointMeta, tails: dict[str, torch.Tensor], corpus_json: str
 ) -> None:
+    """Write the checkpoint into a sibling directory, then swap it in: an interrupted save leaves
+    the previous checkpoint at ``out`` (or nothing), never a mix."""
+    import shutil
+
     from mokg import __version__
 
-    out.mkdir(parents=True, exist_ok=True)
     meta.code_version, meta.code_sha256 = __version__, code_sha256()
-    state = {k: v for k, v in model.state_dict().items()}
-    torch.save(state, out / "model.pt")
-    torch.save(tails, out / "tails.pt")
-    model.encoder.config.save_pretrained(out / "encoder")
-    model.tokenizer.save_pretrained(out / "tokenizer")
-    (out / "corpus.json").write_text(corpus_json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    part, old = out.with_name(out.name + ".partial"), out.with_name(out.name + ".old")
+    shutil.rmtree(part, ignore_errors=True)
+    part.mkdir()
+    torch.save(dict(model.state_dict()), part / "model.pt")
+    torch.save(tails, part / "tails.pt")
+    model.encoder.config.save_pretrained(part / "encoder")
+    model.tokenizer.save_pretrained(part / "tokenizer")
+    (part / "corpus.json").write_text(corpus_json)
     data = asdict(meta)
     data["model"]["relations"] = list(meta.model.relations)
-    (out / META).write_text(json.dumps(data, indent=1, sort_keys=True))
+    (part / META).write_text(json.dumps(data, indent=1, sort_keys=True))
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    part.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_meta(path: Path) -> CheckpointMeta:

@@ -22,6 +22,7 @@ from mining.lightpair.train import (
     cross_fit,
     fit,
     freeze_encoder,
+    memoised,
     split,
     tail_matrix,
 )
@@ -68,16 +69,17 @@ def train_and_save(
     """Fit on the training heads, calibrate and score on the validation heads, save to ``out``
     (with ``config.folds`` ≥ 2: calibrate by cross-fitting, then fit on every head)."""
     began = time.perf_counter()
+    memo: dict[str, torch.Tensor] = {}  # a frozen encoder's embeddings, shared by every fit
     if config.folds >= 2:
-        thresholds, metrics = cross_fit(model, corpus, config, config.folds, log)
-        train = corpus
-        losses = fit(model, train, config, log)
-        tails = tails_of(model, corpus)
+        thresholds, metrics = cross_fit(model, corpus, config, config.folds, log, memo=memo)
+        train, val = corpus, None
     else:
         train, val = split(corpus, config.val_share, config.seed)
-        losses = fit(model, train, config, log)
+    losses = fit(model, train, config, log, memo=memo)
+    with memoised(model, memo):
         tails = tails_of(model, corpus)
-        thresholds, metrics = calibrate_and_score(model, val, tails, pool=config.pool)
+        if val is not None:
+            thresholds, metrics = calibrate_and_score(model, val, tails, pool=config.pool)
     meta = checkpoint.CheckpointMeta(
         model=model.config,
         train=asdict(config),

@@ -25,7 +25,8 @@ jointly for micro-F1 over the relations (K_r = 0 switches a relation off).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -257,13 +258,23 @@ def fit(
     gen = random.Random(config.seed)
     opt = optimizer_for(model, config)
     model.train()
-    frozen = not any(p.requires_grad for p in model.encoder.parameters())
-    model.frozen_memo = (memo if memo is not None else {}) if frozen else None
     try:
-        return _steps(model, corpus, config, gen, opt, log)
+        with memoised(model, memo if memo is not None else {}):
+            return _steps(model, corpus, config, gen, opt, log)
+    finally:
+        model.eval()
+
+
+@contextmanager
+def memoised(model: LightPAIR, memo: dict[str, torch.Tensor]) -> Iterator[None]:
+    """For the block, ``model.embed`` encodes each text once into ``memo`` when the encoder is
+    frozen (its embeddings cannot change); with a trainable encoder nothing is memoised."""
+    frozen = not any(p.requires_grad for p in model.encoder.parameters())
+    model.frozen_memo = memo if frozen else None
+    try:
+        yield
     finally:
         model.frozen_memo = None
-        model.eval()
 
 
 def _steps(
@@ -422,17 +433,19 @@ def cross_fit(
     config: TrainConfig,
     folds: int,
     log: Callable[[str], None] | None = None,
+    memo: dict[str, torch.Tensor] | None = None,
 ) -> tuple[dict[str, float], dict[str, float]]:
     """Cross-fitted calibration: ``folds`` models, each trained from ``model``'s current state
     without one fold of the heads and scored on it; τ, K and the metrics come from the scores of
     every head (out of fold), so they rest on all heads instead of one small validation split.
-    ``model`` is left in its starting state (the caller then trains it on every head)."""
+    ``model`` is left in its starting state (the caller then trains it on every head). With a
+    frozen encoder every text (and tail name) is encoded once for all folds, into ``memo``."""
     start = {k: v.detach().clone() for k, v in model.state_dict().items()}
     heads = sorted(corpus.heads())
     random.Random(config.seed).shuffle(heads)
     fold_of = {h: i % folds for i, h in enumerate(heads)}
     scored = Scored([], [], [], [], [])
-    memo: dict[str, torch.Tensor] = {}
+    memo = memo if memo is not None else {}
     for k in range(folds):
         model.load_state_dict(start)
         inside = {h for h, f in fold_of.items() if f == k}
@@ -440,8 +453,9 @@ def cross_fit(
         fit(model, train, config, log, memo=memo)
         if log:
             log(f"calibration fold {k + 1}/{folds}: {len(val.heads())} held-out heads")
-        tails = {label: tail_matrix(model, names) for label, names in corpus.tails.items()}
-        scored.extend(Scored.of(model, val, tails, config.pool))
+        with memoised(model, memo):
+            tails = {label: tail_matrix(model, names) for label, names in corpus.tails.items()}
+            scored.extend(Scored.of(model, val, tails, config.pool))
     model.load_state_dict(start)
     return calibrate_from(scored, config.pool)
 

@@ -562,7 +562,7 @@ def align(
         chosen = thresholds_for(head)
         table.append({"method": method, **evaluate_heads(policy, head, seeds, truth, chosen)})
         if out is not None:
-            _save_aligned(model, head, out / method, method, config, len(rows), chosen)
+            _save_aligned(model, net, meta, tails, head, out / method, config, len(rows), chosen)
     positives = sum(f.z >= 1 for f in rows)
     typer.echo(
         f"command: mokg lightpair align --model {model} --methods {methods} --steps {steps} --beta {beta} "
@@ -577,24 +577,34 @@ def align(
     )
     render_table(pd.DataFrame(table))
     if out is not None:
-        typer.echo(f"aligned checkpoints: {', '.join(str(out / m.strip()) for m in methods.split(','))}")
+        typer.echo(f"aligned checkpoints: {', '.join(str(out / m) for m in chosen_methods)}")
 
 
 def _save_aligned(
-    source: Path, head: Any, out: Path, method: str, config: Any, rows: int, thresholds: dict[str, float]
+    source: Path,
+    net: Any,
+    meta: Any,
+    tails: Any,
+    head: Any,
+    out: Path,
+    config: Any,
+    rows: int,
+    thresholds: dict[str, float],
 ) -> None:
-    """A copy of checkpoint ``source`` whose expansion head is the aligned ``head``, served with
-    ``thresholds``."""
-    from dataclasses import asdict
-
-    import torch
+    """Checkpoint ``source`` (loaded as ``net``, ``meta``, ``tails``) with its expansion head
+    replaced by the aligned ``head``, served with ``thresholds``; ``net`` itself is not changed
+    (the next method starts from the distilled head)."""
+    import copy
+    from dataclasses import asdict, replace
 
     from mining.lightpair import checkpoint
 
-    net, meta, tails = checkpoint.load(source)
-    head.install(net)
-    meta.source = {**meta.source, "aligned": method, "align": asdict(config), "feedback_rows": rows}
-    meta.extra = {**meta.extra, "distilled_thresholds": meta.thresholds}
-    meta.thresholds = thresholds
-    corpus = (source / "corpus.json").read_text()
-    checkpoint.save(out, net, meta, {k: torch.as_tensor(v) for k, v in tails.items()}, corpus)
+    aligned = copy.deepcopy(net)
+    head.install(aligned)
+    saved = replace(
+        meta,
+        source={**meta.source, "aligned": config.method, "align": asdict(config), "feedback_rows": rows},
+        extra={**meta.extra, "distilled_thresholds": meta.thresholds},
+        thresholds=thresholds,
+    )
+    checkpoint.save(out, aligned, saved, tails, (source / "corpus.json").read_text())
