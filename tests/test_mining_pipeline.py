@@ -14,6 +14,7 @@ from mining.llm.base import ClientBase, Completion, Request
 from mining.llm.cache import ResponseCache
 from mining.llm.cached import CachedClient
 from mining.llm.openai_http import OpenAIClient
+from mining.pipeline import checkpoint
 from mining.pipeline.aggregate import AggregateStats, candidates_of, score
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.embed import Embedder
@@ -168,6 +169,38 @@ def test_injected_entity_text_cannot_change_the_relation_set_or_the_write_path(
     assert len(store.node_table("Category")) == len(load_ontology().categories)
     for rel in ("OWNS_EVERYTHING",):
         assert rel not in {r for r in store.stats()["edges"]}
+    store.close()
+
+
+def test_first_prompts_quote_the_stores_facts_and_a_resume_prompts_the_same(
+    onto_store: Path, tmp_path: Path, embed: Embedder
+) -> None:
+    """PAIR's knowledge-empowered filtering: facts already in the graph reach round 1's prompts."""
+    store = _copy(onto_store, tmp_path / "g")
+    with store.run_context("load") as load_run:
+        needs = [{"head": "int_wedding_preparation", "tail": "cat_wedding_dresses"}]
+        store.upsert_edges("NEEDS", needs, run_id=load_run, tail="Category")
+        sub = [{"head": "cat_wedding_dresses", "tail": "cat_bridal_wear"}]
+        store.upsert_edges("SUBCATEGORY_OF", sub, run_id=load_run)
+    wedding = next(e for e in load_seeds(store, "intents") if e.id == "int_wedding_preparation")
+    dresses = Entity("cat_wedding_dresses", "Wedding dresses", "Category")
+    config, work = MiningConfig(rounds=1, samples=1), tmp_path / "work"
+    first = Obedient()
+    job = MiningJob(store, first, config, work, embed=embed, write=False)
+    started = job.start([wedding, dresses])
+    saved = checkpoint.load(work)  # what a job killed before its first round leaves
+    run_job(job, started)
+    filters = [p for p in first.prompts if "Task: relation_filter" in p]
+    assert any('Entity: "wedding preparation"' in p and 'NEEDS "Wedding dresses"' in p for p in filters)
+    assert any(
+        'Entity: "Wedding dresses"' in p and 'SUBCATEGORY_OF "Bridal and formal wear"' in p for p in filters
+    )
+    # resumed in a new job: the checkpoint's facts are quoted, not a second read of the store (the
+    # facts are gone from the store now), so every prompt is the same as before
+    store.delete_run(load_run)
+    again = Obedient()
+    run_job(MiningJob(store, again, config, work, embed=embed, write=False), saved)
+    assert sorted(again.prompts) == sorted(first.prompts)
     store.close()
 
 

@@ -28,7 +28,7 @@ from mining.llm.openai_http import OpenAIClient
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.embed import Embedder
 from mining.pipeline.evaluate import TruthKG, prf
-from mining.pipeline.job import MiningJob, StageProgress, run_job
+from mining.pipeline.job import MiningJob, StageProgress, known_facts, run_job
 from mining.pipeline.resolve import Resolver
 from mining.pipeline.types import Entity
 
@@ -60,6 +60,7 @@ def run_ablations(
 
     embed = Embedder()
     resolver = Resolver.from_store(store, embed, base.er_threshold)
+    known = known_facts(store, resolver)  # read once, quoted by every variant's prompts
     heads = truth.reachable_heads(e.id for e in seeds)
     rows = []
     for level in noise_levels:
@@ -78,6 +79,7 @@ def run_ablations(
                         embed=embed,
                         resolver=resolver,
                         progress=progress,
+                        context=known,
                     )
                     result = run_job(job, job.start(seeds))
                 mined = {(c.relation, c.head.id, c.tail.id) for c in result.accepted}

@@ -101,6 +101,13 @@ async def _staged(name: str, jobs: Sequence[Awaitable[T]], progress: StageProgre
     return list(await asyncio.gather(*(one(j) for j in jobs)))
 
 
+def known_facts(store: GraphStore, resolver: Resolver) -> GraphContext:
+    """The store's facts among the resolver's entities (PAIR's knowledge-empowered context): the
+    category tree, earlier builds' accepted triples, a loaded KG."""
+    names = {e.ref: e.name for label in ("Intent", "Category", "Brand") for e in resolver.entities(label)}
+    return GraphContext.from_store(store, names)
+
+
 class MiningJob:
     """One ``mokg build``: a client, a store, the stages and the work directory."""
 
@@ -116,23 +123,25 @@ class MiningJob:
         resolver: Resolver | None = None,
         progress: StageProgress | None = None,
         evidence: BehaviourEvidence | None = None,
+        context: GraphContext | None = None,
     ) -> None:
         """``evidence``: behavioural evidence already computed from ``store`` (with
-        ``config.evidence``; computed at :meth:`start` when not given)."""
+        ``config.evidence``; computed at :meth:`start` when not given). ``context``: the store's
+        known facts already read (:func:`known_facts`; read at :meth:`start` when not given)."""
         self.store, self.client, self.config, self.workdir = store, client, config, workdir
-        self.evidence = evidence
+        self.evidence, self.known = evidence, context
         self.write, self.progress = write, progress
         self.embed = embed or Embedder()
         self.resolver = resolver or Resolver.from_store(store, self.embed, config.er_threshold)
-        names = {
-            e.ref: e.name for label in ("Intent", "Category", "Brand") for e in self.resolver.entities(label)
-        }
-        self.context = GraphContext.from_store(store, names)
+        self.context = GraphContext()  # what the prompts quote: set from the checkpoint by arun
 
     def start(self, seeds: Sequence[Entity], note: str = "") -> JobState:
+        """A new job's state: the store's known facts and evidence are read here, once, and kept in
+        the checkpoint, so the first round's prompts quote them and a resumed job prompts the same."""
         run_id = self.store.start_run("mine", note) if self.write else "dry-run"
         state = JobState(run_id, self.config.config_hash(), seeds=[e.id for e in seeds], frontier=list(seeds))
-        if self.config.evidence:  # computed once; the checkpoint keeps it, so a resume prompts the same
+        state.context = (self.known or known_facts(self.store, self.resolver)).to_json()
+        if self.config.evidence:
             state.evidence = (self.evidence or BehaviourEvidence.from_store(self.store)).to_json()
         checkpoint.save(self.workdir, state)
         return state
