@@ -64,6 +64,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     from mining.lightpair.corpus import norm
     from mining.lightpair.evaluate import TimedClient, mine, replay
     from mining.llm.openai_http import OpenAIClient
+    from mining.pipeline.build import JobParts
     from mining.pipeline.config import MiningConfig
     from mining.pipeline.embed import Embedder
     from mining.pipeline.evidence import BehaviourEvidence
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         evidence = BehaviourEvidence.from_store(store) if config.evidence else None
         torch.set_num_threads(1)
         recorder = TimedClient(LightPAIRClient(args.model), args.concurrency)
-        mine(store, recorder, seeds, config, embed, resolver, evidence)
+        mine(store, recorder, config, JobParts(embed, resolver, evidence=evidence, seeds=tuple(seeds)))
     finally:
         store.close()
     requests = recorder.requests

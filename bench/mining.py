@@ -26,11 +26,10 @@ from graph.store import StoreConfig, open_store
 from mining.llm.cache import ResponseCache
 from mining.llm.cached import CachedClient
 from mining.llm.openai_http import OpenAIClient
+from mining.pipeline.build import BuildRequest, JobParts, run_build
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.embed import Embedder
-from mining.pipeline.job import MiningJob, run_job
 from mining.pipeline.resolve import Resolver
-from mining.pipeline.seeds import load_seeds
 from mining.teacher import TeacherServer, noise_level
 
 
@@ -41,27 +40,21 @@ def one_run(
     copy = work / f"store-{concurrency}-{time.monotonic_ns()}"
     shutil.copytree(store_dir, copy)
     store = open_store(StoreConfig(backend="embedded", path=copy))
-    config = MiningConfig(rounds=args.rounds, samples=args.samples)
+    config = MiningConfig(rounds=args.rounds, samples=args.samples, seed=args.seed)
     embed = Embedder()
     resolver = Resolver.from_store(store, embed, config.er_threshold)
     embed([e.name for label in ("Intent", "Category") for e in resolver.entities(label)])  # warm, untimed
+    request = BuildRequest(config, limit=args.limit, workdir=work / "w", record=False)
     with TeacherServer(port=0, noise=noise_level(args.noise, 0), latency_s=args.latency) as server:
         inner = OpenAIClient(server.base_url, server.model, concurrency=concurrency)
-        job = MiningJob(
-            store,
-            CachedClient(inner, ResponseCache(cache)),
-            config,
-            work / "w",
-            embed=embed,
-            resolver=resolver,
-        )
-        seeds = load_seeds(store, "intents", args.limit, args.seed)
-        state = job.start(seeds)
+        client = CachedClient(inner, ResponseCache(cache))
         began = time.perf_counter()
-        result = run_job(job, state)
+        built = run_build(store, request, client=client, parts=JobParts(embed, resolver))
         seconds = time.perf_counter() - began
     store.close()
     shutil.rmtree(work / "w", ignore_errors=True)
+    result = built.mining
+    assert result is not None
     triples = sum(result.state.accepted.values())
     requests = result.usage.calls + result.usage.cache_hits
     return {

@@ -1,3 +1,5 @@
 """mokg: a knowledge-graph-centric data system for marketing and recommendation."""
 
-__version__ = "0.1.0"
+from graph.version import code_version
+
+__version__ = code_version()

@@ -115,31 +115,19 @@ def run_demo(config: StoreConfig, out: Path, *, sample: bool = False, world_dir:
 
 def _mine(store: GraphStore, work: Path, console: Console) -> None:
     """PAIR over every intent with the world's teacher (medium noise), 2 rounds; a rerun is a no-op."""
-    from mining.llm.cache import ResponseCache
-    from mining.llm.cached import CachedClient
-    from mining.llm.openai_http import OpenAIClient
-    from mining.llm.recording import RecordingClient
-    from mining.pipeline import checkpoint
+    from mining.pipeline.build import BuildRequest, run_build
+    from mining.pipeline.builddir import BuildDir
     from mining.pipeline.config import MiningConfig
-    from mining.pipeline.job import MiningJob, run_job
-    from mining.pipeline.seeds import load_seeds
-    from mining.teacher import TeacherServer, noise_level
 
-    config = MiningConfig(rounds=2)
-    if (work / checkpoint.STATE).exists():
-        state = checkpoint.load(work)
-        if state.finished and state.config_hash == config.config_hash():
-            console.print(f"mining run {state.run_id} already done ({work})")
-            return
-    with TeacherServer(port=0, noise=noise_level("medium", 0)) as server, Progress(console=console) as bar:
-        client = RecordingClient(
-            CachedClient(OpenAIClient(server.base_url, server.model, concurrency=16), ResponseCache()),
-            work / "transcript.jsonl",
-        )
-        job = MiningJob(store, client, config, work, progress=stage_progress(bar, "mining "))
-        state = job.start(load_seeds(store, "intents"), note="mokg demo")
-        result = run_job(job, state)
-    report = result.report()
+    config, build = MiningConfig(rounds=2), BuildDir(work)
+    stale = build.has_state() and build.load_state().config_hash != config.config_hash()
+    request = BuildRequest(config, workdir=work, fresh=stale)  # an older mokg's demo build is redone
+    with Progress(console=console) as bar:
+        result = run_build(store, request, progress=stage_progress(bar, "mining "))
+    if result.done_before:
+        console.print(f"mining run {result.run_id} already done ({work})")
+        return
+    report = result.report
     console.print(
         f"mined {report['triples']} triples ({report['triples_per_relation']}) in {report['wall_s']} s, "
         f"run {result.run_id}; score them: `mokg eval mining --workdir {work}`"

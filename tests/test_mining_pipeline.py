@@ -14,13 +14,14 @@ from mining.llm.base import ClientBase, Completion, Request
 from mining.llm.cache import ResponseCache
 from mining.llm.cached import CachedClient
 from mining.llm.openai_http import OpenAIClient
-from mining.pipeline import checkpoint
 from mining.pipeline.aggregate import AggregateStats, candidates_of, score
+from mining.pipeline.build import BuildRequest, JobParts, run_build
+from mining.pipeline.builddir import BuildDir
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.embed import Embedder
 from mining.pipeline.evaluate import TruthKG, prf
 from mining.pipeline.expand import Mention
-from mining.pipeline.job import MiningJob, run_job
+from mining.pipeline.job import MiningJob, MiningResult, run_job
 from mining.pipeline.relation_filter import FilterStats, filter_relations
 from mining.pipeline.resolve import Resolver, normalise
 from mining.pipeline.seeds import load_seeds
@@ -188,7 +189,7 @@ def test_first_prompts_quote_the_stores_facts_and_a_resume_prompts_the_same(
     first = Obedient()
     job = MiningJob(store, first, config, work, embed=embed, write=False)
     started = job.start([wedding, dresses])
-    saved = checkpoint.load(work)  # what a job killed before its first round leaves
+    saved = BuildDir(work).load_state()  # what a job killed before its first round leaves
     run_job(job, started)
     filters = [p for p in first.prompts if "Task: relation_filter" in p]
     assert any('Entity: "wedding preparation"' in p and 'NEEDS "Wedding dresses"' in p for p in filters)
@@ -211,6 +212,21 @@ def _client(server: TeacherServer, cache: Path, **kwargs: object) -> CachedClien
     return CachedClient(OpenAIClient(server.base_url, server.model, **kwargs), ResponseCache(cache))  # type: ignore[arg-type]
 
 
+def _build(
+    store: GraphStore,
+    client: CachedClient,
+    config: MiningConfig,
+    work: Path,
+    embed: Embedder,
+    seeds: list[Entity],
+) -> MiningResult:
+    """One build through the workflow every caller uses (``run_build``), from these seeds."""
+    request = BuildRequest(config, workdir=work)
+    built = run_build(store, request, client=client, parts=JobParts(embed, seeds=tuple(seeds)))
+    assert built.mining is not None
+    return built.mining
+
+
 def _truth_of(seeds: list[Entity]) -> TruthKG:
     kb = TeacherKnowledge.load()
     ids = {(e.name.casefold(), e.type): e.id for e in kb.entities.values()}
@@ -227,14 +243,14 @@ def test_zero_noise_job_writes_true_triples_with_provenance(
     store = _copy(onto_store, tmp_path / "g")
     seeds = load_seeds(store, "intents", limit=3, seed=0)
     with TeacherServer(port=0, noise=NoiseConfig()) as server:
-        job = MiningJob(
+        result = _build(
             store,
             _client(server, tmp_path / "cache"),
             MiningConfig(rounds=2, samples=3),
             tmp_path / "w",
-            embed=embed,
+            embed,
+            seeds,
         )
-        result = run_job(job, job.start(seeds))
     mined = {(c.relation, c.head.id, c.tail.id) for c in result.accepted}
     truth = _truth_of(seeds)
     table = prf(mined, truth, {e.id for e in seeds}).set_index("relation")
@@ -257,14 +273,14 @@ def test_malformed_answers_are_counted_and_never_written(
     store = _copy(onto_store, tmp_path / "g")
     seeds = load_seeds(store, "intents", limit=2, seed=0)
     with TeacherServer(port=0, noise=NoiseConfig(format_error=1.0)) as server:
-        job = MiningJob(
+        result = _build(
             store,
             _client(server, tmp_path / "cache"),
             MiningConfig(rounds=1, samples=2),
             tmp_path / "w",
-            embed=embed,
+            embed,
+            seeds,
         )
-        result = run_job(job, job.start(seeds))
     report = result.report()
     rf, ex = report["relation_filter"], report["expansion"]
     # every sample is broken: prose-wrapped JSON is repaired, truncated / renamed-key JSON is skipped
@@ -283,14 +299,14 @@ def test_the_job_writes_the_same_way_on_both_backends(
     _add_ontology_nodes(store)
     seeds = [e for e in load_seeds(store, "intents") if e.id == "int_wedding_preparation"]
     with TeacherServer(port=0, noise=NoiseConfig()) as server:
-        job = MiningJob(
+        result = _build(
             store,
             _client(server, tmp_path / "cache"),
             MiningConfig(rounds=1, samples=2),
             tmp_path / "w",
-            embed=embed,
+            embed,
+            seeds,
         )
-        result = run_job(job, job.start(seeds))
     edges = store.edge_table(("Intent", "NEEDS", "Category"), ["run_id", "vote", "evidence"])
     truth = _truth_of(seeds)
     assert len(edges) == result.state.accepted["NEEDS"] > 0
@@ -316,3 +332,21 @@ def test_seeds_come_from_a_file_by_name(onto_store: Path, tmp_path: Path) -> Non
     with pytest.raises(InputError, match="row 1: no Intent named 'no such intent'"):
         load_seeds(store, str(csv))
     store.close()
+
+
+def test_a_build_dir_is_found_by_run_id_and_a_broken_checkpoint_is_named(tmp_path: Path) -> None:
+    from graph.errors import InputError
+    from mining.pipeline.checkpoint import JobState
+
+    root = tmp_path / "mining"
+    build = BuildDir.for_job("abc", root)
+    build.save_state(JobState("mine-1", "cfg", seeds=["int_a"]))
+    assert BuildDir.find("mine-1", root) == build and build.run_id() == "mine-1"
+    with pytest.raises(InputError, match="no build of run mine-2"):
+        BuildDir.find("mine-2", root)
+    assert list(build.candidate_rows()) == []
+    build.checkpoint.write_text("{not json")
+    with pytest.raises(InputError, match=r"not a readable checkpoint.*--fresh"):
+        build.load_state()
+    with pytest.raises(InputError, match="not a `mokg build` work dir"):
+        BuildDir.existing(tmp_path / "empty")

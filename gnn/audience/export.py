@@ -170,7 +170,7 @@ def export_audience(
 
     ``targeter`` must already be fitted on ``store`` with ``method_config``.
     """
-    from mokg import __version__
+    from graph.version import code_version
 
     run_id = f"audience-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
     audit: dict[str, Any] = {
@@ -197,7 +197,7 @@ def export_audience(
             "graph_version": version.as_dict(),
             "method_config": _as_json(method_config),
             "method_config_hash": config_hash(method_config) if method_config is not None else None,
-            "code_version": __version__,
+            "code_version": code_version(),
             "columns": list(df.columns),
         }
         write_export(df, manifest, config.out)

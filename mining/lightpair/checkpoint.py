@@ -54,9 +54,9 @@ def save(
     the previous checkpoint at ``out`` (or nothing), never a mix."""
     import shutil
 
-    from mokg import __version__
+    from graph.version import code_version
 
-    meta.code_version, meta.code_sha256 = __version__, code_sha256()
+    meta.code_version, meta.code_sha256 = code_version(), code_sha256()
     out.parent.mkdir(parents=True, exist_ok=True)
     part, old = out.with_name(out.name + ".partial"), out.with_name(out.name + ".old")
     shutil.rmtree(part, ignore_errors=True)

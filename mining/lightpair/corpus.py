@@ -30,7 +30,9 @@ from typing import Any
 
 from graph.errors import InputError
 from graph.schema import SCHEMA
+from graph.store import GraphStore
 from mining.llm.structured import repair
+from mining.pipeline.builddir import BuildDir
 from mining.prompts import (
     ExpansionAnswer,
     JudgementAnswer,
@@ -259,14 +261,12 @@ def _parsed(task: str, texts: Sequence[str], stats: Counter[str]) -> list[Any]:
     return out
 
 
-def surface_map(workdir: Path) -> dict[tuple[str, str], str]:
+def surface_map(build: BuildDir) -> dict[tuple[str, str], str]:
     """(label, normalised surface) → canonical name, from a run's resolved ``candidates.jsonl``."""
-    path, out = workdir / "candidates.jsonl", {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            row = json.loads(line)
-            for surface in row.get("surfaces", []):
-                out[row["tail_type"], norm(surface)] = row["tail_name"]
+    out = {}
+    for row in build.candidate_rows():
+        for surface in row.get("surfaces", []):
+            out[row["tail_type"], norm(surface)] = row["tail_name"]
     return out
 
 
@@ -353,12 +353,11 @@ TASKS = {
 }
 
 
-def ontology_tails() -> dict[str, list[str]]:
-    """The closed tail sets: names of every Category and Intent in the shipped ontology."""
-    from loaders.world.ontology import load_ontology
-
-    onto = load_ontology()
-    return {
-        "Category": sorted(c.name for c in onto.categories.values()),
-        "Intent": sorted(i.name for i in onto.intents.values()),
-    }
+def store_tails(store: GraphStore) -> dict[str, list[str]]:
+    """The closed tail sets: names of every Category and Intent in the store, so a store loaded
+    from real data is served with its own vocabulary."""
+    out = {}
+    for label in ("Category", "Intent"):
+        table = store.node_table(label, ["name"])
+        out[label] = sorted({str(n) for n in table["name"].fillna(table["id"])}) if len(table) else []
+    return out

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import torch
 from graph.errors import InputError
 from graph.schema import SCHEMA
 from mining.lightpair import checkpoint
-from mining.lightpair.corpus import Corpus, build_corpus, ontology_tails, read_transcript, surface_map
+from mining.lightpair.corpus import Corpus, build_corpus, read_transcript, surface_map
 from mining.lightpair.model import LightPAIR, ModelConfig, build_model, parameter_count
 from mining.lightpair.train import (
     TrainConfig,
@@ -26,27 +25,27 @@ from mining.lightpair.train import (
     split,
     tail_matrix,
 )
+from mining.pipeline.builddir import BuildDir
 
-TRANSCRIPT = "transcript.jsonl"
 
-
-def hold_out_intents(n: int, seed: int) -> list[str]:
-    """A seeded sample of ``n`` intent names from the shipped ontology (the evaluation seeds)."""
-    names = ontology_tails()["Intent"]
+def hold_out_intents(n: int, seed: int, intents: Sequence[str]) -> list[str]:
+    """A seeded sample of ``n`` of the ``intents`` names (the store's; the evaluation seeds)."""
+    names = sorted(intents)
     return sorted(random.Random(seed).sample(names, min(n, len(names)))) if n > 0 else []
 
 
-def corpus_of(workdir: Path, hold_out: list[str]) -> tuple[Corpus, dict[str, object]]:
-    """The corpus of a build's work dir, without ``hold_out`` heads, and where it came from."""
-    state = workdir / "checkpoint.json"
-    run_id = json.loads(state.read_text())["run_id"] if state.exists() else ""
-    rows = read_transcript(workdir / TRANSCRIPT)
-    corpus = build_corpus(rows, ontology_tails(), surface_map(workdir), hold_out)
+def corpus_of(
+    build: BuildDir, hold_out: list[str], tails: dict[str, list[str]]
+) -> tuple[Corpus, dict[str, object]]:
+    """The corpus of a build, without ``hold_out`` heads, over the closed ``tails`` (the store's
+    :func:`store_tails`), and where it came from."""
+    rows = read_transcript(build.transcript)
+    corpus = build_corpus(rows, tails, surface_map(build), hold_out)
     if not corpus.relations and not corpus.expansions:
-        raise InputError(f"{workdir / TRANSCRIPT} gave no usable examples; is it a PAIR build's transcript?")
+        raise InputError(f"{build.transcript} gave no usable examples; is it a PAIR build's transcript?")
     source = {
-        "workdir": str(workdir),
-        "run_id": run_id,
+        "workdir": str(build.path),
+        "run_id": build.run_id(),
         "transcript_lines": len(rows),
         "dropped": dict(corpus.stats),
     }
@@ -108,17 +107,18 @@ def train_and_save(
 
 
 def distill(
-    workdir: Path,
+    build: BuildDir,
     out: Path,
     config: TrainConfig,
     hold_out: list[str],
+    tails: dict[str, list[str]],
     log: Callable[[str], None] | None = None,
     per_relation: bool = False,
 ) -> checkpoint.CheckpointMeta:
     """The whole of ``mokg lightpair distill`` (``per_relation``: one query projection per
-    relation, the v2 model)."""
+    relation, the v2 model); ``tails``: the store's closed tail sets (:func:`store_tails`)."""
     torch.manual_seed(config.seed)
-    corpus, source = corpus_of(workdir, hold_out)
+    corpus, source = corpus_of(build, hold_out, tails)
     relations = tuple(r.name for r in SCHEMA.mined_relations())
     evidence = any(e.evidence for e in corpus.expansions)  # prompts mined with behavioural evidence
     # one φ slot per kind a relation's evidence came in (items of a second kind carry their slot)

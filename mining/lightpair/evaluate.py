@@ -24,11 +24,12 @@ import pandas as pd
 
 from graph.store import GraphStore
 from mining.llm.base import ClientBase, Completion, LLMClient, Request, Usage
+from mining.pipeline.build import BuildRequest, JobParts, run_build
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.embed import Embedder
 from mining.pipeline.evaluate import Triple, TruthKG, prf
 from mining.pipeline.evidence import BehaviourEvidence
-from mining.pipeline.job import MiningJob, run_job
+from mining.pipeline.job import known_facts
 from mining.pipeline.resolve import Resolver
 from mining.pipeline.types import Entity
 
@@ -62,23 +63,16 @@ class TimedClient(ClientBase):
 
 
 def mine(
-    store: GraphStore,
-    client: TimedClient,
-    seeds: Sequence[Entity],
-    config: MiningConfig,
-    embed: Embedder,
-    resolver: Resolver,
-    evidence: BehaviourEvidence | None = None,
+    store: GraphStore, client: TimedClient, config: MiningConfig, parts: JobParts
 ) -> tuple[set[Triple], float]:
-    """The accepted triples of one dry-run mining job, and its wall time."""
+    """The accepted triples of one dry-run mining job from ``parts.seeds``, and its wall time."""
     with tempfile.TemporaryDirectory() as work:
-        job = MiningJob(
-            store, client, config, Path(work), write=False, embed=embed, resolver=resolver, evidence=evidence
-        )
+        request = BuildRequest(config, workdir=Path(work), write=False, record=False)
         began = time.perf_counter()
-        result = run_job(job, job.start(seeds))
+        built = run_build(store, client=client, request=request, parts=parts)
         wall = time.perf_counter() - began
-    return {(c.relation, c.head.id, c.tail.id) for c in result.accepted}, wall
+    assert built.mining is not None
+    return {(c.relation, c.head.id, c.tail.id) for c in built.mining.accepted}, wall
 
 
 def replay(client: LLMClient, requests: Sequence[Request], concurrency: int) -> dict[str, float]:
@@ -164,7 +158,8 @@ def compare(
     rows: list[dict[str, float | str]] = []
     light = TimedClient(LightPAIRClient(checkpoint_dir, threads=threads, precision=precision), concurrency)
     evidence = BehaviourEvidence.from_store(store) if config.evidence else None  # once for all systems
-    mined, wall = mine(store, light, seeds, config, embed, resolver, evidence)
+    parts = JobParts(embed, resolver, known_facts(store, resolver), evidence, tuple(seeds))
+    mined, wall = mine(store, light, config, parts)
     rows.append(
         {
             **score_row("LightPAIR", mined, truth, seeds),
@@ -182,7 +177,7 @@ def compare(
         with TeacherServer(None, port=0, noise=noise_level(noise, config.seed), latency_s=latency) as server:
             inner = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
             teacher = TimedClient(inner, concurrency)
-            mined, wall = mine(store, teacher, seeds, config, embed, resolver, evidence)
+            mined, wall = mine(store, teacher, config, parts)
             fresh = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=config.seed)
             served = replay(fresh, light.requests, concurrency)
         row = score_row(f"teacher ({latency:g} s simulated latency)", mined, truth, seeds)

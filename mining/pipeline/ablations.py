@@ -25,10 +25,11 @@ from graph.store import GraphStore
 from mining.llm.cache import ResponseCache
 from mining.llm.cached import CachedClient
 from mining.llm.openai_http import OpenAIClient
+from mining.pipeline.build import BuildRequest, JobParts, run_build
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.embed import Embedder
 from mining.pipeline.evaluate import TruthKG, prf
-from mining.pipeline.job import MiningJob, StageProgress, known_facts, run_job
+from mining.pipeline.job import StageProgress, known_facts
 from mining.pipeline.resolve import Resolver
 from mining.pipeline.types import Entity
 
@@ -60,7 +61,8 @@ def run_ablations(
 
     embed = Embedder()
     resolver = Resolver.from_store(store, embed, base.er_threshold)
-    known = known_facts(store, resolver)  # read once, quoted by every variant's prompts
+    # the store is read once for every variant: resolver, known facts, and the seed entities
+    parts = JobParts(embed, resolver, known_facts(store, resolver), seeds=tuple(seeds))
     heads = truth.reachable_heads(e.id for e in seeds)
     rows = []
     for level in noise_levels:
@@ -70,18 +72,10 @@ def run_ablations(
                 inner = OpenAIClient(server.base_url, server.model, concurrency=concurrency, seed=base.seed)
                 client = CachedClient(inner, ResponseCache(cache_dir) if cache_dir else ResponseCache())
                 with tempfile.TemporaryDirectory() as work:
-                    job = MiningJob(
-                        store,
-                        client,
-                        config,
-                        Path(work),
-                        write=False,
-                        embed=embed,
-                        resolver=resolver,
-                        progress=progress,
-                        context=known,
-                    )
-                    result = run_job(job, job.start(seeds))
+                    request = BuildRequest(config, workdir=Path(work), write=False, record=False)
+                    built = run_build(store, request, client=client, parts=parts, progress=progress)
+                result = built.mining
+                assert result is not None
                 mined = {(c.relation, c.head.id, c.tail.id) for c in result.accepted}
                 micro = prf(mined, truth, heads).iloc[-1]
                 row = {

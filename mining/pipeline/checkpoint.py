@@ -1,25 +1,17 @@
-"""The job's state after each finished round, on disk, so a killed ``mokg build`` resumes.
+"""The job's state after each finished round, so a killed ``mokg build`` resumes.
 
-``DIR/checkpoint.json`` is replaced atomically after every round (and after the round's write has
-committed), so it always describes a consistent prefix of the run. A resumed run reloads it and
-starts at the next round; the LLM cache makes any re-asked prompt of the interrupted round free.
-``DIR/candidates.jsonl`` gets every candidate of every finished round (accepted or not), the
-open-format record of what the LLM proposed and how it was scored.
+``BuildDir`` (``builddir.py``) replaces ``checkpoint.json`` atomically after every round (and
+after the round's write has committed), so it always describes a consistent prefix of the run. A
+resumed run reloads it and starts at the next round; the LLM cache makes any re-asked prompt of the
+interrupted round free.
 """
 
 from __future__ import annotations
 
-import json
-import os
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any
 
-from graph.errors import InputError
-from mining.pipeline.types import Candidate, Entity, Pair
-
-STATE = "checkpoint.json"
-CANDIDATES = "candidates.jsonl"
+from mining.pipeline.types import Entity, Pair
 
 
 @dataclass
@@ -54,18 +46,8 @@ def _pair(d: dict[str, Any]) -> Pair:
     return Pair(_entity(d["head"]), d["relation"], d["tail_type"])
 
 
-def save(directory: Path, state: JobState) -> None:
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = directory / (STATE + ".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=1, sort_keys=True))
-    os.replace(tmp, directory / STATE)
-
-
-def load(directory: Path) -> JobState:
-    path = directory / STATE
-    if not path.exists():
-        raise InputError(f"no checkpoint in {directory}: nothing to resume (start a new `mokg build`)")
-    raw = json.loads(path.read_text())
+def state_from_json(raw: dict[str, Any]) -> JobState:
+    """A :class:`JobState` from its ``asdict`` JSON (``BuildDir.load_state`` reads the file)."""
     return JobState(
         run_id=raw["run_id"],
         config_hash=raw["config_hash"],
@@ -80,33 +62,3 @@ def load(directory: Path) -> JobState:
         finished=raw["finished"],
         evidence=raw.get("evidence", {}),
     )
-
-
-def append_candidates(directory: Path, candidates: list[Candidate]) -> None:
-    with (directory / CANDIDATES).open("a") as out:
-        for c in candidates:
-            row = {
-                "round": c.round,
-                "head_type": c.head.type,
-                "head": c.head.id,
-                "relation": c.relation,
-                "tail_type": c.tail.type,
-                "tail": c.tail.id,
-                "tail_name": c.tail.name,
-                "surfaces": sorted(c.surfaces),
-                "votes": c.votes,
-                "samples": c.samples,
-                "relatedness": round(c.relatedness, 6),
-                "score": round(c.score, 6),
-                "accepted": c.accepted,
-                "prompt": c.prompt_ids[0] if c.prompt_ids else "",
-            }
-            out.write(json.dumps(row, sort_keys=True) + "\n")
-
-
-def truncate_candidates(directory: Path, round_done: int) -> None:
-    """Drop candidate rows of rounds after ``round_done`` (left by a round that was interrupted)."""
-    path = directory / CANDIDATES
-    if path.exists():
-        keep = [line for line in path.read_text().splitlines() if json.loads(line)["round"] <= round_done]
-        path.write_text("".join(line + "\n" for line in keep))

@@ -22,6 +22,7 @@ from graph.errors import InputError
 from graph.schema import SCHEMA
 from graph.store import GraphStore
 from loaders.world.layout import WorldDir
+from mining.pipeline.builddir import BuildDir
 from mining.pipeline.resolve import Resolver
 from mining.pipeline.types import Entity
 
@@ -89,19 +90,9 @@ def mined_by_run(store: GraphStore, run_id: str) -> set[Triple]:
     return out
 
 
-def accepted_of(workdir: Path) -> set[Triple]:
+def accepted_of(build: BuildDir) -> set[Triple]:
     """The accepted triples a job recorded in its ``candidates.jsonl``."""
-    import json
-
-    from mining.pipeline.checkpoint import CANDIDATES
-
-    out: set[Triple] = set()
-    with (workdir / CANDIDATES).open() as rows:
-        for line in rows:
-            row = json.loads(line)
-            if row["accepted"]:
-                out.add((row["relation"], row["head"], row["tail"]))
-    return out
+    return {(r["relation"], r["head"], r["tail"]) for r in build.candidate_rows() if r["accepted"]}
 
 
 def er_accuracy(

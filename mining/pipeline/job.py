@@ -25,8 +25,8 @@ from typing import Any, TypeVar
 
 from graph.store import GraphStore
 from mining.llm.base import LLMClient, Usage
-from mining.pipeline import checkpoint
 from mining.pipeline.aggregate import AggregateStats, candidates_of, judge, score
+from mining.pipeline.builddir import BuildDir
 from mining.pipeline.checkpoint import JobState, PairState
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.context import GraphContext
@@ -116,7 +116,7 @@ class MiningJob:
         store: GraphStore,
         client: LLMClient,
         config: MiningConfig,
-        workdir: Path,
+        workdir: Path | BuildDir,
         *,
         write: bool = True,
         embed: Embedder | None = None,
@@ -128,7 +128,8 @@ class MiningJob:
         """``evidence``: behavioural evidence already computed from ``store`` (with
         ``config.evidence``; computed at :meth:`start` when not given). ``context``: the store's
         known facts already read (:func:`known_facts`; read at :meth:`start` when not given)."""
-        self.store, self.client, self.config, self.workdir = store, client, config, workdir
+        self.store, self.client, self.config = store, client, config
+        self.build = workdir if isinstance(workdir, BuildDir) else BuildDir(workdir)
         self.evidence, self.known = evidence, context
         self.write, self.progress = write, progress
         self.embed = embed or Embedder()
@@ -143,13 +144,13 @@ class MiningJob:
         state.context = (self.known or known_facts(self.store, self.resolver)).to_json()
         if self.config.evidence:
             state.evidence = (self.evidence or BehaviourEvidence.from_store(self.store)).to_json()
-        checkpoint.save(self.workdir, state)
+        self.build.save_state(state)
         return state
 
     async def arun(self, state: JobState) -> MiningResult:
         """Rounds ``state.round_done + 1 … rounds``; the checkpoint is saved after each."""
         began, resumed = time.perf_counter(), state.round_done
-        checkpoint.truncate_candidates(self.workdir, state.round_done)
+        self.build.truncate_candidates(state.round_done)
         self.context = GraphContext.from_json(state.context)
         self.context.evidence = BehaviourEvidence.from_json(state.evidence)
         result = MiningResult(state.run_id, state, resumed_from=resumed)
@@ -158,7 +159,7 @@ class MiningJob:
         if self.write and not state.finished:
             self.store.finish_run(state.run_id, ok=True)
         state.finished = True
-        checkpoint.save(self.workdir, state)
+        self.build.save_state(state)
         result.usage, result.wall_s = self.client.usage, time.perf_counter() - began
         return result
 
@@ -189,10 +190,10 @@ class MiningJob:
                 _Counts(written.pop("confirmed", 0), sum(written.values())),
             )
         state.frontier = self._next_heads(state, accepted) if round_ < self.config.rounds else []
-        checkpoint.append_candidates(self.workdir, cands)
+        self.build.append_candidates(cands)
         state.context = self.context.to_json()
         state.round_done = round_
-        checkpoint.save(self.workdir, state)
+        self.build.save_state(state)
         return accepted
 
     async def _mentions(

@@ -49,6 +49,7 @@ class Candidate:
     score: float = 0.0
     judge: float | None = None
     accepted: bool = False
+    spans: set[tuple[str, int, int]] = field(default_factory=set)  # (chunk id, start, end) from text
 
     @property
     def confidence(self) -> float:

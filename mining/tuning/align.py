@@ -33,6 +33,7 @@ from torch import nn
 from graph.errors import InputError
 from mining.lightpair.corpus import norm, query_text, relation_evidence
 from mining.lightpair.model import LightPAIR, bi_encoder_logits, evidence_matrix
+from mining.pipeline.builddir import BuildDir
 from mining.tuning import ulma as losses
 
 Method = Literal["sft", "dpo", "ulma"]
@@ -86,11 +87,10 @@ def _names() -> dict[str, tuple[str, str, str]]:
     return out
 
 
-def feedback_from_truth(workdir: Path, truth_triples: set[tuple[str, str, str]]) -> list[Feedback]:
+def feedback_from_truth(build: BuildDir, truth_triples: set[tuple[str, str, str]]) -> list[Feedback]:
     """Every candidate of a build (accepted or not), labelled by the world's truth."""
     names, out = _names(), []
-    for line in (workdir / "candidates.jsonl").read_text().splitlines():
-        row = json.loads(line)
+    for row in build.candidate_rows():
         if row["head"] not in names or row["tail"] not in names:
             continue
         z = float((row["relation"], row["head"], row["tail"]) in truth_triples)
@@ -132,16 +132,14 @@ def feedback_from_file(path: Path) -> list[Feedback]:
 EvidenceItems = dict[str, list[tuple[str, str, float, int, float]]]  # normalised head name → items
 
 
-def evidence_of_build(workdir: Path) -> EvidenceItems:
-    """The behavioural evidence a build prompted with (its ``checkpoint.json``), by normalised head
-    name, rounded as the prompts show it (share 2 decimals, lift 1); empty without evidence."""
-    from mining.pipeline.checkpoint import STATE
+def evidence_of_build(build: BuildDir) -> EvidenceItems:
+    """The behavioural evidence a build prompted with (its checkpoint), by normalised head name,
+    rounded as the prompts show it (share 2 decimals, lift 1); empty without evidence."""
     from mining.pipeline.evidence import BehaviourEvidence
 
-    path = workdir / STATE
-    if not path.exists():
+    if not build.has_state():
         return {}
-    evidence = BehaviourEvidence.from_json(json.loads(path.read_text()).get("evidence", {}))
+    evidence = BehaviourEvidence.from_json(build.load_state().evidence)
     names = _names()
     return {
         norm(names[node][0]): [(k, n, round(s, 2), c, round(x, 1)) for k, n, s, c, x in items]

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from graph.errors import InputError
+
+if TYPE_CHECKING:
+    from mining.pipeline.builddir import BuildDir
 
 lightpair_app = typer.Typer(
     help="LightPAIR: a small model distilled from the teacher's PAIR answers; adapters; alignment.",
@@ -28,18 +31,33 @@ def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     app.add_typer(feedback_app, name="feedback")
 
 
-def find_workdir(run_id: str | None, workdir: Path | None) -> Path:
-    """The build work dir of ``--workdir``, or the one under mokg-data/mining holding ``run_id``."""
+def find_workdir(run_id: str | None, workdir: Path | None) -> BuildDir:
+    """The build of ``--workdir``, or the one under mokg-data/mining holding ``run_id``."""
+    from mining.pipeline.builddir import BuildDir
+
     if workdir is not None:
-        if not (workdir / "transcript.jsonl").exists():
+        build = BuildDir(workdir)
+        if not build.transcript.exists():
             raise InputError(f"{workdir} has no transcript.jsonl; pass the work dir of a `mokg build` run")
-        return workdir
+        return build
     if run_id is None:
         raise InputError("pass --from-run RUN_ID or --workdir DIR (a `mokg build` work dir)")
-    for state in sorted(Path("mokg-data/mining").glob("*/checkpoint.json")):
-        if json.loads(state.read_text()).get("run_id") == run_id:
-            return state.parent
-    raise InputError(f"no work dir of run {run_id} under mokg-data/mining; pass --workdir DIR")
+    return BuildDir.find(run_id)
+
+
+def store_vocabulary() -> dict[str, list[str]]:
+    """The store's closed tail sets (Category and Intent names) that LightPAIR answers over."""
+    from mining.lightpair.corpus import store_tails
+    from mokg.cli import _open
+
+    store = _open()
+    try:
+        tails = store_tails(store)
+    finally:
+        store.close()
+    if not tails["Intent"]:
+        raise InputError("the store holds no Intent nodes: load or ingest the graph the build mined first")
+    return tails
 
 
 def distill(
@@ -97,10 +115,11 @@ def distill(
         config = replace(config, epochs=epochs)
     if train_layers is not None:
         config = replace(config, train_layers=train_layers)
-    held = hold_out_intents(hold_out, hold_out_seed)
-    meta = run(work, out, config, held, log=typer.echo, per_relation=recipe != "v1")
+    tails = store_vocabulary()
+    held = hold_out_intents(hold_out, hold_out_seed, tails["Intent"])
+    meta = run(work, out, config, held, tails, log=typer.echo, per_relation=recipe != "v1")
     typer.echo(
-        f"checkpoint {out}: corpus sha256 {meta.corpus_sha256[:16]} from {work} "
+        f"checkpoint {out}: corpus sha256 {meta.corpus_sha256[:16]} from {work.path} "
         f"(run {meta.source['run_id']}), "
         f"{meta.extra['examples']} training examples, {len(meta.held_out)} held-out intents, "
         f"{meta.extra['parameters']:,} parameters, {meta.extra['train_s']} s"
@@ -246,7 +265,9 @@ def _compact(table: Any) -> Any:
 def _corpus_for_tuning(from_run: str | None, workdir: Path | None, hold_out: int, hold_out_seed: int) -> Any:
     from mining.lightpair.distill import corpus_of, hold_out_intents
 
-    corpus, _ = corpus_of(find_workdir(from_run, workdir), hold_out_intents(hold_out, hold_out_seed))
+    tails = store_vocabulary()
+    held = hold_out_intents(hold_out, hold_out_seed, tails["Intent"])
+    corpus, _ = corpus_of(find_workdir(from_run, workdir), held, tails)
     return corpus
 
 
@@ -397,7 +418,7 @@ def _save_merged(result: Any, corpus: Any, config: Any, out: Path, hold_out: int
         metrics=result.metrics,
         corpus_sha256=corpus.sha256(),
         source={"tuned": config.adapter, "budget": config.budget, "n": config.n},
-        held_out=hold_out_intents(hold_out, hold_out_seed),
+        held_out=hold_out_intents(hold_out, hold_out_seed, corpus.tails.get("Intent", [])),
         heads=sorted(corpus.heads()),
         tails=corpus.tails,
     )
@@ -514,8 +535,9 @@ def align(
     rows = list({(f.head, f.relation, f.tail): f for f in rows if norm(f.head) not in held}.values())
     if meta.model.evidence and not evidence:
         raise InputError(
-            f"{model} reads behavioural evidence, but no build in {', '.join(map(str, dirs))} was run "
-            "with --evidence; align with the checkpoint's own build"
+            f"{model} reads behavioural evidence, but no build in "
+            f"{', '.join(str(d.path) for d in dirs)} was run with --evidence; align with the checkpoint's "
+            "own build"
         )
     chosen_methods = [m.strip() for m in methods.split(",") if m.strip()]
     if not chosen_methods or set(chosen_methods) - {"sft", "dpo", "ulma"}:

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import json
-from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,11 +12,7 @@ from graph.errors import InputError
 
 if TYPE_CHECKING:
     from graph.store import GraphStore
-    from mining.llm.base import LLMClient
-    from mining.pipeline.config import MiningConfig
-
-
-TRANSCRIPT = "transcript.jsonl"  # every request and answer of a build (LightPAIR's corpus)
+    from mining.pipeline.builddir import BuildDir
 
 
 class LLMChoice(StrEnum):
@@ -45,57 +37,6 @@ class Aggregation(StrEnum):
     none = "none"
     sc = "sc"
     sc_rel = "sc_rel"
-
-
-@contextlib.contextmanager
-def _llm(
-    choice: LLMChoice,
-    noise: str,
-    seed: int,
-    base_url: str | None,
-    model: str | None,
-    limits: dict[str, Any],
-    cache: Path | None,
-    latency: float,
-    world: Path | None,
-) -> Iterator[LLMClient]:
-    """The job's client behind the response cache (a teacher server runs for the block if chosen)."""
-    from mining.llm import make_client
-    from mining.llm.cache import ResponseCache
-    from mining.llm.cached import CachedClient
-
-    if choice is LLMChoice.teacher:
-        from mining.teacher import TeacherServer, noise_level
-
-        with TeacherServer(world, port=0, noise=noise_level(noise, seed), latency_s=latency) as server:
-            inner = make_client("openai", base_url=server.base_url, model=server.model, **limits)
-            yield CachedClient(inner, ResponseCache(cache) if cache else ResponseCache())
-        return
-    if choice is LLMChoice.replay:
-        from mining.llm.cache import default_cache_dir
-        from mining.teacher import noise_level
-
-        recorded = model or noise_level(noise, seed).model_id()  # default: the teacher at --noise/--seed
-        yield make_client("replay", path_or_dir=cache or default_cache_dir(), model=recorded)
-        return
-    if choice is LLMChoice.openai:
-        if not base_url or not model:
-            raise InputError("--llm openai needs --base-url (e.g. http://127.0.0.1:8000/v1) and --model")
-        inner = make_client("openai", base_url=base_url, model=model, seed=seed, **limits)
-    elif choice is LLMChoice.lightpair:
-        if not model:
-            raise InputError("--llm lightpair needs --model DIR (a checkpoint of `mokg lightpair distill`)")
-        inner = make_client("lightpair", model_path=model, precision=limits.get("precision", "fp32"))
-    else:
-        if not model:
-            raise InputError("--llm local needs --model PATH (a model directory or a .gguf file)")
-        inner = make_client("local", model_path=model, seed=seed)
-    yield CachedClient(inner, ResponseCache(cache) if cache else ResponseCache())
-
-
-def _job_key(config: MiningConfig, seeds: str, limit: int | None, llm: str, store: str) -> str:
-    text = json.dumps([config.config_hash(), seeds, limit, llm, store], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
 def _print_report(report: dict[str, Any]) -> None:
@@ -210,11 +151,9 @@ def build(
     from rich.console import Console
     from rich.progress import Progress
 
-    from mining.llm.recording import RecordingClient
-    from mining.pipeline import checkpoint
+    from mining.llm.assemble import LLMSpec
+    from mining.pipeline.build import BuildRequest, run_build
     from mining.pipeline.config import MiningConfig
-    from mining.pipeline.job import MiningJob, run_job
-    from mining.pipeline.seeds import load_seeds
     from mokg.cli import _open
     from mokg.output import stage_progress
 
@@ -228,68 +167,48 @@ def build(
         seed=seed,
         evidence=evidence,
     )
+    spec = LLMSpec(
+        llm.value,
+        noise,
+        seed,
+        base_url,
+        model,
+        concurrency,
+        timeout,
+        retries,
+        schema_format,
+        precision,
+        latency,
+        world,
+        cache,
+    )
+    spec.check()
     if llm is LLMChoice.lightpair and model is not None and not evidence:
-        from mining.lightpair.checkpoint import read_meta
-
-        if (Path(model) / "lightpair.json").exists() and read_meta(Path(model)).model.evidence:
-            typer.echo(
-                f"warning: {model} was trained on prompts with behavioural evidence; without --evidence "
-                "it answers from names alone (much lower recall). Add --evidence.",
-                err=True,
-            )
-    if precision not in ("fp32", "bf16"):
-        raise InputError(f"--precision must be fp32 or bf16, not {precision!r}")
+        _warn_evidence(Path(model))
+    request = BuildRequest(config, spec, seeds, limit, workdir, fresh=fresh, price=price)
     store: GraphStore = _open()
     try:
-        llm_id = f"{llm.value}:{model or ''}:{base_url or ''}:{noise if llm is LLMChoice.teacher else ''}"
-        if llm is LLMChoice.lightpair and precision != "fp32":  # (fp32 keeps earlier jobs' keys)
-            llm_id += f":{precision}"
-        key = _job_key(config, seeds, limit, llm_id, store.config.describe())
-        work = workdir or Path("mokg-data") / "mining" / f"build-{key}"
-        resume = (work / checkpoint.STATE).exists() and not fresh
-        if resume:
-            state = checkpoint.load(work)
-            if state.config_hash != config.config_hash():
-                raise InputError(
-                    f"{work} holds a checkpoint of another config; pass --fresh or another --workdir"
-                )
-            if state.finished:
-                typer.echo(f"run {state.run_id} already finished (checkpoint {work}); nothing to do")
-                return
-        console = Console(stderr=True)
-        limits: dict[str, Any] = {"concurrency": concurrency, "timeout_s": timeout, "max_retries": retries}
-        if llm is LLMChoice.openai:
-            limits["schema_format"] = schema_format
-        if llm is LLMChoice.lightpair:
-            limits["precision"] = precision
-        with (
-            _llm(llm, noise, seed, base_url, model, limits, cache, latency, world) as client,
-            Progress(console=console, transient=False) as bar,
-        ):
-            recorded = RecordingClient(client, work / TRANSCRIPT)
-            job = MiningJob(store, recorded, config, work, progress=stage_progress(bar))
-            if resume:
-                typer.echo(f"resuming run {state.run_id} after round {state.round_done} ({work})")
-            else:
-                picked = load_seeds(store, seeds, limit, seed)
-                if evidence:
-                    typer.echo("reading behavioural evidence (searches, interactions) from the store …")
-                state = job.start(picked, note=json.dumps({"seeds": seeds, "limit": limit, "llm": llm_id}))
-            try:
-                result = run_job(job, state)
-            except BaseException:
-                store.finish_run(state.run_id, ok=False)
-                raise
-        report = result.report()
-        report["llm"]["cost"] = round(result.usage.cost(*price), 6)
-        (work / "report.json").write_text(json.dumps(report, indent=2, sort_keys=True, default=str))
-        _print_report(report)
-        typer.echo(
-            f"report: {work / 'report.json'}; candidates: {work / checkpoint.CANDIDATES}; "
-            f"transcript: {work / TRANSCRIPT}"
-        )
+        with Progress(console=Console(stderr=True), transient=False) as bar:
+            result = run_build(store, request, progress=stage_progress(bar), log=typer.echo)
     finally:
         store.close()
+    if result.done_before:
+        typer.echo(f"run {result.run_id} already finished (checkpoint {result.build.path}); nothing to do")
+        return
+    _print_report(result.report)
+    b = result.build
+    typer.echo(f"report: {b.report}; candidates: {b.candidates}; transcript: {b.transcript}")
+
+
+def _warn_evidence(model: Path) -> None:
+    from mining.lightpair.checkpoint import read_meta
+
+    if (model / "lightpair.json").exists() and read_meta(model).model.evidence:
+        typer.echo(
+            f"warning: {model} was trained on prompts with behavioural evidence; without --evidence "
+            "it answers from names alone (much lower recall). Add --evidence.",
+            err=True,
+        )
 
 
 def eval_mining(
@@ -322,7 +241,7 @@ def eval_mining(
     Recall counts the true triples whose head is a seed or a true tail of a seed (the reachable
     heads), the same for every variant.
     """
-    from mining.pipeline import checkpoint
+    from mining.pipeline.builddir import BuildDir
     from mining.pipeline.config import MiningConfig
     from mining.pipeline.embed import Embedder
     from mining.pipeline.evaluate import TruthKG, accepted_of, er_accuracy, mined_by_run, prf
@@ -341,13 +260,13 @@ def eval_mining(
             )
         else:
             run_id = run or _latest_mine_run(store)
-            found = workdir if workdir is not None else _checkpoint_of(run_id)
+            found = BuildDir.existing(workdir) if workdir is not None else _build_of(run_id)
             if found is None:
                 mined = mined_by_run(store, run_id)
                 heads = {h for _, h, _ in mined}
                 typer.echo("no checkpoint of this run under mokg-data/mining: scoring its edges in the store")
             else:
-                mined, heads = accepted_of(found), set(checkpoint.load(found).seeds)
+                mined, heads = accepted_of(found), set(found.load_state().seeds)
             table = prf(mined, truth, truth.reachable_heads(heads)).round(3)
             typer.echo(f"run {run_id}: {len(mined)} mined triples")
             er = er_accuracy(Resolver.from_store(store, Embedder(), MiningConfig().er_threshold))
@@ -373,14 +292,14 @@ def _latest_mine_run(store: GraphStore) -> str:
     return str(mine.sort_values("seq")["id"].iloc[-1])
 
 
-def _checkpoint_of(run_id: str) -> Path | None:
-    """The work directory of a run under mokg-data/mining (None if not there)."""
-    from mining.pipeline import checkpoint
+def _build_of(run_id: str) -> BuildDir | None:
+    """The build directory of a run under mokg-data/mining (None if not there)."""
+    from mining.pipeline.builddir import BuildDir
 
-    for path in sorted(Path("mokg-data/mining").glob(f"*/{checkpoint.STATE}")):
-        if checkpoint.load(path.parent).run_id == run_id:
-            return path.parent
-    return None
+    try:
+        return BuildDir.find(run_id)
+    except InputError:
+        return None
 
 
 def _ablations(
