@@ -12,7 +12,11 @@ Conventions
   (the run that created it) and ``created_at``; re-writing an edge updates its other properties.
 - ``mined=True`` marks the relations PAIR's adaptive relation filtering may choose from; each has
   a natural-language description that the mining prompts quote, and carries the aggregation's
-  parts and provenance (``vote``, ``relatedness``, ``evidence``; schema v2).
+  parts and provenance (``vote``, ``relatedness``, ``evidence``; schema v2), and for facts mined
+  from text the chunk spans that state them (``spans``; schema v3).
+- Documents (schema v3): a ``Document`` has ``Chunk`` s (``HAS_CHUNK``), a chunk ``MENTIONS`` the
+  entities linked in it (with the character spans), and a document ``DESCRIBES`` the item it is
+  about.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from enum import StrEnum
 
 from graph.errors import SchemaError
 
-SCHEMA_VERSION = "2"  # v2: mined relations carry vote, relatedness, evidence
+SCHEMA_VERSION = "3"  # v2: mined relations carry vote, relatedness, evidence; v3: documents, spans
 KEY = "id"
 
 
@@ -103,6 +107,12 @@ MINED_PROPS: tuple[Prop, ...] = (
     Prop("vote", PropType.DOUBLE, "self-consistency: share of LLM samples that gave the fact"),
     Prop("relatedness", PropType.DOUBLE, "cosine of MiniLM(head + relation meaning) and MiniLM(tail)"),
     Prop("evidence", PropType.STRING, "JSON provenance: prompt and response ids, samples, rounds"),
+    Prop(
+        "spans",
+        PropType.STRING,
+        "JSON list of the text that states a fact mined from documents: [chunk id, start, end] "
+        "(character offsets in the chunk's text)",
+    ),
 )
 EDGE_SYSTEM_PROPS = frozenset({"run_id", "created_at"})
 NODE_SYSTEM_PROPS = frozenset({"run_id", "created_at"})
@@ -149,6 +159,27 @@ NODE_LABELS: tuple[NodeLabel, ...] = (
     NodeLabel("Concept", "a mined entity not yet typed", (Prop("description", _S),)),
     NodeLabel("Query", "a search query", (Prop("text", _S),)),
     NodeLabel("Thought", "a TiM memory: a head-relation-tail sentence", (Prop("text", _S),)),
+    NodeLabel(
+        "Document",
+        "a text the KG was mined from: a product description, campaign brief, review, FAQ page",
+        (
+            Prop("text", _S),
+            Prop("url", _S),
+            Prop("domain", _S, "business domain, if the source gave one"),
+            Prop("sha256", _S, "hash of the text (a changed text is a new version)"),
+        ),
+    ),
+    NodeLabel(
+        "Chunk",
+        "a passage of a document, sentence-aligned (the unit mined and cited)",
+        (
+            Prop("text", _S),
+            Prop("document", _S, "id of the document"),
+            Prop("position", _I, "0-based index of the chunk in its document"),
+            Prop("char_start", _I, "character offset of the chunk in the document's text"),
+            Prop("char_end", _I, "character offset one past the chunk's end"),
+        ),
+    ),
     NodeLabel(
         "Run",
         "a write job; every node and edge belongs to one (system label)",
@@ -234,8 +265,17 @@ REL_TYPES: tuple[RelType, ...] = (
     ),
     RelType(
         "MENTIONS",
-        "the memory thought mentions the entity",
-        tuple(("Thought", label) for label in ("User", *_ENTITY)),
+        "the memory thought or the document chunk mentions the entity",
+        tuple(("Thought", label) for label in ("User", *_ENTITY))
+        + tuple(("Chunk", label) for label in _ENTITY),
+        (
+            Prop("spans", _S, "JSON list of [start, end] character offsets in the chunk's text"),
+            Prop("surface", _S, "the text as written (first occurrence)"),
+        ),
+    ),
+    RelType("HAS_CHUNK", "the document is made of the chunk", (("Document", "Chunk"),)),
+    RelType(
+        "DESCRIBES", "the document is about the item (its description or a review)", (("Document", "Item"),)
     ),
 )
 

@@ -392,5 +392,39 @@ def test_an_older_embedded_store_is_migrated_additively(tmp_path: Path) -> None:
     edges = store.edge_table(("Intent", "NEEDS", "Category"), ["confidence", "vote", "evidence"])
     assert edges[["head", "tail", "confidence"]].values.tolist() == [["i1", "c1", 0.5]]
     assert edges["vote"].isna().all()
-    assert json.loads(marker.read_text())["schema_version"] == "2"
+    assert json.loads(marker.read_text())["schema_version"] == "3"
+    store.close()
+
+
+def test_a_v2_embedded_store_gains_documents_and_chunk_mentions(tmp_path: Path) -> None:
+    """Schema v3 (documents): a v2 store gains Document/Chunk tables, the chunk endpoints of
+    MENTIONS and the ``spans`` column of mined relations, and keeps its data."""
+    import json
+
+    from graph.store import StoreConfig, open_store
+
+    config = StoreConfig(backend="embedded", path=tmp_path / "v2")
+    store = open_store(config, create=True)
+    with store.run_context("seed") as run_id:
+        store.upsert_nodes("Intent", [{"id": "i1", "name": "moving house"}], run_id=run_id)
+    for item in ("Intent", "Category", "Brand", "Item", "Concept"):
+        store.run(f"ALTER TABLE MENTIONS DROP FROM Chunk TO {item}", read_only=False)
+    for table in ("HAS_CHUNK", "DESCRIBES", "Chunk", "Document"):
+        store.run(f"DROP TABLE {table}", read_only=False)
+    store.run("ALTER TABLE NEEDS DROP spans", read_only=False)
+    store.close()
+    marker = tmp_path / "v2" / "mokg.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": "2"}))
+    store = open_store(config)
+    with store.run_context("docs") as run_id:
+        store.upsert_nodes("Document", [{"id": "d1", "text": "Moving house? Get boxes."}], run_id=run_id)
+        chunk = {"id": "d1#0", "text": "Moving house?", "document": "d1"}
+        store.upsert_nodes("Chunk", [chunk], run_id=run_id)
+        store.upsert_edges("HAS_CHUNK", [{"head": "d1", "tail": "d1#0"}], run_id=run_id)
+        mention = {"head": "d1#0", "tail": "i1", "spans": "[[0, 12]]", "surface": "Moving house"}
+        store.upsert_edges("MENTIONS", [mention], run_id=run_id, head="Chunk", tail="Intent")
+    assert store.node_table("Intent", ["name"])["name"].tolist() == ["moving house"]
+    assert store.edge_table(("Chunk", "MENTIONS", "Intent"), ["spans"])["spans"].tolist() == ["[[0, 12]]"]
+    assert "spans" in store.edge_table(("Intent", "NEEDS", "Category"), ["spans"]).columns
+    assert json.loads(marker.read_text())["schema_version"] == "3"
     store.close()

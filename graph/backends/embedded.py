@@ -35,7 +35,7 @@ from graph.validate import ARROW_TYPES
 
 T = TypeVar("T")
 MARKER = "mokg.json"
-MIGRATABLE = frozenset({"1"})  # older schema versions an additive migration brings up to date
+MIGRATABLE = frozenset({"1", "2"})  # older schema versions an additive migration brings up to date
 DB_FILE = "graph.lbdb"
 EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
 
@@ -144,12 +144,15 @@ class EmbeddedStore(BaseStore):
         for rel in SCHEMA.rel_types.values():
             for prop in rel.props:
                 self._add_column(rel.name, prop)
-        self.init_schema()
+        self.init_schema()  # new tables; then the endpoint pairs an existing rel table lacks
+        for rel in SCHEMA.rel_types.values():
+            for head, tail in rel.endpoints:
+                self._exec(self._q("add_rel_pair", rel=rel.name, head=head, tail=tail))
 
     def _add_column(self, table: str, prop: Prop) -> None:
         try:
             self._exec(self._q("add_column", table=table, column=prop.name, type=prop.type.value))
-        except RuntimeError as exc:
+        except QueryError as exc:  # a table this schema adds: init_schema creates it whole
             if "does not exist" not in str(exc):
                 raise
 

@@ -9,6 +9,9 @@ CREATE REL TABLE IF NOT EXISTS {{rel}}({{pairs}}, {{columns}})
 // name: add_column
 ALTER TABLE {{table}} ADD IF NOT EXISTS {{column}} {{type}}
 
+// name: add_rel_pair
+ALTER TABLE {{rel}} ADD IF NOT EXISTS FROM {{head}} TO {{tail}}
+
 // name: khop_ids
 MATCH (s:{{label}})-[*1..{{hops}}]-(n)
 WHERE s.id IN $ids
