@@ -292,6 +292,12 @@ def test_every_named_query_runs(store: GraphStore) -> None:
         "category_items": {"category_id": "c_root"},
         "path_between": {"from_label": "User", "from_id": "u1", "to_label": "User", "to_id": "u2"},
         "top_degree": {"label": "Intent"},
+        "fact_sources": {
+            "head_label": "Intent",
+            "head_id": "wedding",
+            "rel_type": "NEEDS",
+            "tail_id": "c_dress",
+        },
     }
     lib = load_library()
     results = {name: store.run(name, args.get(name, {})) for name in lib.names()}
@@ -311,6 +317,24 @@ def test_every_named_query_runs(store: GraphStore) -> None:
     rel = results["relation_counts"]
     assert dict(zip(rel["relation"], rel["count"], strict=True))["HAS_INTENT"] == 2
     assert results["top_degree"]["id"].tolist()[0] == "wedding"
+
+
+def test_fact_sources_names_the_chunks_that_state_a_fact(store: GraphStore) -> None:
+    """A fact mined from text answers "where did this come from" with its document and passage."""
+    seed(store)
+    with store.run_context("docs") as run_id:
+        store.upsert_nodes("Document", [{"id": "d1", "name": "Wedding guide", "text": "x"}], run_id=run_id)
+        chunks = [{"id": f"d1#{i}", "text": f"passage {i}", "document": "d1", "position": i} for i in (0, 1)]
+        store.upsert_nodes("Chunk", chunks, run_id=run_id)
+        store.upsert_edges("HAS_CHUNK", [{"head": "d1", "tail": c["id"]} for c in chunks], run_id=run_id)
+        fact = {"head": "wedding", "tail": "c_dress", "confidence": 0.95, "spans": '[["d1#1", 0, 9]]'}
+        store.upsert_edges("NEEDS", [fact], run_id=run_id, tail="Category")
+    found = store.run(
+        "fact_sources",
+        {"head_label": "Intent", "head_id": "wedding", "rel_type": "NEEDS", "tail_id": "c_dress"},
+    )
+    assert found[["document", "chunk", "passage"]].values.tolist() == [["d1", "d1#1", "passage 1"]]
+    assert found["confidence"].tolist() == [0.95]
 
 
 def test_subgraph_whole_and_k_hop(store: GraphStore) -> None:

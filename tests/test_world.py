@@ -56,11 +56,14 @@ def test_scales_cover_demo_to_benchmark() -> None:
 
 def test_manifest_lists_every_file_with_its_visibility(world: Path) -> None:
     files = WorldDir(world).manifest()["files"]
-    on_disk = {str(p.relative_to(world)) for p in world.rglob("*.parquet")}
+    on_disk = {str(p.relative_to(world)) for p in world.rglob("*") if p.suffix in (".parquet", ".jsonl")}
     assert set(files) == on_disk
+    assert files["visible/documents/documents.jsonl"]["rows"] > 0
     assert {v["visibility"] for v in files.values()} == {"visible", "hidden"}
     assert all(
-        k.startswith("hidden/") for k in files if "conversions" in k or "user_intents" in k or "/kg/" in k
+        k.startswith("hidden/")
+        for k in files
+        if "conversions" in k or "user_intents" in k or "/kg/" in k or "statements" in k
     )
 
 

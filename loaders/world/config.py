@@ -40,6 +40,7 @@ class WorldConfig:
     cold_start_keep: float = 0.35  # extra thinning of events in the cold-start domain
     conversion_prob: float = 0.7  # a user with a targeted intent during the campaign converts
     chunk_users: int = 50_000  # users generated (and written) per chunk
+    n_documents: int = 400  # product descriptions, campaign briefs and reviews (documents.py)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,9 +51,14 @@ class WorldConfig:
 
 SCALES: dict[str, WorldConfig] = {
     "demo": WorldConfig(),
-    "small": WorldConfig(scale="small", n_users=50_000, n_items=20_000, n_campaigns=40),
+    "small": WorldConfig(scale="small", n_users=50_000, n_items=20_000, n_campaigns=40, n_documents=2_000),
     "bench": WorldConfig(
-        scale="bench", n_users=1_000_000, n_items=200_000, n_campaigns=200, events_per_user=16.0
+        scale="bench",
+        n_users=1_000_000,
+        n_items=200_000,
+        n_campaigns=200,
+        events_per_user=16.0,
+        n_documents=10_000,
     ),
 }
 

@@ -27,6 +27,7 @@ from graph.schema import SCHEMA
 from loaders.world.campaigns import conversions, plan_campaigns, searches
 from loaders.world.catalogue import Catalogue, build_catalogue
 from loaders.world.config import WorldConfig
+from loaders.world.documents import write_documents
 from loaders.world.layout import MANIFEST, WorldDir, edge_file
 from loaders.world.ontology import Ontology, load_ontology
 from loaders.world.population import Behaviour, Chunk, build_behaviour, generate_chunk
@@ -387,6 +388,7 @@ def generate_world(
             progress(c + 1, n_chunks)
     _write_finals(sink, cfg, b, campaigns, acc)
     rows = sink.close()
+    rows |= write_documents(tmp, onto, cat, campaigns, b.intent_ids, cfg.n_documents, cfg.seed)
     manifest = {
         "format_version": FORMAT_VERSION,
         "config": cfg.as_dict(),

@@ -6,7 +6,9 @@
     DIR/visible/nodes/*.parquet   what models may see: catalogue, users, campaigns, queries
     DIR/visible/edges/*.parquet   {Head}__{REL}__{Tail}.parquet, columns head, tail, props
     DIR/visible/events/*.parquet  the raw event logs (interactions, searches)
-    DIR/hidden/...            evaluator-only truth: latent intents, conversions, the full KG
+    DIR/visible/documents/documents.jsonl   texts (descriptions, briefs, reviews) for `mokg build --documents`
+    DIR/hidden/...            evaluator-only truth: latent intents, conversions, the full KG, and
+                              what each document states and names (hidden/documents/)
 
 Everything that feeds training goes through :meth:`WorldDir.visible`; :meth:`WorldDir.hidden`
 exists for evaluators and says so in its name. A test checks that ingestion and subgraph
@@ -62,6 +64,10 @@ class WorldDir:
 
     def edge_files(self) -> dict[EdgeKey, Path]:
         return {parse_edge_file(p.name): p for p in sorted(self.visible("edges").glob("*.parquet"))}
+
+    def documents(self) -> Path:
+        """The world's documents (JSON-lines: id, title, text, domain, item)."""
+        return self.visible("documents", "documents.jsonl")
 
     def truth_kg_files(self) -> dict[EdgeKey, Path]:
         folder = self.hidden_for_evaluation("kg")

@@ -33,7 +33,7 @@ from mining.pipeline.expand import Mention
 from mining.pipeline.free import relation_text
 from mining.pipeline.resolve import Resolution, Resolver, concept_id
 from mining.pipeline.types import Candidate, Entity, Pair
-from mining.prompts import EntityContext, JudgementAnswer, build_judgement
+from mining.prompts import EntityContext, JudgementAnswer, build_judgement, build_passage_judgement
 
 CONCEPT_RELATIONS = {("Intent", "NEEDS"), ("Concept", "SERVES")}
 
@@ -46,6 +46,7 @@ class AggregateStats:
     judged_out: int = 0
     resolved: dict[str, int] | None = None
     dropped_unresolved: int = 0
+    ungrounded: int = 0  # document mining: tails the passage does not contain (not accepted)
 
     def count(self, method: str) -> None:
         self.resolved = self.resolved or {}
@@ -120,12 +121,23 @@ def score(candidates: Sequence[Candidate], config: MiningConfig, embed: Embedder
 
 
 async def judge(
-    client: LLMClient, cand: Candidate, ctx: EntityContext, config: MiningConfig, stats: AggregateStats
+    client: LLMClient,
+    cand: Candidate,
+    ctx: EntityContext,
+    config: MiningConfig,
+    stats: AggregateStats,
+    passage: str | None = None,
 ) -> None:
-    """Put one accepted triple to the judgement prompt; un-accept it if the belief is below 0.5."""
-    messages = build_judgement(ctx, SCHEMA.rel(cand.relation), cand.tail.name, cand.tail.type)
+    """Put one accepted triple to the judgement prompt; un-accept it if the belief is below 0.5
+    (``passage``: does the text state it?)."""
+    rel = SCHEMA.rel(cand.relation)
+    if passage is None:
+        task, messages = "judge_triple", build_judgement(ctx, rel, cand.tail.name, cand.tail.type)
+    else:
+        task = "doc_judge_triple"
+        messages = build_passage_judgement(ctx, rel, cand.tail.name, cand.tail.type, passage)
     result = await aask_structured(
-        client, "judge_triple", messages, n=config.judge_samples, temperature=config.temperature
+        client, task, messages, n=config.judge_samples, temperature=config.temperature
     )
     beliefs = []
     for answer in result.answers:

@@ -18,6 +18,8 @@ from typing import Any
 
 from graph.errors import InputError
 from graph.store import GraphStore
+from loaders.documents import DocumentSet, read_documents
+from mining.documents.job import DocState, DocumentConfig, DocumentJob, DocumentResult, run_document_job
 from mining.llm.assemble import LLMSpec, open_client
 from mining.llm.base import LLMClient
 from mining.llm.recording import RecordingClient
@@ -50,6 +52,10 @@ class BuildRequest:
         write: write to the store in a run (False: a dry run, nothing stored).
         record: append every request and answer to the transcript.
         price: price per 1,000 prompt and completion tokens, for the report's cost.
+        documents: mine these documents (a folder of .txt/.md, or .jsonl/.csv with id,text)
+            instead of expanding from ``seeds`` (``mining/documents/``).
+        doc_config: how documents are chunked and linked (``llm=False``: no LLM, the linker
+            baseline).
     """
 
     config: MiningConfig = field(default_factory=MiningConfig)
@@ -62,16 +68,21 @@ class BuildRequest:
     write: bool = True
     record: bool = True
     price: tuple[float, float] = (0.0, 0.0)
+    documents: Path | None = None
+    doc_config: DocumentConfig = field(default_factory=DocumentConfig)
 
-    def job_key(self, store: GraphStore) -> str:
-        text = json.dumps(
-            [self.config.config_hash(), self.seeds, self.limit, self.llm.identity(), store.config.describe()],
-            sort_keys=True,
-        )
-        return hashlib.sha256(text.encode()).hexdigest()[:12]
+    def job_key(self, store: GraphStore, documents: str = "") -> str:
+        """Config, what is mined (seeds, or the documents' content and reading config), the LLM
+        and the store: the same request on the same store finds the same build."""
+        what: list[Any] = [documents, repr(self.doc_config)] if documents else [self.seeds, self.limit]
+        llm = "none" if documents and not self.doc_config.llm else self.llm.identity()
+        parts = [self.config.config_hash(), *what, llm, store.config.describe()]
+        return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:12]
 
-    def build_dir(self, store: GraphStore) -> BuildDir:
-        return BuildDir(self.workdir) if self.workdir else BuildDir.for_job(self.job_key(store), self.root)
+    def build_dir(self, store: GraphStore, documents: str = "") -> BuildDir:
+        if self.workdir:
+            return BuildDir(self.workdir)
+        return BuildDir.for_job(self.job_key(store, documents), self.root)
 
 
 @dataclass(frozen=True)
@@ -92,6 +103,7 @@ class BuildResult:
     done_before: bool = False  # the job had finished already: nothing was asked or written
     resumed_after: int | None = None  # the round a resumed job continued after
     mining: MiningResult | None = None
+    documents: DocumentResult | None = None
     report: dict[str, Any] = field(default_factory=dict)
 
 
@@ -123,6 +135,8 @@ def run_build(
     no cache is added). ``log``: one-line notes for the user (resuming, reading evidence).
     """
     say = log or (lambda _line: None)
+    if request.documents is not None:
+        return _documents(store, request, client, parts, progress, say)
     build = request.build_dir(store)
     state = _resume_state(build, request)
     if state is not None and state.finished:
@@ -176,3 +190,69 @@ def _run(
     report["llm"]["cost"] = round(mined.usage.cost(*request.price), 6)
     build.write_report(report)
     return BuildResult(build, state.run_id, resumed_after=resumed, mining=mined, report=report)
+
+
+def _documents(
+    store: GraphStore,
+    request: BuildRequest,
+    client: LLMClient | None,
+    parts: JobParts,
+    progress: StageProgress | None,
+    say: Log,
+) -> BuildResult:
+    """A document build: read and check the documents first, then resume or start the job."""
+    assert request.documents is not None
+    docs = read_documents(request.documents)
+    build = request.build_dir(store, docs.sha256())
+    if request.fresh:
+        build.reset()
+    state = None
+    if build.has_state():
+        if not build.is_documents():
+            raise InputError(f"{build.path} holds a build from seeds, not documents; pass another --workdir")
+        state = DocState.from_json(build.load_raw())
+        if state.config_hash != request.config.config_hash():
+            raise InputError(f"{build.path} holds a checkpoint of another config; pass --fresh")
+        if state.finished:
+            return BuildResult(build, state.run_id, done_before=True)
+    if not request.doc_config.llm:
+        return _run_documents(store, request, build, docs, state, None, parts, progress, say)
+    if client is None:
+        with open_client(request.llm) as opened:
+            return _run_documents(store, request, build, docs, state, opened, parts, progress, say)
+    return _run_documents(store, request, build, docs, state, client, parts, progress, say)
+
+
+def _run_documents(
+    store: GraphStore,
+    request: BuildRequest,
+    build: BuildDir,
+    docs: DocumentSet,
+    state: DocState | None,
+    client: LLMClient | None,
+    parts: JobParts,
+    progress: StageProgress | None,
+    say: Log,
+) -> BuildResult:
+    asked = RecordingClient(client, build.transcript) if client is not None and request.record else client
+    job = DocumentJob(
+        store, asked, request.config, build, docs, request.doc_config, embed=parts.embed, progress=progress
+    )
+    resumed = state.round_done if state is not None else None
+    if state is not None:
+        say(f"resuming run {state.run_id} after round {state.round_done} ({build.path})")
+        job.resume(state)
+    else:
+        note = json.dumps(
+            {"documents": str(request.documents), "llm": request.llm.identity() if client else "none"}
+        )
+        state = job.start(note=note)
+    try:
+        mined = run_document_job(job, state)
+    except BaseException:
+        store.finish_run(state.run_id, ok=False)
+        raise
+    report = mined.report()
+    report["llm"]["cost"] = round(mined.usage.cost(*request.price), 6)
+    build.write_report(report)
+    return BuildResult(build, state.run_id, resumed_after=resumed, documents=mined, report=report)

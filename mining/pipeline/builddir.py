@@ -87,17 +87,35 @@ class BuildDir:
     def has_state(self) -> bool:
         return self.checkpoint.exists()
 
-    def load_state(self) -> JobState:
+    def load_raw(self) -> dict[str, Any]:
+        """The checkpoint's JSON (``kind`` is ``documents`` for a document build)."""
         if not self.checkpoint.exists():
             raise InputError(f"no checkpoint in {self.path}: nothing to resume (start a new `mokg build`)")
         try:
-            return state_from_json(json.loads(self.checkpoint.read_text()))
-        except (ValueError, KeyError, TypeError) as exc:
+            raw = json.loads(self.checkpoint.read_text())
+        except ValueError as exc:
+            raise InputError(
+                f"{self.checkpoint} is not a readable checkpoint ({exc}); pass --fresh to start over"
+            ) from None
+        if not isinstance(raw, dict) or "run_id" not in raw:
+            raise InputError(f"{self.checkpoint} is not a readable checkpoint; pass --fresh to start over")
+        return raw
+
+    def is_documents(self) -> bool:
+        return self.has_state() and self.load_raw().get("kind") == "documents"
+
+    def load_state(self) -> JobState:
+        """The checkpoint of an entity build (``mining/pipeline/job.py``)."""
+        raw = self.load_raw()
+        try:
+            return state_from_json(raw)
+        except (KeyError, TypeError) as exc:
             raise InputError(
                 f"{self.checkpoint} is not a readable checkpoint ({exc}); pass --fresh to start over"
             ) from None
 
-    def save_state(self, state: JobState) -> None:
+    def save_state(self, state: Any) -> None:
+        """Replace the checkpoint with ``state`` (a job's state dataclass) atomically."""
         self.path.mkdir(parents=True, exist_ok=True)
         _write_aside(self.checkpoint, json.dumps(asdict(state), indent=1, sort_keys=True))
 
@@ -107,7 +125,7 @@ class BuildDir:
             path.unlink(missing_ok=True)
 
     def run_id(self) -> str:
-        return self.load_state().run_id if self.has_state() else ""
+        return str(self.load_raw()["run_id"]) if self.has_state() else ""
 
     # ---- candidates --------------------------------------------------------------------------
     def append_candidates(self, candidates: list[Candidate]) -> None:

@@ -17,7 +17,13 @@ from mining.llm.recording import prompt_id
 from mining.llm.structured import ParseCounts, aask_structured
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.types import Pair
-from mining.prompts import EntityContext, ExpansionAnswer, build_entity_expansion
+from mining.prompts import (
+    EntityContext,
+    ExpansionAnswer,
+    PassageExpansionAnswer,
+    build_entity_expansion,
+    build_passage_expansion,
+)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class Mention:
     sample: int
     surface: str
     prompt_id: str
+    quote: str = ""  # document mining: the words of the passage the answer cited
 
 
 @dataclass
@@ -44,25 +51,34 @@ async def expand_pair(
     round_: int,
     config: MiningConfig,
     stats: ExpandStats,
+    passage: str | None = None,
 ) -> list[Mention]:
-    """Tail mentions for ``pair`` from one (possibly augmented) expansion prompt."""
-    messages = build_entity_expansion(
-        ctx, SCHEMA.rel(pair.relation), pair.tail_type, found=found, round_=round_, k=config.fanout
-    )
+    """Tail mentions for ``pair`` from one (possibly augmented) expansion prompt (``passage``: the
+    tails the text states, each with the words it cites)."""
+    rel = SCHEMA.rel(pair.relation)
+    if passage is None:
+        task = "entity_expansion"
+        messages = build_entity_expansion(
+            ctx, rel, pair.tail_type, found=found, round_=round_, k=config.fanout
+        )
+    else:
+        task = "doc_entity_expansion"
+        messages = build_passage_expansion(
+            ctx, rel, pair.tail_type, passage, found=found, round_=round_, k=config.fanout
+        )
     result = await aask_structured(
-        client,
-        "entity_expansion",
-        messages,
-        n=config.n_samples,
-        temperature=config.sample_temperature,
+        client, task, messages, n=config.n_samples, temperature=config.sample_temperature
     )
     pid = prompt_id(messages)
     stats.prompts += 1
     stats.add(result)
     out = []
     for index, answer in enumerate(result.answers):
-        assert isinstance(answer, ExpansionAnswer)
-        names = dict.fromkeys(t.name.strip() for t in answer.tails[: config.fanout] if t.name.strip())
-        out += [Mention(pair, index, name, pid) for name in names]
+        assert isinstance(answer, ExpansionAnswer | PassageExpansionAnswer)
+        said: dict[str, str] = {}
+        for tail in answer.tails[: config.fanout]:
+            if tail.name.strip():
+                said.setdefault(tail.name.strip(), getattr(tail, "quote", ""))
+        out += [Mention(pair, index, name, pid, quote) for name, quote in said.items()]
     stats.mentions += len(out)
     return out

@@ -17,7 +17,12 @@ from mining.llm.base import LLMClient
 from mining.llm.structured import ParseCounts, aask_structured
 from mining.pipeline.config import MiningConfig
 from mining.pipeline.types import Entity, Pair
-from mining.prompts import EntityContext, RelationFilterAnswer, build_relation_filter
+from mining.prompts import (
+    EntityContext,
+    RelationFilterAnswer,
+    build_passage_relation_filter,
+    build_relation_filter,
+)
 
 PREFERRED_TAILS = ("Category", "Intent", "Brand", "Item", "Concept")
 
@@ -37,16 +42,22 @@ class FilterStats(ParseCounts):
 
 
 async def filter_relations(
-    client: LLMClient, head: Entity, ctx: EntityContext, config: MiningConfig, stats: FilterStats
+    client: LLMClient,
+    head: Entity,
+    ctx: EntityContext,
+    config: MiningConfig,
+    stats: FilterStats,
+    passage: str | None = None,
 ) -> list[Pair]:
-    """The (head, relation) pairs worth expanding, by vote over ``config.n_samples`` samples."""
+    """The (head, relation) pairs worth expanding, by vote over ``config.n_samples`` samples
+    (``passage``: the relations the text states, for document mining)."""
     mined = {r.name for r in SCHEMA.mined_relations()}
+    if passage is None:
+        task, messages = "relation_filter", build_relation_filter(ctx)
+    else:
+        task, messages = "doc_relation_filter", build_passage_relation_filter(ctx, passage)
     result = await aask_structured(
-        client,
-        "relation_filter",
-        build_relation_filter(ctx),
-        n=config.n_samples,
-        temperature=config.sample_temperature,
+        client, task, messages, n=config.n_samples, temperature=config.sample_temperature
     )
     stats.heads += 1
     stats.add(result)

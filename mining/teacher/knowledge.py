@@ -27,10 +27,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graph.errors import InputError
 from loaders.world.layout import WorldDir
 from loaders.world.ontology import DEFAULT_DIR, Ontology, load_ontology
+
+if TYPE_CHECKING:
+    from mining.teacher.passages import PassageKnowledge
 
 TAIL_TYPES = {
     "NEEDS": "Category",
@@ -70,6 +74,7 @@ class TeacherKnowledge:
     ontology: Ontology
     entities: dict[tuple[str, str], Entity] = field(default_factory=dict)
     facts: dict[str, dict[str, list[Fact]]] = field(default_factory=dict)  # id -> relation -> facts
+    passages: PassageKnowledge | None = None  # what a world's documents state (passages.py)
 
     @classmethod
     def from_ontology(cls, ontology: Ontology) -> TeacherKnowledge:
@@ -111,7 +116,11 @@ class TeacherKnowledge:
                 f"the world in {path} was generated from another ontology (sha256 {want}); "
                 "regenerate it, or pass that ontology's directory instead"
             )
-        return cls.from_ontology(onto)
+        from mining.teacher.passages import PassageKnowledge
+
+        kb = cls.from_ontology(onto)
+        kb.passages = PassageKnowledge.load(path)
+        return kb
 
     def name_of(self, node_id: str) -> str:
         if node_id in self.ontology.intents:

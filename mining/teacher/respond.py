@@ -16,6 +16,8 @@
 - ``judge_triple``: valid iff the triple is in the truth. The confidence is in the verdict:
   0.55 + 0.4·weight for a true triple, 0.7 for a false near miss, 0.9 for another false tail,
   0.55 when the head is unknown.
+- ``doc_relation_filter``, ``doc_entity_expansion``, ``doc_judge_triple``: the same tasks grounded
+  in a passage of a world document, answered from what the passage states (``passages.py``).
 
 An entity the teacher does not know gets at most ``unknown_guesses`` guesses (near misses of
 look-alike entities, drawn per sample so they disagree across samples, as low-confidence model
@@ -33,6 +35,7 @@ from typing import Any, TypeVar
 
 from graph.schema import SCHEMA
 from mining.prompts import Message, read_facts
+from mining.teacher import passages
 from mining.teacher.knowledge import TAIL_TYPES, Fact, TeacherKnowledge, key
 from mining.teacher.noise import (
     Draws,
@@ -250,4 +253,7 @@ TASKS: dict[str, Callable[[Ask], dict[str, Any]]] = {
     "free_relations": free_relations,
     "entity_expansion": entity_expansion,
     "judge_triple": judge_triple,
+    "doc_relation_filter": passages.relation_filter,
+    "doc_entity_expansion": passages.entity_expansion,
+    "doc_judge_triple": passages.judge_triple,
 }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
 
 
 class LLMChoice(StrEnum):
+    none = "none"
     teacher = "teacher"
     openai = "openai"
     local = "local"
@@ -137,6 +139,23 @@ def build(
             help="--llm lightpair: the encoder's precision, fp32 or bf16 (2-3x faster on CPUs with BF16)."
         ),
     ] = "fp32",
+    documents: Annotated[
+        Path | None,
+        typer.Option(
+            help="Mine these documents instead of expanding from seeds: a folder of .txt/.md files, or "
+            ".jsonl / .csv with id,text[,title,url,domain,item]. Every fact keeps the chunk span that "
+            "states it. With --llm none, only the linker runs (the non-LLM baseline).",
+        ),
+    ] = None,
+    chunk_chars: Annotated[
+        int, typer.Option(help="--documents: a chunk holds whole sentences up to this many characters.")
+    ] = 1000,
+    grounding: Annotated[
+        bool,
+        typer.Option(
+            "--grounding/--no-grounding", help="--documents: accept only tails the passage contains."
+        ),
+    ] = True,
 ) -> None:
     """Mine the marketing KG with PAIR into the store (rerun the same command to resume or no-op).
 
@@ -145,12 +164,19 @@ def build(
     provenance (vote, relatedness, prompt ids) on every edge. A checkpoint after each round lets a
     killed run continue where it stopped; the response cache makes re-asked prompts free.
 
-    Example: `mokg build --limit 40 --rounds 3 --noise medium`, then
-    `mokg eval mining --world mokg-data/world-demo`.
+    With --documents, PAIR runs per chunk of text with the passage in every prompt: spaCy splits
+    sentences, finds mentions (the store's names, named entities, noun chunks) and links them to
+    the store's entities; documents, chunks and mentions are written with the facts.
+
+    Examples: `mokg build --limit 40 --rounds 3 --noise medium`, then
+    `mokg eval mining --world mokg-data/world-demo`;
+    `mokg build --documents mokg-data/world-demo/visible/documents/documents.jsonl --rounds 2`
+    (the world's teacher reads that world's documents), then `mokg eval mining --documents`.
     """
     from rich.console import Console
     from rich.progress import Progress
 
+    from mining.documents.job import DocumentConfig
     from mining.llm.assemble import LLMSpec
     from mining.pipeline.build import BuildRequest, run_build
     from mining.pipeline.config import MiningConfig
@@ -167,25 +193,40 @@ def build(
         seed=seed,
         evidence=evidence,
     )
+    if llm is LLMChoice.none and documents is None:
+        raise InputError("--llm none only applies to --documents (the linker baseline)")
+    if documents is not None and world is None and llm is LLMChoice.teacher:
+        world = _world_of(documents)  # the world's teacher reads what that world's documents state
     spec = LLMSpec(
-        llm.value,
-        noise,
-        seed,
-        base_url,
-        model,
-        concurrency,
-        timeout,
-        retries,
-        schema_format,
-        precision,
-        latency,
-        world,
-        cache,
+        choice=LLMChoice.teacher.value if llm is LLMChoice.none else llm.value,
+        noise=noise,
+        seed=seed,
+        base_url=base_url,
+        model=model,
+        concurrency=concurrency,
+        timeout_s=timeout,
+        max_retries=retries,
+        schema_format=schema_format,
+        precision=precision,
+        latency_s=latency,
+        world=world,
+        cache=cache,
     )
     spec.check()
     if llm is LLMChoice.lightpair and model is not None and not evidence:
         _warn_evidence(Path(model))
-    request = BuildRequest(config, spec, seeds, limit, workdir, fresh=fresh, price=price)
+    doc_config = DocumentConfig(chunk_chars, grounding=grounding, llm=llm is not LLMChoice.none)
+    request = BuildRequest(
+        config,
+        spec,
+        seeds,
+        limit,
+        workdir,
+        fresh=fresh,
+        price=price,
+        documents=documents,
+        doc_config=doc_config,
+    )
     store: GraphStore = _open()
     try:
         with Progress(console=Console(stderr=True), transient=False) as bar:
@@ -198,6 +239,14 @@ def build(
     _print_report(result.report)
     b = result.build
     typer.echo(f"report: {b.report}; candidates: {b.candidates}; transcript: {b.transcript}")
+
+
+def _world_of(documents: Path) -> Path | None:
+    """The world directory the documents belong to (the teacher reads what they state), if any."""
+    for parent in [documents, *documents.resolve().parents]:
+        if (parent / "world.json").exists():
+            return parent
+    return None
 
 
 def _warn_evidence(model: Path) -> None:
@@ -232,9 +281,18 @@ def eval_mining(
     seed: Annotated[int, typer.Option(help="--ablations: seed of the seed sample (1 was used to tune).")] = 2,
     cache: Annotated[Path | None, typer.Option(help="Response cache dir (default $MOKG_CACHE/llm).")] = None,
     out: Annotated[Path | None, typer.Option(help="Also write the table here (.csv or .json).")] = None,
+    documents: Annotated[
+        bool,
+        typer.Option(
+            "--documents",
+            help="Score a document build (`mokg build --documents`) against what the world's documents "
+            "state: triples, entity linking (recall, accuracy, over-merging) and cited spans.",
+        ),
+    ] = False,
 ) -> None:
     """Precision, recall and F1 per relation of a mining run against the world's truth, plus
-    entity-resolution accuracy; or, with --ablations, PAIR vs its ablations across noise levels.
+    entity-resolution accuracy; or, with --ablations, PAIR vs its ablations across noise levels;
+    or, with --documents, a document build against what the documents state.
 
     A run's triples are its accepted candidates (``candidates.jsonl`` in its work directory, which
     includes triples the graph already had); without a work directory, its edges in the store.
@@ -249,6 +307,9 @@ def eval_mining(
     from mokg.cli import _open
     from mokg.output import render_table
 
+    if documents:
+        _eval_documents(world, run, workdir, out)
+        return
     truth = TruthKG.from_world(world)
     store = _open()
     try:
@@ -282,6 +343,35 @@ def eval_mining(
             typer.echo(f"wrote {out}")
     finally:
         store.close()
+
+
+def _eval_documents(world: Path, run: str | None, workdir: Path | None, out: Path | None) -> None:
+    from mining.documents.evaluate import evaluate_documents
+    from mining.pipeline.builddir import BuildDir
+    from mokg.cli import _open
+    from mokg.output import render_table
+
+    store = _open()
+    try:
+        build = BuildDir.existing(workdir) if workdir else BuildDir.find(run or _latest_mine_run(store))
+        scores = evaluate_documents(store, build, world)
+    finally:
+        store.close()
+    link, prov = scores.linking, scores.provenance
+    typer.echo(
+        f"run {build.run_id()} ({build.path}): entity linking on {link['kg_mentions']:,} names of KG "
+        f"entities: recall {link['recall']:.3f}, accuracy {link['accuracy']:.3f}; "
+        f"{link['out_of_kg_mentions']:,} out-of-KG names, {link['over_merged']:.3f} over-merged into an "
+        f"existing entity; the cited span states the fact for {prov['cited_correctly']:,} of "
+        f"{prov['true_triples']:,} true triples ({prov['share']:.3f})"
+    )
+    render_table(scores.triples)
+    if out is not None:
+        payload = {"triples": scores.triples.to_dict("records"), "linking": link, "provenance": prov}
+        out.write_text(json.dumps(payload, indent=1)) if out.suffix == ".json" else scores.triples.to_csv(
+            out, index=False
+        )
+        typer.echo(f"wrote {out}")
 
 
 def _latest_mine_run(store: GraphStore) -> str:

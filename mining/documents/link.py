@@ -1,0 +1,92 @@
+"""Stage D3: entity linking, mentions → the store's entities, or a new ``Concept`` when nothing fits.
+
+Each mention is resolved (``mining.pipeline.resolve``: normalised name, then fuzzy characters,
+then MiniLM cosine) within the labels its source allows, each label with its own embedding
+threshold (names of brands are arbitrary strings, so their bar is higher):
+
+- a gazetteer match: its own label;
+- a named entity: Brand, then Concept;
+- a noun chunk: Category, Intent, Concept.
+
+The best resolution wins (normalised over fuzzy over embedding, then by similarity). A named
+entity that links nowhere becomes a new ``Concept`` (a company or product the KG does not know
+yet); an unlinked noun chunk is dropped (most are not entities: "a week", "the packaging").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from graph.store import GraphStore
+from mining.documents.mentions import TextMention
+from mining.pipeline.embed import Embedder
+from mining.pipeline.resolve import Resolution, Resolver, concept_id
+from mining.pipeline.seeds import store_entities
+from mining.pipeline.types import Entity
+
+LABELS = ("Intent", "Category", "Brand", "Concept")
+THRESHOLDS: Mapping[str, float] = {"Intent": 0.8, "Category": 0.8, "Brand": 0.92, "Concept": 0.85}
+CANDIDATES = {"ner": ("Brand", "Concept"), "noun": ("Category", "Intent", "Concept")}
+RANK = {"normalised": 3, "fuzzy": 2, "embedding": 1, "unresolved": 0}
+
+
+@dataclass(frozen=True)
+class Link:
+    mention: TextMention
+    entity: Entity | None
+    method: str  # normalised, fuzzy, embedding, new (a Concept made here) or unresolved
+    score: float
+
+
+class Linker:
+    """Links mentions to the entities of one store (one resolver per label)."""
+
+    def __init__(
+        self, entities: Sequence[Entity], embed: Embedder, thresholds: Mapping[str, float] = THRESHOLDS
+    ) -> None:
+        self.resolvers = {
+            label: Resolver([e for e in entities if e.type == label], embed, thresholds[label])
+            for label in LABELS
+        }
+
+    @classmethod
+    def from_store(
+        cls, store: GraphStore, embed: Embedder, thresholds: Mapping[str, float] = THRESHOLDS
+    ) -> Linker:
+        return cls([e for label in LABELS for e in store_entities(store, label)], embed, thresholds)
+
+    def names(self) -> dict[str, list[str]]:
+        """The known names per label (the gazetteer's phrases)."""
+        return {label: [e.name for e in r.entities(label)] for label, r in self.resolvers.items()}
+
+    def link(self, mentions: Sequence[TextMention]) -> list[Link]:
+        best: dict[int, tuple[Resolution, str]] = {}
+        for label in LABELS:
+            wanted = [i for i, m in enumerate(mentions) if label in _labels(m)]
+            surfaces = sorted({mentions[i].surface for i in wanted})
+            resolved = dict(zip(surfaces, self.resolvers[label].resolve_many(surfaces, label), strict=True))
+            for i in wanted:
+                res = resolved[mentions[i].surface]
+                if res.entity is not None and (i not in best or _better(res, best[i][0])):
+                    best[i] = (res, label)
+        return [_decide(m, best.get(i)) for i, m in enumerate(mentions)]
+
+
+def _labels(mention: TextMention) -> tuple[str, ...]:
+    return (mention.label,) if mention.source == "gazetteer" else CANDIDATES[mention.source]
+
+
+def _better(new: Resolution, old: Resolution) -> bool:
+    return (RANK[new.method], new.similarity) > (RANK[old.method], old.similarity)
+
+
+def _decide(mention: TextMention, best: tuple[Resolution, str] | None) -> Link:
+    if best is not None:
+        res = best[0]
+        return Link(mention, res.entity, res.method, res.similarity)
+    if mention.source == "ner":
+        return Link(
+            mention, Entity(concept_id(mention.surface), mention.surface, "Concept", new=True), "new", 0.0
+        )
+    return Link(mention, None, "unresolved", 0.0)
