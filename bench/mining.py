@@ -1,4 +1,5 @@
-"""Mining benchmark (run: `python -m bench.mining --help`).
+"""Mining benchmark (run: `python -m bench.mining --help`; documents: `--documents 10000`,
+see ``bench/documents.py``).
 
 Runs PAIR's job (``mining.pipeline.job``) against the world's teacher server over real HTTP at
 concurrency 1, 8 and 32, each with a cold response cache, and reports triples/s and LLM requests
@@ -83,7 +84,21 @@ def main() -> None:
     parser.add_argument("--concurrency", default="1,8,32")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, help="write the results as JSON here")
+    parser.add_argument(
+        "--documents", type=int, help="benchmark document mining instead: a world with this many documents"
+    )
+    parser.add_argument("--sample", type=int, default=300, help="--documents: documents mined by the build")
+    parser.add_argument("--doc-concurrency", type=int, default=32, help="--documents: requests in flight")
     args = parser.parse_args()
+    if args.documents:
+        from bench.documents import run
+
+        with tempfile.TemporaryDirectory() as tmp:
+            args.concurrency = args.doc_concurrency
+            result = run(args, Path(tmp))
+        if args.out:
+            args.out.write_text(json.dumps(result, indent=2))
+        return
     if not args.store.exists():
         raise SystemExit(f"no store at {args.store}: run `make demo` first (or pass --store)")
     rows = []

@@ -11,6 +11,10 @@ threshold (names of brands are arbitrary strings, so their bar is higher):
 The best resolution wins (normalised over fuzzy over embedding, then by similarity). A named
 entity that links nowhere becomes a new ``Concept`` (a company or product the KG does not know
 yet); an unlinked noun chunk is dropped (most are not entities: "a week", "the packaging").
+
+Blocking: a noun chunk is compared with a label's names only if it shares a normalised word of
+three or more letters with one of them (most noun chunks share none, and MiniLM would spend most
+of the linking time on them).
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from dataclasses import dataclass
 from graph.store import GraphStore
 from mining.documents.mentions import TextMention
 from mining.pipeline.embed import Embedder
-from mining.pipeline.resolve import Resolution, Resolver, concept_id
+from mining.pipeline.resolve import Resolution, Resolver, concept_id, normalise
 from mining.pipeline.seeds import store_entities
 from mining.pipeline.types import Entity
 
@@ -49,6 +53,9 @@ class Linker:
             label: Resolver([e for e in entities if e.type == label], embed, thresholds[label])
             for label in LABELS
         }
+        self.words = {
+            label: {w for e in entities if e.type == label for w in _words(e.name)} for label in LABELS
+        }
 
     @classmethod
     def from_store(
@@ -63,7 +70,7 @@ class Linker:
     def link(self, mentions: Sequence[TextMention]) -> list[Link]:
         best: dict[int, tuple[Resolution, str]] = {}
         for label in LABELS:
-            wanted = [i for i, m in enumerate(mentions) if label in _labels(m)]
+            wanted = [i for i, m in enumerate(mentions) if label in _labels(m) and self._blocked_in(m, label)]
             surfaces = sorted({mentions[i].surface for i in wanted})
             resolved = dict(zip(surfaces, self.resolvers[label].resolve_many(surfaces, label), strict=True))
             for i in wanted:
@@ -71,6 +78,13 @@ class Linker:
                 if res.entity is not None and (i not in best or _better(res, best[i][0])):
                     best[i] = (res, label)
         return [_decide(m, best.get(i)) for i, m in enumerate(mentions)]
+
+    def _blocked_in(self, mention: TextMention, label: str) -> bool:
+        return mention.source != "noun" or bool(_words(mention.surface) & self.words[label])
+
+
+def _words(name: str) -> set[str]:
+    return {w for w in normalise(name).split() if len(w) >= 3}
 
 
 def _labels(mention: TextMention) -> tuple[str, ...]:

