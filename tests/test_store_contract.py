@@ -538,12 +538,10 @@ def test_an_ad_hoc_write_is_a_run_that_moves_the_version(store: GraphStore) -> N
     version = store.version()
     store.run("CREATE (:User {id: 'u7', name: 'Ad hoc'})", read_only=False)
     after = store.version()
-    assert after.seq == version.seq + 1 and after.run_id != version.run_id
-    runs = store.runs().set_index("id")
-    assert runs.loc[after.run_id, "kind"] == "cypher" and runs.loc[after.run_id, "status"] == "done"
-    assert (
-        "cannot undo" in runs.loc[after.run_id, "note"] and "CREATE (:User" in runs.loc[after.run_id, "note"]
-    )
+    assert after.seq == version.seq + 1 and after.run_id is not None and after.run_id != version.run_id
+    run = store.runs().set_index("id").loc[after.run_id]
+    assert run["kind"] == "cypher" and run["status"] == "done"
+    assert "cannot undo" in run["note"] and "CREATE (:User" in run["note"]
     user = store.run("MATCH (u:User {id: 'u7'}) RETURN u.run_id AS r, u.source AS s")
     assert (user["r"][0], user["s"][0]) == (after.run_id, after.run_id)
     store.delete_run(str(after.run_id))
@@ -601,7 +599,7 @@ def test_catalogue_calls_still_run(store: GraphStore) -> None:
 def _limited(store: GraphStore, **limits: Any) -> GraphStore:
     from dataclasses import replace
 
-    store.config = replace(store.config, **limits)  # type: ignore[misc]
+    store.config = replace(store.config, **limits)
     return store
 
 

@@ -37,7 +37,7 @@ def mokg(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def python(code: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
+def python(code: str, cwd: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code)],
         cwd=cwd,
@@ -46,7 +46,6 @@ def python(code: str, cwd: Path, **kwargs: object) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        **kwargs,  # type: ignore[arg-type]
     )
 
 
@@ -71,8 +70,8 @@ def test_a_second_process_gets_one_line_or_queues_with_wait(tmp_path: Path) -> N
     assert holder.stdout is not None and holder.stdin is not None
     try:
         assert holder.stdout.readline().strip() == "open"
-        for args, env in ((["stats"], {}), (["runs", "list"], {})):
-            r = mokg("--path", "graph", *args, cwd=tmp_path, **env)
+        for args in (["stats"], ["runs", "list"]):
+            r = mokg("--path", "graph", *args, cwd=tmp_path)
             line = one_line(r.stderr)
             assert r.returncode == 2 and "in use by another process (pid" in line and "--wait" in line
         writer = subprocess.Popen(
