@@ -596,6 +596,18 @@ def test_catalogue_calls_still_run(store: GraphStore) -> None:
 # ---- limits ---------------------------------------------------------------------------------
 
 
+def test_limits_come_from_the_environment_and_bad_values_are_refused() -> None:
+    from graph.errors import StoreError
+    from graph.store import StoreConfig
+
+    cfg = StoreConfig.from_env({"MOKG_WAIT": "2.5", "MOKG_MAX_ROWS": "10", "MOKG_QUERY_TIMEOUT": "0"})
+    assert (cfg.wait_s, cfg.max_rows, cfg.query_timeout_s) == (2.5, 10, 0)
+    with pytest.raises(StoreError, match="MOKG_MAX_ROWS must be a number"):
+        StoreConfig.from_env({"MOKG_MAX_ROWS": "lots"})
+    with pytest.raises(StoreError, match="max_rows must be a number >= 0"):
+        StoreConfig(max_rows=-1)
+
+
 def _limited(store: GraphStore, **limits: Any) -> GraphStore:
     from dataclasses import replace
 
