@@ -639,14 +639,16 @@ def test_a_slow_query_stops_at_the_timeout_naming_the_limit(store: GraphStore) -
     if store.backend == "neo4j" and "ArcadeDB" in store._driver.get_server_info().agent:  # type: ignore[attr-defined]
         pytest.skip("ArcadeDB's Bolt plugin ignores transaction timeouts (Neo4j honours them)")
     run_id = store.start_run("clique")
-    ids = [f"i{k}" for k in range(12)]
+    ids = [f"i{k}" for k in range(20)]
     store.upsert_nodes("Intent", [{"id": i} for i in ids], run_id=run_id)
     pairs = [{"head": a, "tail": b} for a in ids for b in ids if a < b]
     store.upsert_edges("CO_OCCURS_WITH", pairs, run_id=run_id)
     quick = _limited(store, query_timeout_s=0.1)
     with pytest.raises(QueryError, match=r"timeout of 0\.1 s"):
         quick.run("MATCH p = (a:Intent)-[:CO_OCCURS_WITH*1..10]-(b:Intent) RETURN count(*) AS c")
-    assert quick.run("MATCH (a:Intent) RETURN count(*) AS c")["c"][0] == 12
+    assert quick.run("MATCH (a:Intent) RETURN count(*) AS c")["c"][0] == 20
+    with pytest.raises(QueryError, match="timeout"):  # a k-hop export from a seed, hops=5
+        quick.subgraph(seeds={"Intent": ["i0"]}, hops=5)
 
 
 # ---- interrupted runs ---------------------------------------------------------------------------
