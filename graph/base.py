@@ -1,15 +1,22 @@
 """What both backends share: validation, runs and versions, endpoint checks, subgraphs, stats.
 
-A backend supplies four primitives: ``_read`` (a read-only query → DataFrame), ``_in_write_tx``
-(run a unit of work in one write transaction, rolled back on any error), ``_write_nodes`` and
-``_write_edges`` (apply one validated Arrow table inside that transaction).
+A backend supplies the primitives: ``_read`` (an internal read-only query → DataFrame),
+``_in_write_tx`` (run a unit of work in one write transaction, rolled back on any error),
+``_stored`` (the stored rows of a table for some keys), ``_insert`` and ``_update`` (write rows
+inside that transaction) and ``_user_read`` / ``_user_statement`` (a person's query, one
+statement, under the configured limits, read-only by the database's own means).
+
+Every write compares the incoming rows with the stored ones: new rows are inserted, changed rows
+updated (or kept, for a load that keeps existing rows), unchanged rows skipped, and the
+before-image of every row a run changes but did not create is written in the same transaction
+(:mod:`graph.changes`), so :meth:`BaseStore.delete_run` can restore it.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+import json
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -17,7 +24,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.errors import InputError, QueryError
+from graph.changes import (
+    Target,
+    before_images,
+    fill_only,
+    key_columns,
+    merge_earlier,
+    parse_target,
+    plan_restore,
+    split,
+)
+from graph.changes import target_props as props_of
+from graph.errors import InputError, MokgError, QueryError
+from graph.guard import check_query_text
+from graph.runs import ADHOC_KIND, adhoc_note, warn_interrupted, writer
 from graph.schema import EDGE_SYSTEM_PROPS, KEY, NODE_SYSTEM_PROPS, SCHEMA, Prop, PropType
 from graph.store import LoadReport, StoreConfig, TableReport
 from graph.subgraph import EdgeKey, GraphVersion, Subgraph
@@ -27,21 +47,15 @@ from queries.templates import system_query
 T = TypeVar("T")
 Executor = Callable[[str, Mapping[str, Any]], pd.DataFrame]
 KEYED_LOOKUP_MAX = 20_000
-_WRITE_WORDS = re.compile(
-    r"\b(CREATE|MERGE|SET|DELETE|DETACH|REMOVE|DROP|ALTER|COPY|LOAD|INSTALL|FOREACH|IMPORT)\b",
-    re.IGNORECASE,
-)
-_LITERALS = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|`[^`]*`|//[^\n]*|/\*.*?\*/", re.S)
 _HEAD_TAIL = (Prop("head", PropType.STRING), Prop("tail", PropType.STRING))
+READ_ONLY_REFUSAL = (
+    "this Cypher writes to the graph but the call is read-only; "
+    "rerun with --write (or read_only=False) if you mean it"
+)
 
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-
-
-def writes_data(query: str) -> bool:
-    """True if the Cypher text (literals and comments ignored) contains a write clause."""
-    return bool(_WRITE_WORDS.search(_LITERALS.sub(" ", query)))
 
 
 def edge_key_name(key: EdgeKey) -> str:
@@ -56,28 +70,51 @@ def rows_table(rows: list[dict[str, Any]], props: Sequence[Prop]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
+def typed_table(frame: pd.DataFrame, target: Target) -> pa.Table:
+    """A frame of key and property columns as Arrow, typed by the schema (nulls included)."""
+    props = {**props_of(target), "head": _HEAD_TAIL[0], "tail": _HEAD_TAIL[1]}
+    fields = [pa.field(str(c), ARROW_TYPES[props[str(c)].type]) for c in frame.columns]
+    return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
+
+
 class BaseStore:
     backend = "base"
     dialect = "common"
 
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
+        self._live_runs: set[str] = set()  # runs this store object is writing
 
     # ---- primitives a backend implements -------------------------------------------------
     def _read(self, query: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         raise NotImplementedError
 
-    def _in_write_tx(self, work: Callable[[Executor], T]) -> T:
+    def _in_write_tx(self, work: Callable[[Executor], T], timeout_s: float = 0.0) -> T:
         raise NotImplementedError
 
-    def _write_nodes(
-        self, ex: Executor, label: str, table: pa.Table, run_id: str, now: datetime
-    ) -> TableReport:
+    def _stored(self, ex: Executor, target: Target, keys: pd.DataFrame) -> pd.DataFrame:
+        """The stored rows of ``target`` (key columns and every property) matching ``keys``."""
         raise NotImplementedError
 
-    def _write_edges(
-        self, ex: Executor, key: EdgeKey, table: pa.Table, run_id: str, now: datetime
-    ) -> TableReport:
+    def _insert(self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime) -> None:
+        """Create the rows of ``table`` (none exists yet), stamped with ``run_id`` and ``now``."""
+        raise NotImplementedError
+
+    def _update(self, ex: Executor, target: Target, frame: pd.DataFrame, *, assign: bool) -> None:
+        """Set the properties of ``frame`` on stored rows: a missing value keeps the stored one,
+        or with ``assign`` every value, null included, is written (restoring before-images)."""
+        raise NotImplementedError
+
+    def _user_read(self, query: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        """A person's query, one statement, read-only by the database's means, under the limits."""
+        raise NotImplementedError
+
+    def _user_statement(self, ex: Executor, query: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        """A person's writing statement, one, inside the current write transaction, under the limits."""
+        raise NotImplementedError
+
+    def _writer_gone(self, run_id: str, host: Any, pid: Any) -> bool:
+        """Whether the process that was writing a still-running run is gone (see graph.runs)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -97,6 +134,12 @@ class BaseStore:
         parts = [f"{var}.{c} = coalesce({source}{c}, {var}.{c})" for c in columns if c not in skip]
         return ", ".join(parts) or f"{var}.id = {var}.id"
 
+    @staticmethod
+    def _assign_clause(var: str, columns: Sequence[str], skip: frozenset[str], source: str = "r.") -> str:
+        """``var.col = <source>col``: every value is written, null included."""
+        parts = [f"{var}.{c} = {source}{c}" for c in columns if c not in skip]
+        return ", ".join(parts) or f"{var}.id = {var}.id"
+
     def _known_ids(self, label: str, ids: Sequence[str]) -> set[str]:
         lab = SCHEMA.label(label).name
         if len(ids) > KEYED_LOOKUP_MAX:
@@ -106,8 +149,9 @@ class BaseStore:
         return set(found["id"]) if len(found) else set()
 
     # ---- runs and versions -------------------------------------------------------------------
-    def start_run(self, kind: str, note: str = "", source: str | None = None) -> str:
-        seq_df = self._read(self._q("max_run_seq"))
+    def _new_run(self, ex: Executor, kind: str, note: str, status: str, source: str | None = None) -> str:
+        """A Run node (inside the caller's transaction): the next sequence number, this writer."""
+        seq_df = ex(self._q("max_run_seq"), {})
         last = seq_df["seq"].iloc[0] if len(seq_df) else None
         seq = 1 if last is None or pd.isna(last) else int(last) + 1
         run_id = f"{kind}-{utcnow():%Y%m%dT%H%M%S}-{seq}"
@@ -115,17 +159,25 @@ class BaseStore:
             "id": run_id,
             "seq": seq,
             "kind": kind,
-            "status": "running",
+            "status": status,
             "note": note,
             "source": source or kind,
             "now": utcnow(),
+            **writer(),
         }
-        self._in_write_tx(lambda ex: ex(self._q("upsert_run"), params))
+        ex(self._q("upsert_run"), params)
+        self._live_runs.add(run_id)
         return run_id
+
+    def start_run(self, kind: str, note: str = "", source: str | None = None) -> str:
+        """A new run, marked running. Says so (one log line) if earlier runs were interrupted."""
+        warn_interrupted(self.interrupted_runs())
+        return self._in_write_tx(lambda ex: self._new_run(ex, kind, note, "running", source))
 
     def finish_run(self, run_id: str, *, ok: bool = True) -> None:
         params = {"id": run_id, "status": "done" if ok else "failed", "now": utcnow()}
         self._in_write_tx(lambda ex: ex(self._q("finish_run"), params))
+        self._live_runs.discard(run_id)
 
     @contextmanager
     def run_context(self, kind: str, note: str = "") -> Iterator[str]:
@@ -134,12 +186,26 @@ class BaseStore:
         try:
             yield run_id
         except BaseException:
-            self.finish_run(run_id, ok=False)
+            with suppress(MokgError):  # the store may be unwritable (disk full): keep the first error
+                self.finish_run(run_id, ok=False)
             raise
         self.finish_run(run_id, ok=True)
 
     def runs(self) -> pd.DataFrame:
-        return self._read(self._q("list_runs"))
+        """Every run with its status; a ``running`` run whose writer is gone reads ``interrupted``."""
+        df = self._read(self._q("list_runs"))
+        if not len(df):
+            return df.drop(columns=["host", "pid"], errors="ignore")
+        gone = [
+            status == "running" and self._writer_gone(str(i), h, p)
+            for i, status, h, p in zip(df["id"], df["status"], df["host"], df["pid"], strict=True)
+        ]
+        df.loc[gone, "status"] = "interrupted"
+        return df.drop(columns=["host", "pid"])
+
+    def interrupted_runs(self) -> list[str]:
+        runs = self.runs()
+        return [str(i) for i in runs[runs["status"] == "interrupted"]["id"]] if len(runs) else []
 
     def _require_run(self, run_id: str) -> None:
         runs = self.runs()
@@ -184,20 +250,28 @@ class BaseStore:
         nodes: Mapping[str, pd.DataFrame] | None = None,
         edges: Mapping[str, pd.DataFrame] | Mapping[EdgeKey, pd.DataFrame] | None = None,
         progress: Callable[[str, int], None] | None = None,
+        keep: Collection[str | EdgeKey] = (),
     ) -> LoadReport:
-        """Load whole frames at once (the fast path); validated first, then one transaction."""
+        """Load whole frames at once (the fast path); validated first, then one transaction.
+
+        ``keep`` names tables (labels, relation types or edge keys, as in ``nodes``/``edges``)
+        whose stored values are never replaced: missing rows are created and missing properties
+        filled, and rows whose stored values differ are counted in ``TableReport.kept``."""
         node_tables: dict[str, pa.Table] = {}
         for label, frame in (nodes or {}).items():
             props = SCHEMA.label(label).props
             allowed = [p for p in props if p.name not in NODE_SYSTEM_PROPS]
             node_tables[label] = validate_frame(f"{label} nodes", frame, allowed, [KEY])
         edge_tables: dict[EdgeKey, pa.Table] = {}
+        kept: set[Target] = {k for k in keep if isinstance(k, str) and k in node_tables}
         for spec, frame in (edges or {}).items():
             key = self._edge_key(spec)
             rel_props = [p for p in SCHEMA.rel(key[1]).props if p.name not in EDGE_SYSTEM_PROPS]
             table = validate_frame(edge_key_name(key), frame, [*rel_props, *_HEAD_TAIL], ["head", "tail"])
             edge_tables[key] = _with_confidence(edge_key_name(key), table)
-        return self._load(run_id, node_tables, edge_tables, progress)
+            if spec in keep:
+                kept.add(key)
+        return self._load(run_id, node_tables, edge_tables, progress, kept)
 
     @staticmethod
     def _edge_key(spec: str | EdgeKey) -> EdgeKey:
@@ -213,25 +287,64 @@ class BaseStore:
         nodes: dict[str, pa.Table],
         edges: dict[EdgeKey, pa.Table],
         progress: Callable[[str, int], None] | None = None,
+        keep: Collection[Target] = (),
     ) -> LoadReport:
         self._require_run(run_id)
         for key, table in edges.items():
             self._check_endpoints(key, table, nodes)
         now = utcnow()
         report = LoadReport(run_id)
+        tables: list[tuple[Target, pa.Table]] = [*nodes.items(), *edges.items()]
 
         def work(ex: Executor) -> None:
-            for label, table in nodes.items():
-                report.nodes[label] = self._write_nodes(ex, label, table, run_id, now)
+            ex(self._q("claim_run"), {"id": run_id, **writer()})
+            self._live_runs.add(run_id)
+            for target, table in tables:
+                done = self._write_table(ex, target, table, run_id, now, keep=target in keep)
+                name = target if isinstance(target, str) else edge_key_name(target)
+                (report.nodes if isinstance(target, str) else report.edges)[name] = done
                 if progress:
-                    progress(label, table.num_rows)
-            for key, table in edges.items():
-                report.edges[edge_key_name(key)] = self._write_edges(ex, key, table, run_id, now)
-                if progress:
-                    progress(edge_key_name(key), table.num_rows)
+                    progress(name, table.num_rows)
 
         self._in_write_tx(work)
         return report
+
+    def _write_table(
+        self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime, *, keep: bool
+    ) -> TableReport:
+        """New rows inserted; changed rows updated, their before-images recorded (or kept)."""
+        keys = key_columns(target)
+        incoming = table.to_pandas()
+        existing = self._stored(ex, target, incoming[keys])
+        is_new, changed = split(incoming, existing, keys)
+        touched, kept = len(changed), 0
+        if keep and len(changed):
+            changed, clash = fill_only(changed, existing, keys)
+            kept = int(clash.sum())
+        if is_new.any():
+            self._insert(ex, target, table.filter(pa.array(is_new)), run_id, now)
+        if len(changed):
+            self._record_changes(ex, run_id, target, changed, existing, now)
+            self._update(ex, target, changed, assign=False)
+        created = int(is_new.sum())
+        return TableReport(len(incoming), created, len(changed), len(incoming) - created - touched, kept)
+
+    def _record_changes(
+        self,
+        ex: Executor,
+        run_id: str,
+        target: Target,
+        changed: pd.DataFrame,
+        existing: pd.DataFrame,
+        now: datetime,
+    ) -> None:
+        """Change rows for the changed rows another run created (merged with this run's earlier ones)."""
+        rows = before_images(run_id, target, changed, existing)
+        if not rows:
+            return
+        earlier = self._stored(ex, "Change", pd.DataFrame({KEY: [r[KEY] for r in rows]}))
+        table = rows_table(merge_earlier(rows, earlier), SCHEMA.label("Change").props)
+        self._write_table(ex, "Change", table, run_id, now, keep=False)
 
     def _check_endpoints(self, key: EdgeKey, table: pa.Table, nodes: dict[str, pa.Table]) -> None:
         for side, label in (("head", key[0]), ("tail", key[2])):
@@ -252,7 +365,9 @@ class BaseStore:
     def run(
         self, query: str, params: Mapping[str, Any] | None = None, *, read_only: bool = True
     ) -> pd.DataFrame:
-        """Run a named query from ``queries/library`` or Cypher text. Read-only unless asked."""
+        """Run a named query from ``queries/library`` or Cypher text, one statement, under the
+        configured limits. Read-only (enforced by the database) unless asked; a write belongs to a
+        new run of kind ``cypher`` (see :meth:`_adhoc_write`)."""
         from queries.library import is_query_name, load_library
 
         if is_query_name(query):
@@ -260,18 +375,37 @@ class BaseStore:
             text, bound = named.bind(self.dialect, params or {})
             if named.writes and read_only:
                 raise QueryError(f"query {query!r} writes; pass read_only=False (CLI: --write)")
-            return self._execute(text, bound, read_only=read_only)
-        if read_only and writes_data(query):
-            raise QueryError(
-                "this Cypher writes to the graph but the call is read-only; "
-                "rerun with --write (or read_only=False) if you mean it"
-            )
-        return self._execute(query, dict(params or {}), read_only=read_only)
+            return self._execute(text, bound, read_only=read_only, note=f"named query {query}")
+        cfg = self.config
+        check_query_text(query, self.dialect, max_chars=cfg.max_query_chars, max_depth=cfg.max_query_depth)
+        return self._execute(query, dict(params or {}), read_only=read_only, note=query)
 
-    def _execute(self, query: str, params: dict[str, Any], *, read_only: bool) -> pd.DataFrame:
+    def _execute(self, query: str, params: dict[str, Any], *, read_only: bool, note: str) -> pd.DataFrame:
         if read_only:
-            return self._read(query, params)
-        return self._in_write_tx(lambda ex: ex(query, params))
+            return self._user_read(query, params)
+        return self._adhoc_write(query, params, note)
+
+    def _adhoc_write(self, query: str, params: dict[str, Any], note: str) -> pd.DataFrame:
+        """The statement, then in the same transaction a finished run of kind ``cypher`` (so the
+        graph version moves) that stamps every node and edge the statement created."""
+
+        def work(ex: Executor) -> pd.DataFrame:
+            df = self._user_statement(ex, query, params)
+            run_id = self._new_run(ex, ADHOC_KIND, adhoc_note(note), "done")
+            self._stamp(ex, run_id)
+            self._live_runs.discard(run_id)
+            return df
+
+        return self._in_write_tx(work, timeout_s=self.config.query_timeout_s)
+
+    def _stamp(self, ex: Executor, run_id: str) -> None:
+        """``run_id``, ``source`` and ``created_at`` on every data node and edge that lacks a run."""
+        p = {"run_id": run_id, "now": utcnow()}
+        for label in SCHEMA.data_labels():
+            ex(self._q("stamp_nodes", label=label), p)
+        for rel in SCHEMA.rel_types.values():
+            for h, t in rel.endpoints:
+                ex(self._q("stamp_edges", head=h, rel=rel.name, tail=t), p)
 
     def _node_columns(self, label: str) -> str:
         return ", ".join(f"n.{p.name} AS {p.name}" for p in SCHEMA.label(label).props)
@@ -293,7 +427,7 @@ class BaseStore:
         lab = SCHEMA.label(label)
         names = [KEY, *(lab.prop(c).name for c in columns if c != KEY)]
         fields = ", ".join(f"n.{c} AS {c}" for c in names)
-        return _typed(self._read(self._q("fetch_nodes", label=lab.name, columns=fields)), names)
+        return with_columns(self._read(self._q("fetch_nodes", label=lab.name, columns=fields)), names)
 
     def edge_table(self, key: str | EdgeKey, columns: Sequence[str] = ()) -> pd.DataFrame:
         """All edges of one (head, type, tail) as a frame: ``head``, ``tail`` plus the named properties."""
@@ -302,7 +436,7 @@ class BaseStore:
         names = [rel.prop(c).name for c in columns]
         fields = ", ".join(f"e.{c} AS {c}" for c in names) or "e.confidence AS confidence"
         df = self._read(self._q("fetch_edges", head=h, rel=r, tail=t, columns=fields))
-        return _typed(df, ["head", "tail", *names])
+        return with_columns(df, ["head", "tail", *names])
 
     def _khop(self, seeds: Mapping[str, Sequence[str]], hops: int) -> dict[str, set[str]]:
         if not 1 <= hops <= 5:
@@ -311,7 +445,8 @@ class BaseStore:
         for label, ids in seeds.items():
             lab = SCHEMA.label(label).name
             reached.setdefault(lab, set()).update(ids)
-            df = self._read(self._q("khop_ids", label=lab, hops=hops), {"ids": list(ids)})
+            # a person chose the seeds and hops: the query runs under the limits of `run`
+            df = self._user_read(self._q("khop_ids", label=lab, hops=hops), {"ids": list(ids)})
             for lbl, i in zip(df["label"], df["id"], strict=True):
                 reached.setdefault(str(lbl), set()).add(str(i))
         return reached
@@ -349,7 +484,7 @@ class BaseStore:
     def stats(self) -> dict[str, Any]:
         nodes = {
             label: int(self._read(self._q("count_nodes", label=label))["c"].iloc[0])
-            for label in SCHEMA.labels
+            for label in [*SCHEMA.data_labels(), "Run"]
         }
         edges: dict[str, int] = {}
         for rel in SCHEMA.rel_types.values():
@@ -363,18 +498,22 @@ class BaseStore:
             "version": self.version().as_dict(),
             "nodes": {k: v for k, v in nodes.items() if v},
             "edges": edges,
-            "total_nodes": sum(v for k, v in nodes.items() if k != "Run"),
+            "total_nodes": sum(v for k, v in nodes.items() if not SCHEMA.labels[k].system),
             "total_edges": sum(edges.values()),
             "runs": nodes.get("Run", 0),
         }
 
     def delete_run(self, run_id: str) -> dict[str, int]:
-        """Remove the edges a run created, then its nodes that no other edge still uses."""
+        """Undo a run in one transaction: put back the values it changed on other runs' rows
+        (where they are still what it wrote; otherwise keep them and count a conflict), remove
+        the edges it created, then its nodes that no other edge still uses."""
         self._require_run(run_id)
-        counts = {"edges_deleted": 0, "nodes_deleted": 0, "nodes_kept": 0}
+        counts = {"edges_deleted": 0, "nodes_deleted": 0, "nodes_kept": 0, "values_restored": 0}
+        counts["restore_conflicts"] = 0
         p = {"run_id": run_id}
 
         def work(ex: Executor) -> None:
+            self._restore(ex, run_id, counts)
             for rel in SCHEMA.rel_types.values():
                 for h, t in rel.endpoints:
                     slots = {"head": h, "rel": rel.name, "tail": t}
@@ -386,13 +525,33 @@ class BaseStore:
                 after = int(ex(self._q("count_run_nodes", label=label), p)["c"].iloc[0])
                 counts["nodes_deleted"] += before - after
                 counts["nodes_kept"] += after
+            ex(self._q("delete_run_changes"), p)
             ex(self._q("delete_run_node"), {"id": run_id})
 
         self._in_write_tx(work)
+        self._live_runs.discard(run_id)
         return counts
 
+    def _restore(self, ex: Executor, run_id: str, counts: dict[str, int]) -> None:
+        changes = ex(self._q("run_changes"), {"run_id": run_id})
+        if not len(changes):
+            return
+        for name, group in changes.groupby("target"):
+            target = parse_target(str(name))
+            keys = pd.DataFrame([_key_row(target, k) for k in group["key"]])
+            plan = plan_restore(target, group, self._stored(ex, target, keys))
+            for frame in plan.frames:
+                self._update(ex, target, frame, assign=True)
+            counts["values_restored"] += plan.restored
+            counts["restore_conflicts"] += plan.conflicts
 
-def _typed(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+
+def _key_row(target: Target, key_text: str) -> dict[str, str]:
+    key = json.loads(key_text)
+    return {KEY: key} if isinstance(target, str) else {"head": key[0], "tail": key[1]}
+
+
+def with_columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """``df`` with exactly ``columns`` (some Bolt servers send no column names for no rows)."""
     if df.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})

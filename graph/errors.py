@@ -29,3 +29,9 @@ class StoreUnavailable(StoreError):
     """A backend server that cannot be reached."""
 
     exit_code = 3
+
+
+def one_line(text: object, limit: int = 400) -> str:
+    """A backend's message as one line (whitespace collapsed), cut at ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

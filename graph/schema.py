@@ -17,6 +17,10 @@ Conventions
 - Documents (schema v3): a ``Document`` has ``Chunk`` s (``HAS_CHUNK``), a chunk ``MENTIONS`` the
   entities linked in it (with the character spans), and a document ``DESCRIBES`` the item it is
   about.
+- System labels (``Run``, ``Change``) are the store's own bookkeeping, never part of the MoKG:
+  a ``Change`` row holds the before-image of the properties a run changed on a row another run
+  created, so deleting the run can put them back (schema v4, with the writer's host and pid on
+  ``Run``).
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from enum import StrEnum
 
 from graph.errors import SchemaError
 
-SCHEMA_VERSION = "3"  # v2: mined relations carry vote, relatedness, evidence; v3: documents, spans
+SCHEMA_VERSION = "4"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer
 KEY = "id"
 
 
@@ -185,11 +189,24 @@ NODE_LABELS: tuple[NodeLabel, ...] = (
         "a write job; every node and edge belongs to one (system label)",
         (
             Prop("kind", _S),
-            Prop("status", _S, "running|done|failed"),
+            Prop("status", _S, "running|done|failed (listed as interrupted when its writer is gone)"),
             Prop("seq", _I),
             Prop("started_at", _T),
             Prop("finished_at", _T),
             Prop("note", _S),
+            Prop("host", _S, "the machine of the process that writes the run"),
+            Prop("pid", _I, "the process that writes the run"),
+        ),
+        system=True,
+    ),
+    NodeLabel(
+        "Change",
+        "the before-image of a row a run changed but did not create (system label)",
+        (
+            Prop("target", _S, "the node label, or HEAD-REL-TAIL of the edge"),
+            Prop("key", _S, "JSON key of the changed row: the node id, or [head, tail]"),
+            Prop("before", _S, "JSON object: each changed property's value before the run"),
+            Prop("after", _S, "JSON object: each changed property's value the run wrote"),
         ),
         system=True,
     ),

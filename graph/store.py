@@ -7,7 +7,7 @@ from a :class:`StoreConfig` (built from ``MOKG_*`` environment variables by defa
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -18,10 +18,25 @@ import pandas as pd
 from graph.errors import StoreError
 from graph.subgraph import EdgeKey, GraphVersion, Subgraph
 
+LIMIT_ENV = {
+    "wait_s": "MOKG_WAIT",
+    "query_timeout_s": "MOKG_QUERY_TIMEOUT",
+    "max_rows": "MOKG_MAX_ROWS",
+    "max_query_chars": "MOKG_MAX_QUERY_CHARS",
+    "max_query_depth": "MOKG_MAX_QUERY_DEPTH",
+}
+
 
 @dataclass(frozen=True)
 class StoreConfig:
-    """Where the graph lives. ``from_env`` reads ``MOKG_STORE``, ``MOKG_PATH``, ``MOKG_NEO4J_*``."""
+    """Where the graph lives and what a query may cost. ``from_env`` reads ``MOKG_STORE``,
+    ``MOKG_PATH``, ``MOKG_NEO4J_*`` and the limits' variables (:data:`LIMIT_ENV`).
+
+    The limits bound every query ``store.run`` sends (named or ad-hoc; 0 turns one off):
+    ``query_timeout_s`` and ``max_rows``; ad-hoc Cypher text is also checked for its length and
+    bracket nesting before any parser sees it. ``wait_s`` is how long opening an embedded store
+    that another process holds keeps retrying before it gives up.
+    """
 
     backend: str = "embedded"
     path: Path = Path("mokg-data/graph")
@@ -31,6 +46,17 @@ class StoreConfig:
     neo4j_database: str | None = None
     batch_size: int | None = None  # rows per write batch; None = the backend's default
     connect_timeout_s: float = 5.0
+    wait_s: float = 0.0
+    query_timeout_s: float = 60.0
+    max_rows: int = 10_000_000
+    max_query_chars: int = 10_000
+    max_query_depth: int = 50
+
+    def __post_init__(self) -> None:
+        for name in LIMIT_ENV:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+                raise StoreError(f"{name} must be a number >= 0 (0 turns it off), got {value!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> StoreConfig:
@@ -43,7 +69,10 @@ class StoreConfig:
             neo4j_password=e.get("MOKG_NEO4J_PASSWORD", cls.neo4j_password),
             neo4j_database=e.get("MOKG_NEO4J_DATABASE") or None,
         )
-        return replace(cfg, **{k: v for k, v in overrides.items() if v is not None})
+        limits: dict[str, Any] = {
+            name: _env_number(e, var, type(getattr(cls, name))) for name, var in LIMIT_ENV.items() if var in e
+        }
+        return replace(cfg, **{**limits, **{k: v for k, v in overrides.items() if v is not None}})
 
     def describe(self) -> str:
         if self.backend == "embedded":
@@ -51,14 +80,27 @@ class StoreConfig:
         return f"{self.backend} store at {self.neo4j_uri} (database {self.neo4j_database or 'default'})"
 
 
+def _env_number(env: Mapping[str, str], var: str, kind: type) -> float | int:
+    text = env[var]
+    try:
+        value: float | int = kind(text)
+    except ValueError:
+        raise StoreError(f"{var} must be a number ({kind.__name__}), got {text!r}") from None
+    if not value >= 0:
+        raise StoreError(f"{var} must be >= 0 (0 turns the limit off), got {text!r}")
+    return value
+
+
 @dataclass
 class TableReport:
-    """What one load did to one node label or edge type."""
+    """What one load did to one node label or edge type. ``kept``: rows already in the store with
+    other values, left as they were (a load that keeps existing rows)."""
 
     rows: int = 0
     created: int | None = None
     updated: int | None = None
     unchanged: int | None = None
+    kept: int | None = None
 
 
 @dataclass
@@ -106,6 +148,7 @@ class GraphStore(Protocol):
         nodes: Mapping[str, pd.DataFrame] | None = None,
         edges: Mapping[str, pd.DataFrame] | Mapping[EdgeKey, pd.DataFrame] | None = None,
         progress: Callable[[str, int], None] | None = None,
+        keep: Collection[str | EdgeKey] = (),
     ) -> LoadReport: ...
 
     def run(

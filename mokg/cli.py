@@ -7,6 +7,7 @@ when a server cannot be reached); ``--debug`` shows the traceback.
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -29,7 +30,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-STATE: dict[str, Any] = {"store": None, "path": None, "debug": False}
+STATE: dict[str, Any] = {"store": None, "path": None, "debug": False, "wait": None, "limits": {}}
 
 
 class Store(StrEnum):
@@ -64,6 +65,23 @@ ParamOpt = Annotated[
 ]
 FormatOpt = Annotated[OutFormat, typer.Option("--format", "-f", help="How to print the result.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to this file.")]
+TimeoutOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--timeout", help="Stop the query after SECONDS (default $MOKG_QUERY_TIMEOUT or 60; 0: none)."
+    ),
+]
+MaxRowsOpt = Annotated[
+    int | None,
+    typer.Option("--max-rows", help="Refuse a result of more rows (default $MOKG_MAX_ROWS or 10M; 0: none)."),
+]
+
+
+class _Notice(logging.Handler):
+    """The store's one-line notices (e.g. interrupted runs) on stderr."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        typer.secho(f"warning: {record.getMessage()}", fg=typer.colors.YELLOW, err=True)
 
 
 @app.callback()
@@ -71,14 +89,31 @@ def _global(
     store: Annotated[Store | None, typer.Option(help="Backend (default: $MOKG_STORE or embedded).")] = None,
     path: Annotated[Path | None, typer.Option(help="Embedded store directory (default: $MOKG_PATH).")] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    wait: Annotated[
+        float | None,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            help="If another process has the embedded store open, retry for up to SECONDS "
+            "(default $MOKG_WAIT or 0: fail at once).",
+        ),
+    ] = None,
 ) -> None:
-    STATE.update(store=store.value if store else None, path=path, debug=debug)
+    STATE.update(store=store.value if store else None, path=path, debug=debug, wait=wait, limits={})
+    notices = logging.getLogger("mokg.store")
+    if not any(isinstance(h, _Notice) for h in notices.handlers):
+        notices.addHandler(_Notice())
 
 
 def _config() -> Any:
     from graph.store import StoreConfig
 
-    return StoreConfig.from_env(backend=STATE["store"], path=STATE["path"])
+    overrides = {"backend": STATE["store"], "path": STATE["path"], "wait_s": STATE["wait"], **STATE["limits"]}
+    return StoreConfig.from_env(**overrides)
+
+
+def _limits(timeout: float | None, max_rows: int | None) -> None:
+    STATE["limits"] = {"query_timeout_s": timeout, "max_rows": max_rows}
 
 
 def _open(create: bool = False) -> Any:
@@ -133,10 +168,14 @@ def query(
     out: OutOpt = None,
     list_: Annotated[bool, typer.Option("--list", help="List the named queries and exit.")] = False,
     write: Annotated[bool, typer.Option("--write", help="Allow a query that writes.")] = False,
+    timeout: TimeoutOpt = None,
+    max_rows: MaxRowsOpt = None,
 ) -> None:
     """Run a named query from queries/library, e.g. `mokg query user_intents -p user_id=user_ana`."""
     from mokg.output import write_result
     from queries.library import load_library
+
+    _limits(timeout, max_rows)
 
     lib = load_library()
     if list_ or name is None:
@@ -160,16 +199,28 @@ def cypher(
     fmt: FormatOpt = OutFormat.table,
     out: OutOpt = None,
     write: Annotated[bool, typer.Option("--write", help="Allow CREATE/MERGE/SET/DELETE.")] = False,
+    timeout: TimeoutOpt = None,
+    max_rows: MaxRowsOpt = None,
 ) -> None:
-    """Run ad-hoc Cypher, read-only unless --write. Values go in as $parameters via -p KEY=VALUE."""
+    """Run one ad-hoc Cypher statement, read-only unless --write. Values go in as $parameters via
+    -p KEY=VALUE. A write is a run of its own (kind cypher): `mokg runs delete RUN` removes what
+    it created, but cannot undo what it set or deleted."""
     from mokg.output import write_result
 
+    _limits(timeout, max_rows)
     store = _open()
     try:
         df = store.run(text, _params(param), read_only=not write)
+        version = store.version() if write else None
     finally:
         store.close()
     write_result(df, fmt.value, out)
+    if version is not None:
+        typer.echo(
+            f"run {version.run_id} holds this write (graph version {version}); `mokg runs delete "
+            f"{version.run_id}` removes what it created, not what it set or deleted",
+            err=True,
+        )
 
 
 @app.command()
@@ -321,6 +372,13 @@ def load(
     path: Annotated[Path, typer.Argument(help="The file: ratings CSV, reviews JSON-lines or triples CSV.")],
     metadata: Annotated[Path | None, typer.Option(help="amazon: the item metadata JSON-lines file.")] = None,
     domain: Annotated[str | None, typer.Option(help="Business domain of the interactions.")] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option(
+            help="Replace values already in the store (by default they are kept and only missing "
+            "rows and properties are added); `mokg runs delete` of the load puts them back."
+        ),
+    ] = False,
 ) -> None:
     """Load a public-format dataset into the store in one run (validated first; re-loading is a no-op).
 
@@ -343,12 +401,16 @@ def load(
     store = _open(create=True)
     try:
         with store.run_context("load", dataset.source) as run_id:
-            report = ingest_dataset(store, dataset, run_id)
+            report = ingest_dataset(store, dataset, run_id, overwrite=overwrite)
     finally:
         store.close()
-    created = sum((t.created or 0) for t in [*report.nodes.values(), *report.edges.values()])
+    tables = [*report.nodes.values(), *report.edges.values()]
+    created, updated = sum(t.created or 0 for t in tables), sum(t.updated or 0 for t in tables)
+    kept = sum(t.kept or 0 for t in tables)
     typer.echo(
-        f"run {report.run_id}: {report.total_rows():,} rows from {dataset.source}, {created:,} created"
+        f"run {report.run_id}: {report.total_rows():,} rows from {dataset.source}, {created:,} created, "
+        f"{updated:,} updated"
+        + (f", {kept:,} already present with other values (kept; --overwrite replaces them)" if kept else "")
     )
 
 
@@ -450,7 +512,7 @@ app.add_typer(runs_app, name="runs")
 
 @runs_app.command("list")
 def runs_list(fmt: FormatOpt = OutFormat.table, out: OutOpt = None) -> None:
-    """Every run with its status (running, done, failed) and times."""
+    """Every run with its status (running, done, failed, or interrupted: its writer is gone) and times."""
     from mokg.output import write_result
 
     store = _open()
@@ -465,7 +527,8 @@ def runs_delete(
     run_id: Annotated[str, typer.Argument(help="The run to remove (see `mokg runs list`).")],
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
 ) -> None:
-    """Remove the edges a run created and its nodes that nothing else uses (one transaction)."""
+    """Undo a run in one transaction: put back the values it changed (where nothing changed them
+    since), remove the edges it created and its nodes that nothing else uses."""
     if not yes and not typer.confirm(f"delete everything run {run_id} created?"):
         raise typer.Abort()
     store = _open()

@@ -10,9 +10,11 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
+from graph.base import BaseStore
 from graph.store import GraphStore, StoreConfig, open_store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,7 +85,8 @@ def bolt_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreConfi
 
 
 def _clear(store: GraphStore) -> None:
-    store.run("MATCH (n) DETACH DELETE n", read_only=False)
+    """Empty a shared server database, runs included (not a write of the graph: no run of its own)."""
+    cast(BaseStore, store)._in_write_tx(lambda ex: ex("MATCH (n) DETACH DELETE n", {}))
 
 
 @pytest.fixture(params=["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])

@@ -133,6 +133,7 @@ def test_cypher_is_read_only_unless_write(demo_dir: Path) -> None:
     assert r.returncode == 2 and "--write" in r.stderr and "Traceback" not in r.stderr
     r = mokg("cypher", q, "--write", "-f", "json", cwd=demo_dir)
     assert r.returncode == 0 and json.loads(r.stdout) == [{"name": "Gustav"}]
+    assert "run cypher-" in r.stderr and "mokg runs delete cypher-" in r.stderr  # a write is a run
     r = mokg(
         "cypher",
         "MATCH (u:User) WHERE u.id = $id RETURN u.name AS n",
@@ -186,6 +187,9 @@ def test_export_formats(demo_dir: Path) -> None:
         (["query", "top_degree", "-p", "label=Person"], 2, "unknown node label 'Person'"),
         (["export", "-f", "rdf", "-o", "/proc/nope/x.ttl"], 2, "cannot write"),
         (["export", "-f", "rdf", "-o", "x.ttl", "--seed", "Intent"], 2, "LABEL:ID"),
+        (["cypher", "--max-rows", "1", "MATCH (u:User) RETURN u.id"], 2, "over the limit of 1 (max_rows"),
+        (["cypher", "RETURN 1; COMMIT; COMMENT ON TABLE User IS 'x'"], 2, "one statement per call"),
+        (["--wait", "-1", "stats"], 2, "wait_s must be a number >= 0"),
     ],
 )
 def test_bad_input_gets_one_clear_error(demo_dir: Path, args: list[str], code: int, words: str) -> None:
@@ -229,7 +233,8 @@ def test_subgraph_writes_a_split_heterodata(demo_dir: Path) -> None:
     payload = torch.load(demo_dir / "g.pt", weights_only=False)
     inter = payload["data"]["User", "INTERACTED", "Item"]
     assert int(inter.train_mask.sum() + inter.val_mask.sum() + inter.test_mask.sum()) == 10
-    assert payload["split"]["name"] == "temporal" and payload["graph_version"]["run_id"].startswith("demo-")
+    version = json.loads(mokg("stats", "--json", cwd=demo_dir).stdout)["version"]
+    assert payload["split"]["name"] == "temporal" and payload["graph_version"] == version
     assert sorted(payload["id_maps"]["User"]) == payload["id_maps"]["User"]
 
 

@@ -38,6 +38,9 @@ SAMPLE_VALUES: dict[str, Any] = {
     "status": "done",
     "note": "",
     "source": "s",
+    "host": "h",
+    "pid": 1,
+    "token": "t",
 }
 
 

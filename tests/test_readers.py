@@ -215,6 +215,41 @@ def test_triples_with_a_node_list(tmp_path: Path) -> None:
     assert ds.counts() == {"Intent": 2, "Intent-PRECEDES-Intent": 1}
 
 
+def test_triples_never_clobber_a_mined_edge_and_a_rollback_restores_it(
+    graph: GraphStore, tmp_path: Path
+) -> None:
+    """Loading a triple that is already in the graph keeps its provenance and its nodes' names;
+    --overwrite replaces the provenance (never the names), and deleting that load puts it back."""
+    with graph.run_context("mine") as mine:
+        graph.upsert_nodes("Intent", [{"id": "wedding", "name": "Wedding preparation"}], run_id=mine)
+        graph.upsert_nodes("Category", [{"id": "dresses", "name": "Wedding dresses"}], run_id=mine)
+        mined = {"head": "wedding", "tail": "dresses", "confidence": 0.95, "vote": 0.8, "source": mine}
+        graph.upsert_edges("NEEDS", [mined], run_id=mine, tail="Category")
+    key = ("Intent", "NEEDS", "Category")
+
+    def provenance() -> tuple[Any, ...]:
+        e = edge(graph, key, "wedding", "dresses")
+        return (e["confidence"], e["vote"], e["source"], e["run_id"], e["created_at"])
+
+    before = provenance()
+    path = write(
+        tmp_path, "t.csv", "head,relation,tail,tail_label,confidence\nwedding,needs,dresses,Category,0.2\n"
+    )
+    with graph.run_context("load") as load:
+        report = ingest_dataset(graph, TriplesReader().read(path), load)
+    assert report.edges["(Intent)-[:NEEDS]->(Category)"].kept == 1
+    assert provenance() == before
+    assert node(graph, "Intent", "wedding")["name"] == "Wedding preparation"
+    with graph.run_context("load") as load:
+        ingest_dataset(graph, TriplesReader().read(path), load, overwrite=True)
+    replaced = edge(graph, key, "wedding", "dresses")
+    assert (replaced["confidence"], replaced["source"]) == (0.2, "triples:t.csv")
+    assert node(graph, "Intent", "wedding")["name"] == "Wedding preparation"
+    assert node(graph, "Category", "dresses")["name"] == "Wedding dresses"
+    assert graph.delete_run(load)["values_restored"] == 2
+    assert provenance() == before
+
+
 BAD: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = [
     ("movielens", "ratings.csv", {"ratings.csv": "user,item,rating\n1,2,3\n"}, ("line 1", "'ts'")),
     ("movielens", "ratings.csv", {"ratings.csv": RATINGS + "3,4,5,yesterday\n"}, ("data row 5", "'ts'")),

@@ -9,7 +9,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
+from graph.backends.embedded import EmbeddedStore
 from graph.errors import InputError, QueryError, SchemaError
+from graph.schema import SCHEMA
 from graph.store import GraphStore
 
 USERS = [{"id": "u1", "name": "Ann"}, {"id": "u2", "name": "Bo"}, {"id": "u3", "name": "Cy"}]
@@ -364,7 +366,13 @@ def test_delete_run_removes_only_what_the_run_created(store: GraphStore) -> None
     store.finish_run(second)
     assert store.version().seq == 2
     counts = store.delete_run(second)
-    assert counts == {"edges_deleted": 2, "nodes_deleted": 1, "nodes_kept": 0}
+    assert counts == {
+        "edges_deleted": 2,
+        "nodes_deleted": 1,
+        "nodes_kept": 0,
+        "values_restored": 0,
+        "restore_conflicts": 0,
+    }
     stats = store.stats()
     assert stats["nodes"]["User"] == 3 and stats["total_edges"] == 6
     assert stats["version"]["run_id"] == first
@@ -393,6 +401,12 @@ def test_timestamps_round_trip(store: GraphStore) -> None:
     assert pd.Timestamp(got) == pd.Timestamp(datetime(2026, 3, 4, 4, 6, 7))
 
 
+def _ddl(store: GraphStore, statement: str) -> None:
+    """Make an older store's schema (DDL on the embedded connection itself, not a run)."""
+    assert isinstance(store, EmbeddedStore)
+    store._exec(statement)
+
+
 def test_an_older_embedded_store_is_migrated_additively(tmp_path: Path) -> None:
     """A schema-v1 store (no mined-edge provenance columns) opens, gains them, and keeps its data."""
     import json
@@ -408,7 +422,7 @@ def test_an_older_embedded_store_is_migrated_additively(tmp_path: Path) -> None:
             "NEEDS", [{"head": "i1", "tail": "c1", "confidence": 0.5}], run_id=run_id, tail="Category"
         )
     for column in ("vote", "relatedness", "evidence"):
-        store.run(f"ALTER TABLE NEEDS DROP {column}", read_only=False)
+        _ddl(store, f"ALTER TABLE NEEDS DROP {column}")
     store.close()
     marker = tmp_path / "old" / "mokg.json"
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": "1"}))
@@ -416,7 +430,7 @@ def test_an_older_embedded_store_is_migrated_additively(tmp_path: Path) -> None:
     edges = store.edge_table(("Intent", "NEEDS", "Category"), ["confidence", "vote", "evidence"])
     assert edges[["head", "tail", "confidence"]].values.tolist() == [["i1", "c1", 0.5]]
     assert edges["vote"].isna().all()
-    assert json.loads(marker.read_text())["schema_version"] == "3"
+    assert json.loads(marker.read_text())["schema_version"] == SCHEMA.version
     store.close()
 
 
@@ -432,10 +446,10 @@ def test_a_v2_embedded_store_gains_documents_and_chunk_mentions(tmp_path: Path) 
     with store.run_context("seed") as run_id:
         store.upsert_nodes("Intent", [{"id": "i1", "name": "moving house"}], run_id=run_id)
     for item in ("Intent", "Category", "Brand", "Item", "Concept"):
-        store.run(f"ALTER TABLE MENTIONS DROP FROM Chunk TO {item}", read_only=False)
+        _ddl(store, f"ALTER TABLE MENTIONS DROP FROM Chunk TO {item}")
     for table in ("HAS_CHUNK", "DESCRIBES", "Chunk", "Document"):
-        store.run(f"DROP TABLE {table}", read_only=False)
-    store.run("ALTER TABLE NEEDS DROP spans", read_only=False)
+        _ddl(store, f"DROP TABLE {table}")
+    _ddl(store, "ALTER TABLE NEEDS DROP spans")
     store.close()
     marker = tmp_path / "v2" / "mokg.json"
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": "2"}))
@@ -450,5 +464,282 @@ def test_a_v2_embedded_store_gains_documents_and_chunk_mentions(tmp_path: Path) 
     assert store.node_table("Intent", ["name"])["name"].tolist() == ["moving house"]
     assert store.edge_table(("Chunk", "MENTIONS", "Intent"), ["spans"])["spans"].tolist() == ["[[0, 12]]"]
     assert "spans" in store.edge_table(("Intent", "NEEDS", "Category"), ["spans"]).columns
-    assert json.loads(marker.read_text())["schema_version"] == "3"
+    assert json.loads(marker.read_text())["schema_version"] == SCHEMA.version
+    store.close()
+
+
+# ---- writes never clobber; a rollback restores what a run changed ------------------------------
+
+
+def _needs(store: GraphStore, columns: list[str]) -> dict[str, Any]:
+    edges = store.edge_table(("Intent", "NEEDS", "Category"), columns)
+    return dict(edges.iloc[0])
+
+
+def test_a_load_that_keeps_never_replaces_stored_values(store: GraphStore) -> None:
+    """An edge and nodes another run wrote keep their values; only missing properties are filled."""
+    seed(store)
+    mine = store.start_run("mine")
+    store.upsert_edges(
+        "NEEDS",
+        [{"head": "wedding", "tail": "c_dress", "confidence": 0.95, "vote": 0.8}],
+        run_id=mine,
+        tail="Category",
+    )
+    load = store.start_run("load")
+    report = store.bulk_load(
+        run_id=load,
+        nodes={"Intent": pd.DataFrame({"id": ["wedding", "moving"], "name": ["wedding", "moving"]})},
+        edges={
+            ("Intent", "NEEDS", "Category"): pd.DataFrame(
+                {"head": ["wedding"], "tail": ["c_dress"], "confidence": [0.2], "relatedness": [0.5]}
+            )
+        },
+        keep={"Intent", ("Intent", "NEEDS", "Category")},
+    )
+    got = _needs(store, ["confidence", "vote", "relatedness", "source"])
+    assert (got["confidence"], got["vote"], got["relatedness"]) == (0.95, 0.8, 0.5)
+    names = store.node_table("Intent", ["name"]).set_index("id")["name"]
+    assert names["wedding"] == "wedding preparation" and names["moving"] == "moving"
+    assert report.edges["(Intent)-[:NEEDS]->(Category)"].kept == 1
+    assert report.nodes["Intent"].created == 1 and report.nodes["Intent"].kept == 1
+    store.delete_run(load)
+    assert pd.isna(_needs(store, ["relatedness"])["relatedness"])
+
+
+def test_delete_run_restores_the_values_it_changed(store: GraphStore) -> None:
+    seed(store)
+    mine = store.start_run("mine")
+    store.upsert_edges(
+        "NEEDS",
+        [{"head": "wedding", "tail": "c_dress", "confidence": 0.95, "vote": 0.8, "source": "mine"}],
+        run_id=mine,
+        tail="Category",
+    )
+    store.finish_run(mine)
+    before = snapshot(store)
+    load = store.start_run("load")
+    store.upsert_nodes("Item", [{"id": "i1", "name": "i1", "title": "Gown"}], run_id=load)
+    store.upsert_edges(
+        "NEEDS",
+        [{"head": "wedding", "tail": "c_dress", "confidence": 0.2, "source": "triples:t.csv"}],
+        run_id=load,
+        tail="Category",
+    )
+    store.upsert_nodes("User", [{"id": "u9", "name": "new"}], run_id=load)
+    store.finish_run(load)
+    assert _needs(store, ["confidence", "source"]) == {
+        "head": "wedding",
+        "tail": "c_dress",
+        "confidence": 0.2,
+        "source": "triples:t.csv",
+    }
+    counts = store.delete_run(load)
+    assert counts["values_restored"] == 4 and counts["restore_conflicts"] == 0
+    assert counts["nodes_deleted"] == 1
+    assert_same(before, snapshot(store))  # the name, the title (it had none) and the provenance
+    assert store.run("MATCH (c:Change) WHERE c.run_id = $r RETURN c.id", {"r": load}).empty
+
+
+def test_a_restore_keeps_values_written_since_and_counts_them(store: GraphStore) -> None:
+    seed(store)
+    first = store.start_run("first")
+    store.upsert_nodes("Item", [{"id": "i1", "name": "Gown", "price": 100.0}], run_id=first)
+    store.upsert_nodes("Item", [{"id": "i1", "price": 120.0}], run_id=first)  # merges: first before wins
+    later = store.start_run("later")
+    store.upsert_nodes("Item", [{"id": "i1", "name": "Gown II"}], run_id=later)
+    counts = store.delete_run(first)
+    assert (counts["values_restored"], counts["restore_conflicts"]) == (1, 1)
+    item = store.node_table("Item", ["name", "price"]).iloc[0]
+    assert (item["name"], item["price"]) == ("Gown II", 899.0)
+
+
+# ---- ad-hoc writes are runs; reads are read-only by the database's own means --------------------
+
+
+def test_an_ad_hoc_write_is_a_run_that_moves_the_version(store: GraphStore) -> None:
+    seed(store)
+    version = store.version()
+    store.run("CREATE (:User {id: 'u7', name: 'Ad hoc'})", read_only=False)
+    after = store.version()
+    assert after.seq == version.seq + 1 and after.run_id is not None and after.run_id != version.run_id
+    run = store.runs().set_index("id").loc[after.run_id]
+    assert run["kind"] == "cypher" and run["status"] == "done"
+    assert "cannot undo" in run["note"] and "CREATE (:User" in run["note"]
+    user = store.run("MATCH (u:User {id: 'u7'}) RETURN u.run_id AS r, u.source AS s")
+    assert (user["r"][0], user["s"][0]) == (after.run_id, after.run_id)
+    store.delete_run(str(after.run_id))
+    assert store.run("MATCH (u:User {id: 'u7'}) RETURN u.id").empty
+
+
+# (READ_CSV_SERIAL / READ_PARQUET crashed the process: tests/test_cypher_fuzz.py runs them in one.)
+ESCAPES = [
+    "RETURN 1; COMMIT; CREATE (:User {id: 'x'})",
+    "MATCH (u:User) SET u.name = 'x'",
+    "MATCH (u:User) DETACH DELETE u",
+    "CREATE (:User {id: 'x'})",
+    "COMMIT",
+    "CALL show_tables() RETURN *; CALL timeout=0",
+    "LOAD FROM '/etc/passwd' (file_format='csv', header=false) RETURN *",
+    "LOAD CSV FROM 'file:///etc/passwd' AS row RETURN row",
+    "COPY (MATCH (u:User) RETURN u.id) TO '/tmp/mokg-escape.csv'",
+    "EXPORT DATABASE '/tmp/mokg-escape-db'",
+    "CALL timeout=0",
+    "CALL apoc.load.json('file:///etc/passwd') YIELD value RETURN value",
+]
+
+
+@pytest.mark.parametrize("query", ESCAPES)
+def test_a_read_cannot_write_or_touch_files(store: GraphStore, query: str) -> None:
+    from tests.support.dump import canonical_dump
+
+    seed(store)
+    before, version = canonical_dump(store), store.version()
+    with pytest.raises(QueryError):
+        store.run(query)
+    assert canonical_dump(store) == before and store.version() == version
+    assert not Path("/tmp/mokg-escape.csv").exists() and not Path("/tmp/mokg-escape-db").exists()
+
+
+def test_the_reported_escape_changes_no_schema(store: GraphStore) -> None:
+    """`RETURN 1; COMMIT; COMMENT ON TABLE …` committed a schema change from a read-only call."""
+    seed(store)
+    with pytest.raises(QueryError):
+        store.run("RETURN 1; COMMIT; COMMENT ON TABLE User IS 'x'")
+    if store.dialect == "embedded":
+        tables = store.run("CALL show_tables() RETURN *")
+        assert set(tables["comment"]) == {""}
+
+
+def test_catalogue_calls_still_run(store: GraphStore) -> None:
+    seed(store)
+    query = "CALL show_tables() RETURN *" if store.dialect == "embedded" else "CALL db.labels()"
+    assert len(store.run(query)) > 0
+
+
+# ---- limits ---------------------------------------------------------------------------------
+
+
+def test_limits_come_from_the_environment_and_bad_values_are_refused() -> None:
+    from graph.errors import StoreError
+    from graph.store import StoreConfig
+
+    cfg = StoreConfig.from_env({"MOKG_WAIT": "2.5", "MOKG_MAX_ROWS": "10", "MOKG_QUERY_TIMEOUT": "0"})
+    assert (cfg.wait_s, cfg.max_rows, cfg.query_timeout_s) == (2.5, 10, 0)
+    with pytest.raises(StoreError, match="MOKG_MAX_ROWS must be a number"):
+        StoreConfig.from_env({"MOKG_MAX_ROWS": "lots"})
+    with pytest.raises(StoreError, match="max_rows must be a number >= 0"):
+        StoreConfig(max_rows=-1)
+
+
+def _limited(store: GraphStore, **limits: Any) -> GraphStore:
+    from dataclasses import replace
+
+    store.config = replace(store.config, **limits)
+    return store
+
+
+def test_a_result_over_the_row_cap_is_refused_naming_the_limit(store: GraphStore) -> None:
+    seed(store)
+    small = _limited(store, max_rows=3)
+    assert len(small.run("MATCH (u:User) RETURN u.id")) == 3
+    with pytest.raises(QueryError, match="max_rows"):
+        small.run("MATCH (n) RETURN n.id")
+    with pytest.raises(QueryError, match="max_rows"):
+        small.run("label_counts")
+
+
+def test_query_text_is_bounded_before_the_parser(store: GraphStore) -> None:
+    seed(store)
+    small = _limited(store, max_query_chars=200, max_query_depth=20)
+    with pytest.raises(QueryError, match="max_query_chars"):
+        small.run("RETURN " + "+".join(["1"] * 150))
+    with pytest.raises(QueryError, match="max_query_depth"):
+        small.run("RETURN " + "(" * 30 + "1" + ")" * 30)
+    assert small.run("RETURN '((((((((((((((((((((((((((((((' AS x")["x"][0].startswith("(((")
+
+
+def test_a_slow_query_stops_at_the_timeout_naming_the_limit(store: GraphStore) -> None:
+    if store.backend == "neo4j" and "ArcadeDB" in store._driver.get_server_info().agent:  # type: ignore[attr-defined]
+        pytest.skip("ArcadeDB's Bolt plugin ignores transaction timeouts (Neo4j honours them)")
+    run_id = store.start_run("clique")
+    ids = [f"i{k}" for k in range(20)]
+    store.upsert_nodes("Intent", [{"id": i} for i in ids], run_id=run_id)
+    pairs = [{"head": a, "tail": b} for a in ids for b in ids if a < b]
+    store.upsert_edges("CO_OCCURS_WITH", pairs, run_id=run_id)
+    quick = _limited(store, query_timeout_s=0.1)
+    with pytest.raises(QueryError, match=r"timeout of 0\.1 s"):
+        quick.run("MATCH p = (a:Intent)-[:CO_OCCURS_WITH*1..10]-(b:Intent) RETURN count(*) AS c")
+    assert quick.run("MATCH (a:Intent) RETURN count(*) AS c")["c"][0] == 20
+    with pytest.raises(QueryError, match="timeout"):  # a k-hop export from a seed, hops=5
+        quick.subgraph(seeds={"Intent": ["i0"]}, hops=5)
+
+
+# ---- interrupted runs ---------------------------------------------------------------------------
+
+
+def _writer_dies(store: GraphStore, run_id: str) -> GraphStore:
+    """What a kill -9 of the run's writer leaves: embedded, the next process to open the store;
+    a server, a Run whose pid is a process that has ended."""
+    import subprocess
+    import sys
+
+    from graph.base import BaseStore
+    from graph.store import open_store
+
+    if store.backend == "embedded":
+        store.close()
+        return open_store(store.config)
+    done = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True)
+    pid = int(done.stdout)
+    base = store
+    assert isinstance(base, BaseStore)
+    base._live_runs.discard(run_id)
+    base._in_write_tx(lambda ex: ex("MATCH (r:Run {id: $id}) SET r.pid = $pid", {"id": run_id, "pid": pid}))
+    return store
+
+
+def test_a_run_whose_writer_is_gone_is_listed_as_interrupted(
+    store: GraphStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    seed(store)
+    run_id = store.start_run("killed")
+    store.upsert_nodes("User", [{"id": "u9"}], run_id=run_id)
+    assert dict(zip(store.runs()["id"], store.runs()["status"], strict=True))[run_id] == "running"
+    after = _writer_dies(store, run_id)
+    try:
+        runs = after.runs()
+        assert dict(zip(runs["id"], runs["status"], strict=True))[run_id] == "interrupted"
+        with caplog.at_level("WARNING", logger="mokg.store"):
+            after.start_run("next")
+        lines = [r.getMessage() for r in caplog.records if r.name == "mokg.store"]
+        assert len(lines) == 1 and run_id in lines[0] and "mokg runs delete" in lines[0]
+        assert "\n" not in lines[0]
+    finally:
+        if after is not store:
+            after.close()
+
+
+def test_a_schema_v3_embedded_store_gains_before_images(tmp_path: Path) -> None:
+    """Schema v4: a v3 store (no Change table, no writer columns on Run) is migrated, and a run
+    that changes its data can be rolled back."""
+    import json
+
+    from graph.store import StoreConfig, open_store
+
+    config = StoreConfig(backend="embedded", path=tmp_path / "v3")
+    store = open_store(config, create=True)
+    with store.run_context("seed") as run_id:
+        store.upsert_nodes("User", [{"id": "u1", "name": "Ann"}], run_id=run_id)
+    for ddl in ("DROP TABLE Change", "ALTER TABLE Run DROP host", "ALTER TABLE Run DROP pid"):
+        _ddl(store, ddl)
+    store.close()
+    marker = tmp_path / "v3" / "mokg.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": "3"}))
+    store = open_store(config)
+    with store.run_context("rename") as run_id:
+        store.upsert_nodes("User", [{"id": "u1", "name": "Anna"}], run_id=run_id)
+    assert store.delete_run(run_id)["values_restored"] == 1
+    assert store.node_table("User", ["name"])["name"].tolist() == ["Ann"]
+    assert json.loads(marker.read_text())["schema_version"] == SCHEMA.version
     store.close()

@@ -5,9 +5,21 @@ Layout of a store directory: ``mokg.json`` (the marker: schema version, creation
 rel tables (one FROM/TO pair per declared endpoint pair).
 
 Writes take the columnar fast path: inside one transaction, the incoming rows are compared with
-what the store holds; new rows go in by ``COPY`` (LadybugDB's bulk loader), changed rows by a
-batched ``UNWIND … MERGE``, unchanged rows are skipped. Rows are de-duplicated before ``COPY``
+what the store holds; new rows go in by ``COPY`` (LadybugDB's bulk loader), changed rows by
+batched ``LOAD FROM … SET``, unchanged rows are skipped. Rows are de-duplicated before ``COPY``
 because LadybugDB 0.22 crashes the process on a duplicate primary key in ``COPY``.
+
+One process at a time: LadybugDB locks the database file. Another process gets a one-line error,
+or with ``StoreConfig.wait_s`` (``--wait``, ``MOKG_WAIT``) retries until the deadline. A person's
+query runs as one prepared statement (LadybugDB refuses to prepare several) in a ``READ ONLY``
+transaction unless it may write, with the connection's query timeout and a row cap.
+
+A commit whose post-commit checkpoint fails (a full disk) is reported by LadybugDB as "committed
+and durable", but on reopening only its logged statements are there: the rows it bulk-loaded by
+``COPY`` are gone. So the store reopens the database and checks what of the transaction is there
+(its token, written by ``mark_commit``, and the rows it copied) to say truthfully what was kept.
+Before-images are written by ``LOAD FROM … CREATE`` (logged), so they survive with the updates
+they undo.
 Never import ``kuzu`` in the same process (it segfaults next to ``ladybug``).
 """
 
@@ -16,28 +28,35 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
+import time
+import uuid
+import warnings
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.base import KEYED_LOOKUP_MAX, BaseStore, Executor
-from graph.errors import QueryError, StoreError
+from graph.base import KEYED_LOOKUP_MAX, READ_ONLY_REFUSAL, BaseStore, Executor, typed_table
+from graph.changes import Target, key_columns
+from graph.errors import QueryError, StoreError, one_line
+from graph.runs import log
 from graph.schema import KEY, SCHEMA, Prop
-from graph.store import StoreConfig, TableReport
-from graph.subgraph import EdgeKey
+from graph.store import StoreConfig
 from graph.validate import ARROW_TYPES
 
 T = TypeVar("T")
 MARKER = "mokg.json"
-MIGRATABLE = frozenset({"1", "2"})  # older schema versions an additive migration brings up to date
+MIGRATABLE = frozenset({"1", "2", "3"})  # older schema versions an additive migration brings up to date
 DB_FILE = "graph.lbdb"
 EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
+CHECKPOINT_FAILED = "post-commit checkpoint failed"
+_HELD_BY = re.compile(r"Lock is held by PID (\d+)")
 
 
 def _frame(result: Any) -> pd.DataFrame:
@@ -52,31 +71,12 @@ def _columns_ddl(props: Sequence[Prop]) -> str:
     return ", ".join(f"{p.name} {p.type.value}" for p in props)
 
 
-def _split(incoming: pd.DataFrame, existing: pd.DataFrame, keys: list[str]) -> tuple[Any, pd.DataFrame]:
-    """A mask of the incoming rows that are new, and the stored rows whose given values differ."""
-    if not len(existing):
-        return np.ones(len(incoming), dtype=bool), incoming.iloc[:0]
-    stored = pd.MultiIndex.from_frame(existing[keys])
-    is_new = ~pd.MultiIndex.from_frame(incoming[keys]).isin(stored)
-    old = incoming[~is_new]
-    return is_new, old[_changed(old, existing, keys).to_numpy()]
+@dataclass
+class TxLog:
+    """What the current write transaction did: tables it copied rows into, rows it updated."""
 
-
-def _report(rows: int, created: int, updated: int) -> TableReport:
-    return TableReport(rows, created, updated, rows - created - updated)
-
-
-def _changed(incoming: pd.DataFrame, existing: pd.DataFrame, keys: list[str]) -> pd.Series:
-    """Rows of ``incoming`` (all present in ``existing``) where a given value differs."""
-    merged = incoming.merge(existing, on=keys, how="left", suffixes=("", "__old"))
-    changed = pd.Series(False, index=merged.index)
-    for col in incoming.columns:
-        if col in keys or f"{col}__old" not in merged:
-            continue
-        new, old = merged[col], merged[f"{col}__old"]
-        differs = new.notna() & (old.isna() | (new.astype(object) != old.astype(object)))
-        changed |= differs
-    return changed
+    copies: list[tuple[Target, str, datetime, int]] = field(default_factory=list)
+    updated: int = 0
 
 
 class EmbeddedStore(BaseStore):
@@ -87,21 +87,41 @@ class EmbeddedStore(BaseStore):
         super().__init__(config)
         self.path = Path(config.path)
         fresh = self._check_path(create)
-        import ladybug
-
-        try:
-            self._db = ladybug.Database(str(self.path / DB_FILE))
-            self._conn = ladybug.Connection(self._db)
-        except RuntimeError as exc:
-            raise StoreError(
-                f"cannot open the embedded store at {self.path}: {exc}. If another mokg process "
-                "is using it, wait for it to finish."
-            ) from None
+        self._open_db()
         self._in_tx = False
+        self._tx = TxLog()
         if fresh:
             self.init_schema()
         elif self._stored_version() in MIGRATABLE:
             self._migrate()
+
+    def _open_db(self) -> None:
+        """Open the database, retrying while another process holds it, until ``wait_s`` is over."""
+        import ladybug
+
+        deadline = time.monotonic() + self.config.wait_s
+        while True:
+            try:
+                self._db = ladybug.Database(str(self.path / DB_FILE))
+                self._conn = ladybug.Connection(self._db)
+                return
+            except RuntimeError as exc:
+                held = "lock" in str(exc).lower()
+                if held and time.monotonic() < deadline:
+                    time.sleep(0.2)
+                    continue
+                raise self._open_error(exc, held) from None
+
+    def _open_error(self, exc: RuntimeError, held: bool) -> StoreError:
+        if not held:
+            return StoreError(f"cannot open the embedded store at {self.path}: {one_line(exc)}")
+        pid = _HELD_BY.search(str(exc))
+        who = f"another process (pid {pid.group(1)})" if pid else "another process"
+        waited = f" after waiting {self.config.wait_s:g} s" if self.config.wait_s else ""
+        return StoreError(
+            f"the embedded store at {self.path} is in use by {who}{waited}: wait for it to finish, "
+            "or queue for it with --wait SECONDS (MOKG_WAIT)"
+        )
 
     def _check_path(self, create: bool) -> bool:
         """Return True if a new store must be initialised here."""
@@ -181,7 +201,7 @@ class EmbeddedStore(BaseStore):
         try:
             result = self._conn.execute(query, dict(params or {}))
         except RuntimeError as exc:
-            raise QueryError(f"LadybugDB rejected the query: {exc}") from None
+            raise QueryError(f"LadybugDB rejected the query: {one_line(exc)}") from None
         if isinstance(result, list):
             result = result[-1]
         return _frame(result)
@@ -203,14 +223,17 @@ class EmbeddedStore(BaseStore):
         with contextlib.suppress(RuntimeError):
             self._conn.execute("ROLLBACK")
 
-    def _in_write_tx(self, work: Callable[[Executor], T]) -> T:
+    def _in_write_tx(self, work: Callable[[Executor], T], timeout_s: float = 0.0) -> T:
+        """``timeout_s`` is not used here: a person's statement gets the connection's timeout."""
         if self._in_tx:
             return work(self._exec)
         self._exec("BEGIN TRANSACTION")
-        self._in_tx = True
+        self._in_tx, self._tx = True, TxLog()
         try:
             result = work(self._exec)
-            self._exec("COMMIT")
+            token = uuid.uuid4().hex
+            self._exec(self._q("mark_commit"), {"token": token})
+            self._commit(token)
             return result
         except BaseException:
             self._rollback()
@@ -218,12 +241,66 @@ class EmbeddedStore(BaseStore):
         finally:
             self._in_tx = False
 
+    def _commit(self, token: str) -> None:
+        try:
+            self._conn.execute("COMMIT")
+            return
+        except RuntimeError as exc:
+            if CHECKPOINT_FAILED not in str(exc):
+                raise QueryError(f"LadybugDB could not commit: {one_line(exc)}") from None
+            cause = one_line(str(exc).split("restart:")[-1])
+        self._in_tx = False
+        tx, token_kept = self._tx, self._reopened_token(cause) == token
+        copied = sum(n for *_, n in tx.copies)
+        lost = copied - self._rows_found(tx)
+        if token_kept and not lost:
+            log.warning(
+                "the write was kept, but LadybugDB could not checkpoint it (%s): free disk space", cause
+            )
+            return
+        what = (
+            f"its {lost:,} new rows were lost but the {tx.updated:,} rows it updated were kept (deleting "
+            "its run with `mokg runs delete RUN` undoes them)"
+            if token_kept and tx.updated
+            else "nothing of it was kept"
+        )
+        raise StoreError(
+            f"the store could not write this transaction to disk ({cause}); {what} (mokg reopened the "
+            "store to check): free disk space and run it again"
+        )
+
+    def _rows_found(self, tx: TxLog) -> int:
+        """How many of the rows the transaction copied are in the store (created at its time)."""
+        found = 0
+        for target, run_id, now, _ in tx.copies:
+            if isinstance(target, str):
+                q = self._q("count_created_nodes", label=target)
+            else:
+                q = self._q("count_created_edges", head=target[0], rel=target[1], tail=target[2])
+            found += int(self._read(q, {"run_id": run_id, "now": now})["c"].iloc[0])
+        return found
+
+    def _reopened_token(self, cause: str) -> str | None:
+        """Close and reopen the database (what a restart recovers), then read the commit token."""
+        with contextlib.suppress(RuntimeError):
+            self._conn.close()
+            self._db.close()
+        try:
+            self._open_db()
+            df = self._read(self._q("commit_token"))
+        except (StoreError, QueryError) as exc:
+            raise StoreError(
+                f"the store could not write this transaction to disk ({cause}) nor be reopened to "
+                f"check what was kept ({exc}): free disk space and open it again"
+            ) from None
+        return str(df["token"].iloc[0]) if len(df) else None
+
     def _copy(self, query: str, frame: pa.Table) -> None:
         # LadybugDB's COPY FROM resolves the Python variable named in the query (`frame`).
         try:
             self._conn.execute(query)
         except RuntimeError as exc:
-            raise QueryError(f"LadybugDB COPY failed: {exc}") from None
+            raise QueryError(f"LadybugDB COPY failed: {one_line(exc)}") from None
 
     def _known_ids(self, label: str, ids: Sequence[str]) -> set[str]:
         lab = SCHEMA.label(label).name
@@ -239,57 +316,57 @@ class EmbeddedStore(BaseStore):
         try:  # LOAD FROM in the query resolves the Python variable `frame`
             result = self._conn.execute(self._q(keyed, **slots))
         except RuntimeError as exc:
-            raise QueryError(f"LadybugDB rejected a lookup: {exc}") from None
+            raise QueryError(f"LadybugDB rejected a lookup: {one_line(exc)}") from None
         return _frame(result[-1] if isinstance(result, list) else result)
 
-    def _write_nodes(
-        self, ex: Executor, label: str, table: pa.Table, run_id: str, now: datetime
-    ) -> TableReport:
-        lab = SCHEMA.label(label).name
-        incoming = table.to_pandas()
-        slots = {"label": lab, "columns": self._node_columns(lab)}
-        existing = self._existing("fetch_nodes", "fetch_nodes_keyed", slots, incoming[[KEY]])
-        is_new, changed = _split(incoming, existing, [KEY])
-        if is_new.any():
-            frame = self._full_table(table.filter(pa.array(is_new)), SCHEMA.label(lab).props, run_id, now)
-            self._copy(self._q("copy_nodes", label=lab), frame)
-        if len(changed):
-            clause = self._set_clause("n", list(changed.columns), frozenset({KEY}), source="c_")
-            self._update(ex, self._q("update_nodes", label=lab, set_clause=clause), changed)
-        return _report(len(incoming), int(is_new.sum()), len(changed))
-
-    def _write_edges(
-        self, ex: Executor, key: EdgeKey, table: pa.Table, run_id: str, now: datetime
-    ) -> TableReport:
-        h, r, t = key
-        incoming = table.to_pandas()
+    def _stored(self, ex: Executor, target: Target, keys: pd.DataFrame) -> pd.DataFrame:
+        if isinstance(target, str):
+            slots = {"label": SCHEMA.label(target).name, "columns": self._node_columns(target)}
+            return self._existing("fetch_nodes", "fetch_nodes_keyed", slots, keys)
+        h, r, t = target
         slots = {"head": h, "rel": r, "tail": t, "columns": self._edge_columns(r)}
-        existing = self._existing("fetch_edges", "fetch_edges_keyed", slots, incoming[["head", "tail"]])
-        is_new, changed = _split(incoming, existing, ["head", "tail"])
-        if is_new.any():
-            fresh = table.filter(pa.array(is_new))
-            body = self._full_table(fresh, SCHEMA.rel(r).props, run_id, now)
-            ends = fresh.select(["head", "tail"]).rename_columns(["from", "to"])
-            frame = pa.table([*ends.columns, *body.columns], names=["from", "to", *body.column_names])
-            self._copy(self._q("copy_edges", rel=r, head=h, tail=t), frame)
-        if len(changed):
-            clause = self._set_clause("e", list(changed.columns), frozenset({"head", "tail"}), source="c_")
-            self._update(ex, self._q("update_edges", head=h, rel=r, tail=t, set_clause=clause), changed)
-        return _report(len(incoming), int(is_new.sum()), len(changed))
+        return self._existing("fetch_edges", "fetch_edges_keyed", slots, keys)
 
-    def _update(self, ex: Executor, query: str, changed: pd.DataFrame) -> None:
-        """Changed rows in batches through ``LOAD FROM`` (far faster here than ``UNWIND … MERGE``)."""
-        frame = pa.Table.from_pandas(changed.add_prefix("c_"), preserve_index=False)
+    def _insert(self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime) -> None:
+        if target == "Change":  # logged, so it survives a failed checkpoint with the updates it undoes
+            frame = self._full_table(table, SCHEMA.label(target).props, run_id, now)
+            props = ", ".join(f"{c}: {c}" for c in frame.column_names)
+            self._write_batch(ex, self._q("create_nodes", label=target, properties=props), frame, {})
+            return
+        self._tx.copies.append((target, run_id, now, table.num_rows))
+        if isinstance(target, str):
+            frame = self._full_table(table, SCHEMA.label(target).props, run_id, now)
+            self._copy(self._q("copy_nodes", label=target), frame)
+            return
+        h, r, t = target
+        body = self._full_table(table, SCHEMA.rel(r).props, run_id, now)
+        ends = table.select(["head", "tail"]).rename_columns(["from", "to"])
+        frame = pa.table([*ends.columns, *body.columns], names=["from", "to", *body.column_names])
+        self._copy(self._q("copy_edges", rel=r, head=h, tail=t), frame)
+
+    def _update(self, ex: Executor, target: Target, frame: pd.DataFrame, *, assign: bool) -> None:
+        """Rows in batches through ``LOAD FROM`` (far faster here than ``UNWIND … MERGE``)."""
+        keys = frozenset(key_columns(target))
+        clause = (self._assign_clause if assign else self._set_clause)(
+            "n" if isinstance(target, str) else "e", list(frame.columns), keys, source="c_"
+        )
+        if isinstance(target, str):
+            query = self._q("update_nodes", label=target, set_clause=clause)
+        else:
+            query = self._q("update_edges", head=target[0], rel=target[1], tail=target[2], set_clause=clause)
+        table = typed_table(frame, target)
+        table = table.rename_columns([f"c_{c}" for c in table.column_names])
+        self._tx.updated += table.num_rows if target != "Change" else 0
         size = self.config.batch_size or EMBEDDED_BATCH
-        for start in range(0, frame.num_rows, size):
-            self._write_batch(ex, query, frame.slice(start, size), {})
+        for start in range(0, table.num_rows, size):
+            self._write_batch(ex, query, table.slice(start, size), {})
 
     def _write_batch(self, ex: Executor, query: str, rows: Any, params: Mapping[str, Any]) -> None:
         frame = rows  # noqa: F841  (LOAD FROM in the query resolves the Python variable `frame`)
         try:
             self._conn.execute(query, dict(params))
         except RuntimeError as exc:
-            raise QueryError(f"LadybugDB rejected an update batch: {exc}") from None
+            raise QueryError(f"LadybugDB rejected an update batch: {one_line(exc)}") from None
 
     @staticmethod
     def _full_table(table: pa.Table, props: Sequence[Prop], run_id: str, now: datetime) -> pa.Table:
@@ -310,6 +387,55 @@ class EmbeddedStore(BaseStore):
             else:
                 cols.append(pa.nulls(n, ARROW_TYPES[p.type]))
         return pa.table(cols, names=[p.name for p in props])
+
+    # ---- a person's queries ----------------------------------------------------------------
+    def _user_read(self, query: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        self._exec("BEGIN TRANSACTION READ ONLY")
+        try:
+            df = self._user_statement(self._exec, query, params)
+        except BaseException:
+            self._rollback()
+            raise
+        self._exec("COMMIT")
+        return df
+
+    def _user_statement(self, ex: Executor, query: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            prepared = self._conn.prepare(query)
+        if not prepared.is_success():
+            raise self._user_error(prepared.get_error_message())
+        self._conn.set_query_timeout(round(self.config.query_timeout_s * 1000))
+        try:
+            result = self._conn.execute(prepared, dict(params))
+            assert not isinstance(result, list)  # a prepared statement is one statement
+        except RuntimeError as exc:
+            raise self._user_error(str(exc)) from None
+        finally:
+            self._conn.set_query_timeout(0)
+        rows, cap = result.get_num_tuples(), self.config.max_rows
+        if cap and rows > cap:
+            raise QueryError(
+                f"the query returned {rows:,} rows, over the limit of {cap:,} (max_rows; "
+                "MOKG_MAX_ROWS or --max-rows): add a LIMIT or aggregate"
+            )
+        return _frame(result)
+
+    def _user_error(self, message: str) -> QueryError:
+        if message.startswith("Interrupted"):
+            return QueryError(
+                f"the query ran past the timeout of {self.config.query_timeout_s:g} s "
+                "(query_timeout_s; MOKG_QUERY_TIMEOUT or --timeout): narrow it, add a LIMIT, or raise it"
+            )
+        if "read-only transaction" in message:
+            return QueryError(READ_ONLY_REFUSAL)
+        if "multiple statements" in message:
+            return QueryError("one statement per call: run each statement on its own")
+        return QueryError(f"LadybugDB rejected the query: {one_line(message)}")
+
+    def _writer_gone(self, run_id: str, host: Any, pid: Any) -> bool:
+        """This process holds the store's exclusive lock: a run it is not writing has no writer."""
+        return run_id not in self._live_runs
 
     def close(self) -> None:
         self._conn.close()

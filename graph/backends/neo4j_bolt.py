@@ -5,12 +5,21 @@ units of work are idempotent MERGEs, so a retry is safe), ``UNWIND $rows`` batch
 transaction per load, a uniqueness constraint on ``id`` for every label and ``run_id`` indexes,
 created by :meth:`Neo4jStore.init_schema` (``mokg init``).
 
+A person's query runs in a READ transaction (Neo4j refuses writes in it) with the configured
+timeout as the transaction's timeout, streaming at most ``max_rows`` records; a read whose summary
+reports any update, or a query type other than read, is rolled back and refused (for servers that
+do not enforce the access mode).
+
 The same code runs against ArcadeDB's Bolt plugin in the test suite; ArcadeDB lacks Neo4j's
-vector/full-text index DDL and ``db.index.*`` procedures, which mokg does not use.
+vector/full-text index DDL and ``db.index.*`` procedures, which mokg does not use. It ignores the
+access mode (the summary check above still rolls a write back, but it applies schema changes
+outside the transaction) and transaction timeouts.
 """
 
 from __future__ import annotations
 
+import os
+import socket
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -18,11 +27,12 @@ from typing import Any, TypeVar
 import pandas as pd
 import pyarrow as pa
 
-from graph.base import BaseStore, Executor
-from graph.errors import InputError, QueryError, StoreUnavailable
-from graph.schema import KEY, SCHEMA
-from graph.store import StoreConfig, TableReport
-from graph.subgraph import EdgeKey
+from graph.base import READ_ONLY_REFUSAL, BaseStore, Executor, typed_table, with_columns
+from graph.changes import Target, key_columns
+from graph.errors import InputError, MokgError, QueryError, StoreUnavailable, one_line
+from graph.runs import pid_alive
+from graph.schema import SCHEMA
+from graph.store import StoreConfig
 
 T = TypeVar("T")
 
@@ -96,13 +106,28 @@ class Neo4jStore(BaseStore):
     def _translate(self, exc: Exception) -> Exception:
         from neo4j.exceptions import ConstraintError, Neo4jError, ServiceUnavailable
 
+        if isinstance(exc, MokgError):
+            return exc
         if isinstance(exc, ServiceUnavailable):
-            return StoreUnavailable(f"lost the connection to Neo4j at {self.config.neo4j_uri}: {exc}")
+            return StoreUnavailable(
+                f"lost the connection to Neo4j at {self.config.neo4j_uri}: {one_line(exc)}"
+            )
         if isinstance(exc, ConstraintError):
-            return InputError(f"Neo4j refused the write (nothing was written): {exc.message}")
+            return InputError(f"Neo4j refused the write (nothing was written): {one_line(exc.message)}")
         if isinstance(exc, Neo4jError):
-            return QueryError(f"Neo4j rejected the query ({exc.code}): {exc.message}")
+            code = exc.code or ""
+            if "AccessMode" in code:
+                return QueryError(READ_ONLY_REFUSAL)
+            if "TransactionTimedOut" in code:
+                return QueryError(self._timeout_message())
+            return QueryError(f"Neo4j rejected the query ({code}): {one_line(exc.message)}")
         return exc
+
+    def _timeout_message(self) -> str:
+        return (
+            f"the query ran past the timeout of {self.config.query_timeout_s:g} s "
+            "(query_timeout_s; MOKG_QUERY_TIMEOUT or --timeout): narrow it, add a LIMIT, or raise it"
+        )
 
     # ---- schema ----------------------------------------------------------------------------
     def init_schema(self) -> None:
@@ -130,7 +155,10 @@ class Neo4jStore(BaseStore):
         except Exception as exc:
             raise self._translate(exc) from None
 
-    def _in_write_tx(self, work: Callable[[Executor], T]) -> T:
+    def _in_write_tx(self, work: Callable[[Executor], T], timeout_s: float = 0.0) -> T:
+        import neo4j
+
+        @neo4j.unit_of_work(timeout=timeout_s or None)
         def unit(tx: Any) -> T:
             return work(lambda q, p: _frame(tx.run(q, dict(p))))
 
@@ -141,28 +169,101 @@ class Neo4jStore(BaseStore):
         except Exception as exc:
             raise self._translate(exc) from None
 
-    def _write_rows(self, ex: Executor, query: str, table: pa.Table, run_id: str, now: datetime) -> None:
+    def _rows(self, ex: Executor, query: str, frame: pd.DataFrame | pa.Table, **params: Any) -> pd.DataFrame:
+        """``query`` over the rows of ``frame`` in UNWIND batches; the results concatenated."""
+        rows = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+        records = rows.to_pylist()
+        size = self.config.batch_size or 10_000
+        parts = []
+        for start in range(0, len(records), size):
+            parts.append(ex(query, {**params, "rows": records[start : start + size]}))
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+    def _stored(self, ex: Executor, target: Target, keys: pd.DataFrame) -> pd.DataFrame:
+        if isinstance(target, str):
+            lab = SCHEMA.label(target)
+            q = self._q("stored_nodes", label=lab.name, columns=self._node_columns(lab.name))
+            return with_columns(self._rows(ex, q, keys), [p.name for p in lab.props])
+        h, r, t = target
+        q = self._q("stored_edges", head=h, rel=r, tail=t, columns=self._edge_columns(r))
+        return with_columns(self._rows(ex, q, keys), ["head", "tail", *(p.name for p in SCHEMA.rel(r).props)])
+
+    def _insert(self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime) -> None:
+        skip = frozenset(key_columns(target))
+        if isinstance(target, str):
+            clause = self._set_clause("n", table.column_names, skip)
+            query = self._q("upsert_nodes", label=target, set_clause=clause)
+        else:
+            clause = self._set_clause("e", table.column_names, skip)
+            query = self._q("upsert_edges", head=target[0], rel=target[1], tail=target[2], set_clause=clause)
         rows = table.to_pylist()
         size = self.config.batch_size or 10_000
         for start in range(0, len(rows), size):
             self._write_batch(ex, query, rows[start : start + size], {"run_id": run_id, "now": now})
 
-    def _write_nodes(
-        self, ex: Executor, label: str, table: pa.Table, run_id: str, now: datetime
-    ) -> TableReport:
-        lab = SCHEMA.label(label).name
-        set_clause = self._set_clause("n", table.column_names, frozenset({KEY}))
-        self._write_rows(ex, self._q("upsert_nodes", label=lab, set_clause=set_clause), table, run_id, now)
-        return TableReport(table.num_rows)
+    def _update(self, ex: Executor, target: Target, frame: pd.DataFrame, *, assign: bool) -> None:
+        skip = frozenset(key_columns(target))
+        var = "n" if isinstance(target, str) else "e"
+        clause = (self._assign_clause if assign else self._set_clause)(var, list(frame.columns), skip)
+        if isinstance(target, str):
+            query = self._q("update_nodes", label=target, set_clause=clause)
+        else:
+            query = self._q("update_edges", head=target[0], rel=target[1], tail=target[2], set_clause=clause)
+        rows = typed_table(frame, target).to_pylist()
+        size = self.config.batch_size or 10_000
+        for start in range(0, len(rows), size):
+            self._write_batch(ex, query, rows[start : start + size], {})
 
-    def _write_edges(
-        self, ex: Executor, key: EdgeKey, table: pa.Table, run_id: str, now: datetime
-    ) -> TableReport:
-        h, r, t = key
-        set_clause = self._set_clause("e", table.column_names, frozenset({"head", "tail"}))
-        q = self._q("upsert_edges", head=h, rel=r, tail=t, set_clause=set_clause)
-        self._write_rows(ex, q, table, run_id, now)
-        return TableReport(table.num_rows)
+    # ---- a person's queries ----------------------------------------------------------------
+    def _user_read(self, query: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        import neo4j
+
+        @neo4j.unit_of_work(timeout=self.config.query_timeout_s or None)
+        def unit(tx: Any) -> pd.DataFrame:
+            result = tx.run(query, dict(params))
+            df = self._capped(result)
+            summary = result.consume()
+            counters = summary.counters
+            if summary.query_type != "r" or counters.contains_updates or counters.contains_system_updates:
+                raise QueryError(READ_ONLY_REFUSAL)  # raised inside: the transaction is rolled back
+            return df
+
+        try:
+            with self._session(read=True) as session:
+                df: pd.DataFrame = session.execute_read(unit)
+                return df
+        except Exception as exc:
+            raise self._translate(exc) from None
+
+    def _user_statement(self, ex: Executor, query: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        df = ex(query, params)
+        if self.config.max_rows and len(df) > self.config.max_rows:
+            raise QueryError(self._cap_message(len(df)))
+        return df
+
+    def _capped(self, result: Any) -> pd.DataFrame:
+        keys, cap = list(result.keys()), self.config.max_rows
+        rows: list[list[Any]] = []
+        for record in result:
+            if cap and len(rows) >= cap:
+                raise QueryError(self._cap_message(cap + 1, more=True))
+            rows.append([_native(v) for v in record.values()])
+        return pd.DataFrame(rows, columns=keys)
+
+    def _cap_message(self, rows: int, more: bool = False) -> str:
+        count = f"more than {rows - 1:,}" if more else f"{rows:,}"
+        return (
+            f"the query returned {count} rows, over the limit of {self.config.max_rows:,} (max_rows; "
+            "MOKG_MAX_ROWS or --max-rows): add a LIMIT or aggregate"
+        )
+
+    def _writer_gone(self, run_id: str, host: Any, pid: Any) -> bool:
+        """Known only for runs written on this machine: their process has ended."""
+        if host != socket.gethostname() or pid is None or pd.isna(pid):
+            return False
+        if int(pid) == os.getpid():
+            return run_id not in self._live_runs
+        return not pid_alive(int(pid))
 
     def close(self) -> None:
         self._driver.close()

@@ -3,6 +3,13 @@
 A dataset is shaped exactly for :meth:`graph.store.GraphStore.bulk_load` (columns are schema
 property names; edge frames have ``head`` and ``tail``), has been validated in full by its
 reader, and is written by :func:`ingest_dataset` in one transaction: all of it or nothing.
+
+A load never replaces what is stored unless asked: rows already in the graph (from this file
+before, another dataset or a mining run) keep their values, only missing rows and properties are
+added, and the rows whose values differ are reported as kept. ``overwrite=True`` replaces them
+(``delete_run`` of the load puts the old values back), except in ``refs``: labels whose rows
+only reference nodes by id (a triples file's endpoints, named after their ids) and must never
+rename a node that exists.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ class Dataset:
     source: str
     nodes: dict[str, pd.DataFrame] = field(default_factory=dict)
     edges: dict[EdgeKey, pd.DataFrame] = field(default_factory=dict)
+    refs: frozenset[str] = frozenset()
 
     def counts(self) -> dict[str, int]:
         """Rows per label and per edge key, e.g. ``{"User": 3, "User-INTERACTED-Item": 5}``."""
@@ -42,9 +50,14 @@ class Reader(Protocol):
     def read(self, path: Path, *, domain: str | None = None) -> Dataset: ...
 
 
-def ingest_dataset(store: GraphStore, dataset: Dataset, run_id: str) -> LoadReport:
-    """Write the dataset with one ``bulk_load`` (one transaction; idempotent)."""
+def ingest_dataset(
+    store: GraphStore, dataset: Dataset, run_id: str, *, overwrite: bool = False
+) -> LoadReport:
+    """Write the dataset with one ``bulk_load`` (one transaction; idempotent). Stored values are
+    kept unless ``overwrite`` (never for ``dataset.refs``)."""
+    tables: list[str | EdgeKey] = [*dataset.nodes, *dataset.edges]
+    keep = set(dataset.refs) if overwrite else set(tables)
     try:
-        return store.bulk_load(run_id=run_id, nodes=dataset.nodes, edges=dataset.edges)
+        return store.bulk_load(run_id=run_id, nodes=dataset.nodes, edges=dataset.edges, keep=keep)
     except InputError as exc:
         raise InputError(f"{dataset.source}: {exc}") from None

@@ -5,10 +5,11 @@ as ``MADE_BY``). A row's labels default to the schema's endpoints of its relatio
 pair fits; otherwise the row must name them. ``confidence`` defaults to 1.0, ``source`` to
 ``triples:<file name>``. The same triple twice is kept once when the rows agree, refused when not.
 
-Nodes: without a node file, every endpoint becomes a node of its label with ``name = id``. With
-``nodes`` (a CSV ``id,label[,name]``), only the listed nodes are created and a triple whose head
-or tail is not listed under its label is refused. Ids are used as given (no prefix), so triples
-may point at nodes another reader loaded.
+Nodes: without a node file, every endpoint becomes a node of its label with ``name = id``, a
+reference only: a node that exists keeps its name, even with ``--overwrite``. With ``nodes`` (a
+CSV ``id,label[,name]``), only the listed nodes are created and a triple whose head or tail is not
+listed under its label is refused. Ids are used as given (no prefix), so triples may point at
+nodes another reader loaded.
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ class TriplesReader:
             (str(h), str(r), str(t)): df[["head", "tail", "confidence", "source"]].reset_index(drop=True)
             for (h, r, t), df in triples.groupby(["head_label", "relation", "tail_label"])
         }
-        return Dataset(source=source, nodes=nodes, edges=edges)
+        refs = frozenset(nodes) if self.nodes is None else frozenset()
+        return Dataset(source=source, nodes=nodes, edges=edges, refs=refs)
 
 
 def _read_triples(path: Path, where: Where, sep: str | None, source: str) -> pd.DataFrame:

@@ -70,7 +70,13 @@ RETURN count(n) AS c
 // name: upsert_run
 MERGE (r:Run {id: $id})
 ON CREATE SET r.seq = $seq, r.started_at = $now, r.created_at = $now, r.run_id = $id
-SET r.kind = $kind, r.status = $status, r.note = $note, r.source = $source
+SET r.kind = $kind, r.status = $status, r.note = $note, r.source = $source, r.host = $host,
+    r.pid = $pid
+
+// A process that writes to a run (a resumed job) becomes its writer.
+// name: claim_run
+MATCH (r:Run {id: $id})
+SET r.host = $host, r.pid = $pid
 
 // name: finish_run
 MATCH (r:Run {id: $id})
@@ -90,9 +96,30 @@ LIMIT 1
 // name: list_runs
 MATCH (r:Run)
 RETURN r.id AS id, r.seq AS seq, r.kind AS kind, r.status AS status, r.note AS note,
-       r.started_at AS started_at, r.finished_at AS finished_at
+       r.started_at AS started_at, r.finished_at AS finished_at, r.host AS host, r.pid AS pid
 ORDER BY r.seq
 
 // name: delete_run_node
 MATCH (r:Run {id: $id})
 DELETE r
+
+// An ad-hoc write's run claims what the statement created (rows without a run).
+// name: stamp_nodes
+MATCH (n:{{label}})
+WHERE n.run_id IS NULL
+SET n.run_id = $run_id, n.source = coalesce(n.source, $run_id), n.created_at = coalesce(n.created_at, $now)
+
+// name: stamp_edges
+MATCH (:{{head}})-[e:{{rel}}]->(:{{tail}})
+WHERE e.run_id IS NULL
+SET e.run_id = $run_id, e.source = coalesce(e.source, $run_id), e.created_at = coalesce(e.created_at, $now)
+
+// name: run_changes
+MATCH (c:Change)
+WHERE c.run_id = $run_id
+RETURN c.id AS id, c.target AS target, c.key AS key, c.before AS before, c.after AS after
+
+// name: delete_run_changes
+MATCH (c:Change)
+WHERE c.run_id = $run_id
+DELETE c

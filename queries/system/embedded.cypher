@@ -47,3 +47,27 @@ SET {{set_clause}}
 LOAD FROM frame
 MATCH (a:{{head}} {id: c_head})-[e:{{rel}}]->(b:{{tail}} {id: c_tail})
 SET {{set_clause}}
+
+// The token of the last committed write transaction, checked after a failed checkpoint.
+// name: mark_commit
+MERGE (c:Change {id: '~commit'})
+SET c.after = $token
+
+// name: commit_token
+MATCH (c:Change {id: '~commit'})
+RETURN c.after AS token
+
+// Rows created by a logged statement rather than COPY (the before-images).
+// name: create_nodes
+LOAD FROM frame
+CREATE (:{{label}} {{{properties}}})
+
+// name: count_created_nodes
+MATCH (n:{{label}})
+WHERE n.run_id = $run_id AND n.created_at = $now
+RETURN count(n) AS c
+
+// name: count_created_edges
+MATCH (:{{head}})-[e:{{rel}}]->(:{{tail}})
+WHERE e.run_id = $run_id AND e.created_at = $now
+RETURN count(e) AS c

@@ -13,3 +13,23 @@ CREATE INDEX {{index}} IF NOT EXISTS FOR ()-[e:{{rel}}]-() ON (e.run_id)
 MATCH (s:{{label}})-[*1..{{hops}}]-(n)
 WHERE s.id IN $ids
 RETURN DISTINCT labels(n)[0] AS label, n.id AS id
+
+// name: stored_nodes
+UNWIND $rows AS r
+MATCH (n:{{label}} {id: r.id})
+RETURN {{columns}}
+
+// name: stored_edges
+UNWIND $rows AS r
+MATCH (a:{{head}} {id: r.head})-[e:{{rel}}]->(b:{{tail}} {id: r.tail})
+RETURN a.id AS head, b.id AS tail, {{columns}}
+
+// name: update_nodes
+UNWIND $rows AS r
+MATCH (n:{{label}} {id: r.id})
+SET {{set_clause}}
+
+// name: update_edges
+UNWIND $rows AS r
+MATCH (a:{{head}} {id: r.head})-[e:{{rel}}]->(b:{{tail}} {id: r.tail})
+SET {{set_clause}}
