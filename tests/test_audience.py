@@ -337,7 +337,7 @@ def test_a_bad_deployment_floor_is_refused(
     kg_store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, floor: str
 ) -> None:
     monkeypatch.setenv("MOKG_AUDIENCE_MIN_SIZE", floor)
-    with pytest.raises(AudienceError, match="MOKG_AUDIENCE_MIN_SIZE.*not a positive integer"):
+    with pytest.raises(AudienceError, match=r"MOKG_AUDIENCE_MIN_SIZE.*not a positive integer"):
         _export(kg_store, tmp_path, size=4, min_size=None)
 
 

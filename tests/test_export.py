@@ -244,9 +244,7 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
 
 
 def _counts_on_disk(root: Path) -> dict[str, int]:
-    return {
-        str(p.relative_to(root)): len(pd.read_parquet(p)) for p in root.rglob("*.parquet") if p.is_file()
-    }
+    return {str(p.relative_to(root)): len(pd.read_parquet(p)) for p in root.rglob("*.parquet") if p.is_file()}
 
 
 def test_an_interrupted_parquet_reexport_leaves_the_old_export_whole(

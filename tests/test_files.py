@@ -125,7 +125,11 @@ def test_a_folder_is_swapped_in_whole(tmp_path: Path) -> None:
     out = tmp_path / "out"
 
     def write(names: list[str]) -> Callable[[Path], None]:
-        return lambda tmp: [(tmp / n).write_text(n) for n in names] and None
+        def into(tmp: Path) -> None:
+            for n in names:
+                (tmp / n).write_text(n)
+
+        return into
 
     files.write_folder(out, write(["a", "b"]), lambda _root: None)
     files.write_folder(out, write(["c"]), lambda _root: None)
@@ -150,7 +154,7 @@ def test_a_folder_that_is_not_claimed_is_refused_not_replaced(tmp_path: Path) ->
     out = tmp_path / "out"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(InputError, match="refusing to replace .*: not mine; choose an empty or new folder"):
+    with pytest.raises(InputError, match=r"refusing to replace .*: not mine; choose an empty or new folder"):
         files.write_folder(out, lambda tmp: None, lambda _root: "not mine")
     assert (out / "notes.txt").read_text() == "mine"
     (tmp_path / "plain").write_text("x")

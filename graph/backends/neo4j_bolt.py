@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from graph.base import BaseStore, Executor
-from graph.errors import InputError, QueryError, StoreUnavailable
+from graph.errors import InputError, QueryError, StoreError, StoreUnavailable
 from graph.schema import KEY, SCHEMA
 from graph.store import StoreConfig, TableReport
 from graph.subgraph import EdgeKey
@@ -62,7 +62,7 @@ class Neo4jStore(BaseStore):
     def __init__(self, config: StoreConfig, create: bool = False) -> None:
         super().__init__(config)
         import neo4j
-        from neo4j.exceptions import AuthError, ServiceUnavailable
+        from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
 
         uri = config.neo4j_uri
         try:
@@ -73,6 +73,11 @@ class Neo4jStore(BaseStore):
                 max_transaction_retry_time=15.0,
             )
             self._driver.verify_connectivity()
+        except ConfigurationError as exc:
+            raise StoreError(
+                f"MOKG_NEO4J_URI {uri!r} is not a URI the driver can use ({str(exc).split('. ')[0]}); "
+                "set it like bolt://localhost:7687 or neo4j://host:7687"
+            ) from None
         except AuthError:
             raise StoreUnavailable(
                 f"Neo4j at {uri} refused the credentials of user {config.neo4j_user!r}: "
@@ -80,7 +85,7 @@ class Neo4jStore(BaseStore):
             ) from None
         except (ServiceUnavailable, OSError, ValueError) as exc:
             raise StoreUnavailable(
-                f"cannot reach Neo4j at {uri} ({exc}). Start it with "
+                f"cannot reach Neo4j at {uri} ({' '.join(str(exc).split())}). Start it with "
                 "`docker compose -f docker/compose.yml up -d neo4j`, or set MOKG_NEO4J_URI to a "
                 "running server (MOKG_STORE=embedded uses the built-in store instead)"
             ) from None

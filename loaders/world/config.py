@@ -41,6 +41,10 @@ class WorldConfig:
     conversion_prob: float = 0.7  # a user with a targeted intent during the campaign converts
     chunk_users: int = 50_000  # users generated (and written) per chunk
 
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"--seed must be a non-negative integer, got {self.seed!r}")
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
