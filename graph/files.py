@@ -66,7 +66,7 @@ def target(path: str | Path, *, folder: bool = False) -> Path:
         raise _os_error(given, exc) from None
     special = _kind(mode)
     if special is not None:
-        raise InputError(f"refusing to write {given}: it is {special}, not a regular file; give a file path")
+        raise InputError(f"refusing to write {given}: it is {special}, not a regular file; give another path")
     if folder and not stat.S_ISDIR(mode):
         raise InputError(f"cannot write the folder {given}: it is a file; choose a folder path")
     if not folder and stat.S_ISDIR(mode):

@@ -482,7 +482,7 @@ def test_an_interrupted_checkpoint_save_leaves_the_previous_checkpoint_whole(
     with torch.no_grad():
         model.query_proj.weight.add_(1.0)
     newer = checkpoint.CheckpointMeta(model.config, {}, {"relation_filter": 0.9}, {}, "b", {}, [], [], TAILS)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(InputError, match="disk full"):
         checkpoint.save(out, model, newer, tails_of(model, corpus), corpus.to_json())
     assert (out / "model.pt").read_bytes() == before
     assert checkpoint.read_meta(out).thresholds == {"relation_filter": 0.3}
