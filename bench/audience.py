@@ -151,7 +151,13 @@ def bench_export(store: GraphStore, targeter: Any, campaign: str, n: int, tmp: P
     from gnn.audience.export import ExportConfig, export_audience
 
     cfg = ExportConfig(
-        campaign, n, targeter.name, tmp / "aud.parquet", hash_salt="bench", audit_log=tmp / "audit.jsonl"
+        campaign,
+        n,
+        targeter.name,
+        tmp / "aud.parquet",
+        hash_salt="bench-salt-0123456789",
+        audit_log=tmp / "audit.jsonl",
+        overwrite=True,
     )
     t0 = time.perf_counter()
     manifest = export_audience(store, targeter, None, cfg)

@@ -1,7 +1,9 @@
 """Check rows and frames against the schema before anything reaches a database.
 
 Every write path validates its whole input first, so bad input is refused with one clear error
-and nothing is half-written. Errors name the label or relation, the row and the column.
+and nothing is half-written. Errors name the label or relation, the row and the column. Keys
+(``id``, and an edge's ``head`` and ``tail``) are non-empty strings of at most
+:data:`MAX_KEY_LENGTH` characters.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from graph.schema import (
 )
 
 Row = dict[str, Any]
+MAX_KEY_LENGTH = 1024  # characters in a node id (and so in an edge's head or tail)
 ARROW_TYPES: dict[PropType, pa.DataType] = {
     PropType.STRING: pa.string(),
     PropType.INT64: pa.int64(),
@@ -91,7 +94,13 @@ def _require_key(where: str, row: Row, key: str) -> str:
     value = row.get(key)
     if not isinstance(value, str) or not value:
         raise InputError(f"{where}: missing its key {key!r} (a non-empty string)")
+    if len(value) > MAX_KEY_LENGTH:
+        raise InputError(f"{where}: {_too_long(key, len(value))}")
     return value
+
+
+def _too_long(key: str, length: int) -> str:
+    return f"key {key!r} is {length:,} characters long; keys may have at most {MAX_KEY_LENGTH:,}"
 
 
 def _pad(rows: list[Row], columns: Iterable[str]) -> list[Row]:
@@ -174,6 +183,16 @@ def _first_bad_row(series: pd.Series, prop: Prop) -> int | None:
     return None
 
 
+def _check_key_lengths(where: str, keys: pd.Series, key: str) -> None:
+    if not (pd.api.types.is_object_dtype(keys) or pd.api.types.is_string_dtype(keys)):
+        return  # not text: the cast to the schema's string type refuses it
+    lengths = keys.str.len().fillna(0).to_numpy()
+    long = lengths > MAX_KEY_LENGTH
+    if long.any():
+        row = int(long.argmax())
+        raise InputError(f"{where}: row {row}: {_too_long(key, int(lengths[row]))}")
+
+
 def validate_frame(where: str, frame: pd.DataFrame, props: Sequence[Prop], keys: Sequence[str]) -> pa.Table:
     """A pandas frame as an Arrow table of the schema's types; keys non-null and unique."""
     allowed = {p.name: p for p in props}
@@ -186,6 +205,7 @@ def validate_frame(where: str, frame: pd.DataFrame, props: Sequence[Prop], keys:
         nulls = frame[key].isna().to_numpy()
         if nulls.any():
             raise InputError(f"{where}: key column {key!r} is empty in row {int(nulls.argmax())}")
+        _check_key_lengths(where, frame[key], key)
     dup = frame.duplicated(subset=list(keys)).to_numpy()
     if dup.any():
         row = int(dup.argmax())

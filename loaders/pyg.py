@@ -199,6 +199,7 @@ def _restrict(sub: Subgraph, keep: Mapping[str, Any]) -> Subgraph:
 
 def _filter_domain(store: GraphStore, sub: Subgraph, domain: str, keys: Sequence[EdgeKey]) -> Subgraph:
     """Only ``domain``'s interactions, their users, its items and their categories and brands."""
+    _check_domain(store, sub, domain)
     edges = dict(sub.edges)
     keep: dict[str, set[str]] = {}
     if INTERACTED in edges:
@@ -215,6 +216,16 @@ def _filter_domain(store: GraphStore, sub: Subgraph, domain: str, keys: Sequence
     if "Category" in keep and tree in keys:
         keep["Category"] = _ancestors(edges[tree], keep["Category"])
     return _restrict(Subgraph(sub.version, sub.nodes, edges), keep)
+
+
+def _check_domain(store: GraphStore, sub: Subgraph, domain: str) -> None:
+    """Refuse a domain that no Domain node and no interaction of the store names."""
+    known = set(store.node_table("Domain")["id"])
+    if INTERACTED in sub.edges:
+        known |= set(sub.edges[INTERACTED]["domain"].dropna())
+    if domain not in known:
+        listed = ", ".join(sorted(map(str, known))) or "none (the store has no domains)"
+        raise InputError(f"unknown domain {domain!r}; the store's domains: {listed}")
 
 
 def _ancestors(edges: pd.DataFrame, start: set[str]) -> set[str]:
@@ -333,7 +344,7 @@ def save_graph_data(graph: GraphData, path: Path) -> Path:
     """Write the HeteroData with its id maps, split, config and graph version (``torch.save``)."""
     import torch
 
-    from graph.export.atomic import write_atomic
+    from graph import files
 
     payload = {
         "data": graph.data,
@@ -342,5 +353,4 @@ def save_graph_data(graph: GraphData, path: Path) -> Path:
         "config": graph.config.as_dict(),
         "split": graph.split.info() if graph.split is not None else None,
     }
-    write_atomic(path, lambda tmp: torch.save(payload, tmp))
-    return path
+    return files.write_file(path, lambda tmp: torch.save(payload, tmp))

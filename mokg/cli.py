@@ -61,7 +61,23 @@ class OutFormat(StrEnum):
 
 ParamOpt = Annotated[
     list[str] | None,
-    typer.Option("--param", "-p", help="A query parameter as KEY=VALUE; repeat for several."),
+    typer.Option(
+        "--param",
+        "-p",
+        help="A query parameter as KEY=VALUE, typed by the query's header; repeat for several keys.",
+    ),
+]
+CypherParamOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--param",
+        "-p",
+        help=(
+            "A parameter as KEY=VALUE (repeat for several keys): true/false become booleans and "
+            "numbers become int or float (n=5 is 5); KEY:str=VALUE keeps text (code:str=007), "
+            "KEY:int=, KEY:float=, KEY:bool= force a type."
+        ),
+    ),
 ]
 FormatOpt = Annotated[OutFormat, typer.Option("--format", "-f", help="How to print the result.")]
 OutOpt = Annotated[Path | None, typer.Option("--out", "-o", help="Write the result to this file.")]
@@ -122,14 +138,10 @@ def _open(create: bool = False) -> Any:
     return open_store(_config(), create=create)
 
 
-def _params(items: list[str] | None) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise InputError(f"parameter {item!r} is not KEY=VALUE (e.g. -p user_id=user_ana)")
-        out[key.strip()] = value
-    return out
+def _params(items: list[str] | None, *, infer_types: bool) -> dict[str, Any]:
+    from queries.params import parse_params
+
+    return parse_params(items, infer_types=infer_types)
 
 
 @app.command()
@@ -172,7 +184,7 @@ def query(
     max_rows: MaxRowsOpt = None,
 ) -> None:
     """Run a named query from queries/library, e.g. `mokg query user_intents -p user_id=user_ana`."""
-    from mokg.output import write_result
+    from mokg.output import check_result_target, write_result
     from queries.library import load_library
 
     _limits(timeout, max_rows)
@@ -184,9 +196,11 @@ def query(
             typer.echo(f"{qname}\n    {q.description}\n    params: {q.signature()}")
         return
     lib.get(name)
+    params = _params(param, infer_types=False)
+    check_result_target(fmt.value, out)
     store = _open()
     try:
-        df = store.run(name, _params(param), read_only=not write)
+        df = store.run(name, params, read_only=not write)
     finally:
         store.close()
     write_result(df, fmt.value, out, title=name)
@@ -195,7 +209,7 @@ def query(
 @app.command()
 def cypher(
     text: Annotated[str, typer.Argument(help="Cypher text in the store's dialect.")],
-    param: ParamOpt = None,
+    param: CypherParamOpt = None,
     fmt: FormatOpt = OutFormat.table,
     out: OutOpt = None,
     write: Annotated[bool, typer.Option("--write", help="Allow CREATE/MERGE/SET/DELETE.")] = False,
@@ -204,13 +218,18 @@ def cypher(
 ) -> None:
     """Run one ad-hoc Cypher statement, read-only unless --write. Values go in as $parameters via
     -p KEY=VALUE. A write is a run of its own (kind cypher): `mokg runs delete RUN` removes what
-    it created, but cannot undo what it set or deleted."""
-    from mokg.output import write_result
+    it created, but cannot undo what it set or deleted.
 
+    Numbers and true/false are typed (`-p n=5` makes `LIMIT $n` work); `-p code:str=007` keeps text.
+    """
+    from mokg.output import check_result_target, write_result
+
+    params = _params(param, infer_types=True)
+    check_result_target(fmt.value, out)
     _limits(timeout, max_rows)
     store = _open()
     try:
-        df = store.run(text, _params(param), read_only=not write)
+        df = store.run(text, params, read_only=not write)
         version = store.version() if write else None
     finally:
         store.close()
@@ -242,8 +261,9 @@ def export(
     hops: Annotated[int, typer.Option(help="Neighbourhood radius for --seed (1-5).")] = 2,
 ) -> None:
     """Export the graph (or a subgraph of it) with its graph version stamped in the output."""
-    from mokg.exporting import export_subgraph
+    from mokg.exporting import check_export_target, export_subgraph
 
+    check_export_target(fmt.value, out)
     seeds: dict[str, list[str]] = {}
     for s in seed or []:
         lab, sep, node_id = s.partition(":")
@@ -291,7 +311,10 @@ app.add_typer(world_app, name="world")
 @world_app.command("generate")
 def world_generate(
     out: Annotated[
-        Path, typer.Option("--out", "-o", help="Directory to write (replaced if it holds a world).")
+        Path,
+        typer.Option(
+            "--out", "-o", help="Folder to write; an existing one is replaced only if it holds a world alone."
+        ),
     ],
     scale: Annotated[
         str, typer.Option(help="demo (2k users, seconds), small (50k), bench (1M users, minutes).")
@@ -301,10 +324,12 @@ def world_generate(
     """Write a world to Parquet: visible/ (what models may see) and hidden/ (evaluator-only truth)."""
     from rich.progress import Progress
 
+    from graph.files import check_folder
     from loaders.world.config import world_config
-    from loaders.world.generate import generate_world
+    from loaders.world.generate import claim_world, generate_world
 
     cfg = world_config(scale, seed)
+    check_folder(out, claim_world)
     with Progress() as bar:
         task = bar.add_task(f"generating the {scale} world", total=None)
         manifest = generate_world(
@@ -443,8 +468,10 @@ def subgraph(
     reverse: Annotated[bool, typer.Option(help="Add reverse edge types (rev_<REL>).")] = False,
 ) -> None:
     """Build the PyTorch Geometric HeteroData a GNN trains on (id maps, features, leakage-free split)."""
+    from graph.files import target
     from loaders.pyg import GraphDataConfig, build_graph_data, save_graph_data
 
+    target(out)
     seeds: dict[str, list[str]] = {}
     for s in seed_node or []:
         lab, sep, node_id = s.partition(":")
@@ -513,8 +540,9 @@ app.add_typer(runs_app, name="runs")
 @runs_app.command("list")
 def runs_list(fmt: FormatOpt = OutFormat.table, out: OutOpt = None) -> None:
     """Every run with its status (running, done, failed, or interrupted: its writer is gone) and times."""
-    from mokg.output import write_result
+    from mokg.output import check_result_target, write_result
 
+    check_result_target(fmt.value, out)
     store = _open()
     try:
         write_result(store.runs(), fmt.value, out, title="runs")

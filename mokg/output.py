@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -13,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from graph import files
 from graph.errors import InputError
 
 FORMATS = ("table", "json", "jsonl", "csv", "parquet")
@@ -49,29 +49,28 @@ def render_table(df: pd.DataFrame, title: str | None = None, limit: int = 50) ->
     console.print(f"[dim]{len(df)} row(s)[/dim]")
 
 
-def write_result(df: pd.DataFrame, fmt: str, out: Path | None, title: str | None = None) -> None:
-    """Print or write ``df``; files are written to a temp name and renamed (never half-written)."""
+def check_result_target(fmt: str, out: Path | None) -> None:
+    """Refuse a format or ``--out`` that cannot be written, before the query runs."""
     if fmt not in FORMATS:
         raise InputError(f"unknown format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and out is None:
+        raise InputError("--format parquet needs --out FILE")
+    if out is not None and fmt != "table":
+        files.target(out)
+
+
+def write_result(df: pd.DataFrame, fmt: str, out: Path | None, title: str | None = None) -> None:
+    """Print or write ``df``; files are written aside and renamed into place (:mod:`graph.files`)."""
+    check_result_target(fmt, out)
     if fmt == "table":
         render_table(df, title)
         return
-    if fmt == "parquet" and out is None:
-        raise InputError("--format parquet needs --out FILE")
     if out is None:
         sys.stdout.write(_serialise(df, fmt))
-        return
-    tmp = out.with_name(out.name + ".tmp")
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "parquet":
-            df.to_parquet(tmp, index=False)
-        else:
-            tmp.write_text(_serialise(df, fmt))
-        os.replace(tmp, out)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise InputError(f"cannot write {out}: {exc.strerror}; choose a writable --out path") from None
+    elif fmt == "parquet":
+        files.write_file(out, lambda tmp: df.to_parquet(tmp, index=False))
+    else:
+        files.write_text(out, _serialise(df, fmt))
 
 
 def _serialise(df: pd.DataFrame, fmt: str) -> str:
@@ -82,7 +81,7 @@ def _serialise(df: pd.DataFrame, fmt: str) -> str:
         return "".join(json.dumps(r, default=str) + "\n" for r in rows)
     flat = df.copy()
     for col in flat.columns:
-        if flat[col].map(lambda v: isinstance(v, list | dict | np.ndarray)).any():
+        if any(isinstance(v, list | dict | np.ndarray) for v in flat[col]):
             flat[col] = flat[col].map(lambda v: json.dumps(_jsonable(v), default=str))
     return str(flat.to_csv(index=False))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -257,6 +259,14 @@ def test_metrics_on_a_hand_computed_ranking() -> None:
 
 # ---- exports ------------------------------------------------------------------------------------
 
+SALT = "pepper-and-salt-0123"  # a salt of real length (16+ characters)
+
+
+@pytest.fixture
+def floor2(monkeypatch: pytest.MonkeyPatch) -> None:
+    """This deployment's floor on audience size is 2 (the test graph has 4 users)."""
+    monkeypatch.setenv("MOKG_AUDIENCE_MIN_SIZE", "2")
+
 
 def _export(store: GraphStore, tmp_path: Path, **kw: Any) -> dict[str, Any]:
     args: dict[str, Any] = {
@@ -276,6 +286,7 @@ def _audit(tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (tmp_path / "audit.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.usefixtures("floor2")
 def test_export_writes_ids_scores_manifest_and_audit(kg_store: GraphStore, tmp_path: Path) -> None:
     manifest = _export(kg_store, tmp_path)
     df = pd.read_csv(tmp_path / "out" / "aud.csv")
@@ -287,15 +298,14 @@ def test_export_writes_ids_scores_manifest_and_audit(kg_store: GraphStore, tmp_p
     )
     assert on_disk["score_distribution"]["max"] == 1.0 and on_disk["method_config"]["hops"] == 3
     assert on_disk["graph_version"]["run_id"].startswith("test-")
-    _export(
-        kg_store, tmp_path, out=tmp_path / "out" / "aud2.parquet", hash_salt="pepper", with_attributes=True
-    )
+    _export(kg_store, tmp_path, out=tmp_path / "out" / "aud2.parquet", hash_salt=SALT, with_attributes=True)
     hashed = pd.read_parquet(tmp_path / "out" / "aud2.parquet")
-    assert hashed["user_id"][0] == hashlib.sha256(b"pepper:u1").hexdigest()
+    assert hashed["user_id"][0] == hashlib.sha256(f"{SALT}:u1".encode()).hexdigest()
     assert hashed["active_domains"].tolist() == ["d1", "d1", "d1"]
     assert "pepper" not in manifest_path(tmp_path / "out" / "aud2.parquet").read_text()
     log = _audit(tmp_path)
-    assert [e["status"] for e in log] == ["written", "written"] and log[0]["run_id"] == manifest["run_id"]
+    assert [e["status"] for e in log] == ["started", "written", "started", "written"]
+    assert log[0]["run_id"] == log[1]["run_id"] == manifest["run_id"] != log[2]["run_id"]
 
 
 @pytest.mark.parametrize(
@@ -303,25 +313,131 @@ def test_export_writes_ids_scores_manifest_and_audit(kg_store: GraphStore, tmp_p
     [
         ({"size": 1}, "below the minimum of 2"),
         ({"size": 3, "min_size": 5}, "below the minimum of 5"),
+        ({"size": 1, "min_size": 1}, "below this deployment's floor of 2"),
+        ({"size": -5, "min_size": -10}, "sizes must be positive"),
+        ({"size": 0}, "sizes must be positive"),
+        ({"hash_salt": ""}, "--hash-salt has 0 characters; give a secret of at least 16"),
+        ({"hash_salt": "pepper"}, "at least 16"),
         ({"campaign": "nope"}, "unknown campaign 'nope'"),
         ({"out": Path("aud.txt")}, "must end in .parquet or .csv"),
     ],
 )
+@pytest.mark.usefixtures("floor2")
 def test_export_guards_refuse_and_audit(
     kg_store: GraphStore, tmp_path: Path, kw: dict[str, Any], words: str
 ) -> None:
     with pytest.raises(AudienceError, match=words):
         _export(kg_store, tmp_path, **kw)
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    assert _audit(tmp_path)[-1]["status"] == "refused"
+    assert [e["status"] for e in _audit(tmp_path)] == ["started", "refused"]
 
 
+@pytest.mark.parametrize("floor", ["0", "-3", "many", ""])
+def test_a_bad_deployment_floor_is_refused(
+    kg_store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, floor: str
+) -> None:
+    monkeypatch.setenv("MOKG_AUDIENCE_MIN_SIZE", floor)
+    with pytest.raises(AudienceError, match=r"MOKG_AUDIENCE_MIN_SIZE.*not a positive integer"):
+        _export(kg_store, tmp_path, size=4, min_size=None)
+
+
+def test_the_floor_defaults_to_100(
+    kg_store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MOKG_AUDIENCE_MIN_SIZE", raising=False)
+    with pytest.raises(AudienceError, match="below the minimum of 100"):
+        _export(kg_store, tmp_path, size=4, min_size=None)
+    with pytest.raises(AudienceError, match="below this deployment's floor of 100"):
+        _export(kg_store, tmp_path, size=4, min_size=2)
+
+
+@pytest.mark.usefixtures("floor2")
 def test_export_to_an_unwritable_path_is_refused(kg_store: GraphStore, tmp_path: Path) -> None:
     (tmp_path / "afile").write_text("x")
-    with pytest.raises(AudienceError, match="cannot write to"):
+    with pytest.raises(AudienceError, match="afile is a file, not a folder"):
         _export(kg_store, tmp_path, out=tmp_path / "afile" / "aud.csv")
 
 
+@pytest.mark.usefixtures("floor2")
+def test_an_existing_audience_is_replaced_only_with_overwrite(kg_store: GraphStore, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "aud.csv"
+    out.parent.mkdir()
+    out.write_text("someone else's file\n")
+    with pytest.raises(AudienceError, match="exists; pass --overwrite"):
+        _export(kg_store, tmp_path)
+    assert out.read_text() == "someone else's file\n" and not manifest_path(out).exists()
+    _export(kg_store, tmp_path, overwrite=True)
+    assert pd.read_csv(out)["user_id"].tolist() == ["u1", "u2", "u3"]
+
+
+@pytest.mark.usefixtures("floor2")
+def test_the_manifest_never_describes_another_file(
+    kg_store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out" / "aud.csv"
+    first = _export(kg_store, tmp_path)
+    on_disk = json.loads(manifest_path(out).read_text())
+    assert on_disk["sha256"] == hashlib.sha256(out.read_bytes()).hexdigest()
+    real_replace = os.replace
+
+    def stop_before_the_manifest(src: Any, dst: Any) -> None:
+        if str(dst).endswith(".manifest.json"):
+            raise KeyboardInterrupt  # stopped between the two renames
+        real_replace(src, dst)
+
+    monkeypatch.setattr("gnn.audience.export.os.replace", stop_before_the_manifest)
+    with pytest.raises(KeyboardInterrupt):
+        _export(kg_store, tmp_path, size=2, overwrite=True)
+    assert len(pd.read_csv(out)) == 2 and first["count"] == 3
+    assert not manifest_path(out).exists()  # not the old manifest beside the new audience
+
+
+@pytest.mark.usefixtures("floor2")
+def test_special_files_are_refused_for_the_audience_and_the_audit_log(
+    kg_store: GraphStore, tmp_path: Path
+) -> None:
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    with pytest.raises(AudienceError, match="it is a FIFO"):
+        _export(kg_store, tmp_path, out=fifo, overwrite=True)
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode)
+    with pytest.raises(AudienceError, match="cannot append to the audit log /dev/null"):
+        _export(kg_store, tmp_path, audit_log=Path("/dev/null"))
+    assert not (tmp_path / "out").exists()
+
+
+KILLED = """
+import os, signal, sys
+from pathlib import Path
+from gnn.audience.export import ExportConfig, export_audience
+from graph.store import StoreConfig, open_store
+
+class Killed:
+    name = "rule"
+    def score(self, campaign):
+        os.kill(os.getpid(), signal.SIGKILL)  # kill -9 in the middle of the export
+
+root = Path(sys.argv[1])
+store = open_store(StoreConfig(path=root / "g"))
+config = ExportConfig("camp1", 3, "rule", root / "aud.csv", min_size=2, audit_log=root / "audit.jsonl")
+export_audience(store, Killed(), None, config)
+"""
+
+
+def test_a_killed_export_leaves_its_started_audit_line(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    _open(tmp_path / "g").close()
+    env = {**os.environ, "MOKG_AUDIENCE_MIN_SIZE": "2", "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", KILLED, str(tmp_path)], env=env, timeout=120)
+    assert done.returncode == -9
+    [entry] = _audit(tmp_path)
+    assert entry["status"] == "started" and entry["campaign"] == "camp1" and entry["run_id"]
+    assert not (tmp_path / "aud.csv").exists()
+
+
+@pytest.mark.usefixtures("floor2")
 def test_an_interrupted_export_leaves_nothing(
     kg_store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -333,31 +449,48 @@ def test_an_interrupted_export_leaves_nothing(
     with pytest.raises(KeyboardInterrupt):
         _export(kg_store, tmp_path)
     assert list((tmp_path / "out").iterdir()) == []  # no target, no manifest, no temp file
-    assert _audit(tmp_path)[-1]["status"] == "failed"
+    assert [e["status"] for e in _audit(tmp_path)] == ["started", "failed"]
 
 
 # ---- CLI -------------------------------------------------------------------------------------------
 
 
-def test_cli_export_and_its_guards(tmp_path: Path) -> None:
+def test_cli_export_and_its_guards(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from mokg.cli import app
 
     _open(tmp_path / "g").close()
     runner = CliRunner()
     base = ["--path", str(tmp_path / "g"), "audience", "export", "-c", "camp1", "-m", "rule"]
     audit = ["--audit-log", str(tmp_path / "audit.jsonl")]
+    monkeypatch.setenv("MOKG_AUDIENCE_MIN_SIZE", "3")
     ok = runner.invoke(
         app, [*base, "--size", "3", "--min-size", "3", "--out", str(tmp_path / "a.csv"), *audit]
     )
     assert ok.exit_code == 0, ok.output
     assert "wrote 3 users of camp1 (rule)" in ok.output and (tmp_path / "a.csv").exists()
-    small = runner.invoke(app, [*base, "--size", "3", "--out", str(tmp_path / "b.csv"), *audit])
-    assert isinstance(small.exception, AudienceError) and "minimum of 100" in str(small.exception)
-    unknown = runner.invoke(
-        app, [*base[:-4], "-c", "zzz", "--size", "200", "--out", str(tmp_path / "c.csv"), *audit]
+    again = runner.invoke(
+        app, [*base, "--size", "3", "--min-size", "3", "--out", str(tmp_path / "a.csv"), *audit]
     )
-    assert isinstance(unknown.exception, AudienceError) and "unknown campaign" in str(unknown.exception)
-    assert [e["status"] for e in _audit(tmp_path)] == ["written", "refused", "refused"]
+    assert isinstance(again.exception, AudienceError) and "--overwrite" in str(again.exception)
+    replaced = [*base, "--size", "4", "--out", str(tmp_path / "a.csv"), "--overwrite", *audit]
+    assert runner.invoke(app, replaced).exit_code == 0 and len(pd.read_csv(tmp_path / "a.csv")) == 4
+    monkeypatch.delenv("MOKG_AUDIENCE_MIN_SIZE")
+    refused = {
+        ("--size", "3"): "minimum of 100",
+        ("--size", "1", "--min-size", "1"): "below this deployment's floor of 100",
+        ("--size", "-5", "--min-size", "-10"): "sizes must be positive",
+        ("--size", "200", "--hash-salt", ""): "at least 16",
+        ("--size", "200", "-c", "zzz"): "unknown campaign",
+    }
+    for extra, words in refused.items():
+        r = runner.invoke(app, [*base, *extra, "--out", str(tmp_path / "b.csv"), *audit])
+        assert isinstance(r.exception, AudienceError) and words in str(r.exception), (extra, r.output)
+        assert not (tmp_path / "b.csv").exists()
+    statuses = [e["status"] for e in _audit(tmp_path)]
+    assert statuses == ["started", "written", "started", "refused", "started", "written"] + [
+        "started",
+        "refused",
+    ] * len(refused)
     shown = runner.invoke(
         app, ["--path", str(tmp_path / "g"), "audience", "score", "-c", "camp1", "-m", "ppr"]
     )

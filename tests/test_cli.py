@@ -190,14 +190,61 @@ def test_export_formats(demo_dir: Path) -> None:
         (["cypher", "--max-rows", "1", "MATCH (u:User) RETURN u.id"], 2, "over the limit of 1 (max_rows"),
         (["cypher", "RETURN 1; COMMIT; COMMENT ON TABLE User IS 'x'"], 2, "one statement per call"),
         (["--wait", "-1", "stats"], 2, "wait_s must be a number >= 0"),
+        # issue 15: each of these was a traceback (rc 1) or a silent success (rc 0)
+        (["--path", "damaged", "stats"], 2, "mokg.json is damaged"),
+        (["query", "top_degree", "-f", "csv", "-o", "file.txt/x.csv"], 2, "file.txt is a file, not a folder"),
+        (["runs", "list", "-f", "csv", "-o", "file.txt/x.csv"], 2, "file.txt is a file, not a folder"),
+        (["export", "-f", "parquet", "-o", "mine"], 2, "refusing to replace mine"),
+        (["world", "generate", "--out", "file.txt"], 2, "it is a file"),
+        (["world", "generate", "--out", "w", "--seed", "-1"], 2, "--seed must be a non-negative integer"),
+        (["world", "generate", "--out", "mine"], 2, "refusing to replace mine"),
+        (["subgraph", "--domain", "nope", "--out", "s.pt", "--no-features"], 2, "unknown domain 'nope'"),
+        (["cypher", "RETURN $a AS a", "-p", "a=1", "-p", "a=2"], 2, "parameter 'a' is given twice"),
+        (["query", "top_degree", "-p", "limit=1", "-p", "limit=2"], 2, "parameter 'limit' is given twice"),
+        (["load", "movielens", "latin1.csv"], 2, "latin1.csv: line 2: byte 0xe9"),
     ],
 )
 def test_bad_input_gets_one_clear_error(demo_dir: Path, args: list[str], code: int, words: str) -> None:
     (demo_dir / "notastore").mkdir(exist_ok=True)
     (demo_dir / "notastore" / "x.txt").write_text("hello")
+    (demo_dir / "damaged").mkdir(exist_ok=True)
+    (demo_dir / "damaged" / "mokg.json").write_text("{not json")
+    (demo_dir / "file.txt").write_text("mine")
+    (demo_dir / "mine").mkdir(exist_ok=True)
+    (demo_dir / "mine" / "notes.txt").write_text("mine")
+    (demo_dir / "latin1.csv").write_bytes("user,item,rating,ts\n1,café,4,5\n".encode("latin-1"))
     r = mokg(*args, cwd=demo_dir)
     assert r.returncode == code, (r.stdout, r.stderr)
     assert words in r.stderr and "Traceback" not in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert (demo_dir / "file.txt").read_text() == "mine" and not (demo_dir / "s.pt").exists()
+    assert [p.name for p in (demo_dir / "mine").iterdir()] == ["notes.txt"]
+
+
+def test_a_fresh_store_lists_no_runs_and_a_header_only_file_starts_none(tmp_path: Path) -> None:
+    assert mokg("init", cwd=tmp_path).returncode == 0
+    r = mokg("runs", "list", "-f", "csv", cwd=tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith("id,seq,kind,status"), r.stderr
+    (tmp_path / "header.csv").write_text("user,item,rating,ts\n")
+    r = mokg("load", "movielens", "header.csv", cwd=tmp_path)
+    assert r.returncode == 2 and "no data rows" in r.stderr and "Traceback" not in r.stderr
+    assert json.loads(mokg("runs", "list", "-f", "json", cwd=tmp_path).stdout) == []
+
+
+def test_an_unusable_neo4j_uri_is_one_line(tmp_path: Path) -> None:
+    r = mokg("stats", cwd=tmp_path, env={"MOKG_STORE": "neo4j", "MOKG_NEO4J_URI": "notauri"})
+    assert r.returncode == 2 and "MOKG_NEO4J_URI 'notauri' is not a URI" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_cypher_parameters_are_typed(demo_dir: Path) -> None:
+    q = "UNWIND [1, 2, 3] AS x RETURN x, $flag AS flag, $code AS code LIMIT $n"
+    r = mokg("cypher", q, "-p", "n=2", "-p", "flag=true", "-p", "code:str=007", "-f", "json", cwd=demo_dir)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == [{"x": x, "flag": True, "code": "007"} for x in (1, 2)]
+    r = mokg("query", "top_degree", "-p", "label=Intent", "-p", "limit=2", "-f", "json", cwd=demo_dir)
+    assert r.returncode == 0 and len(json.loads(r.stdout)) == 2
+    assert "KEY:str=VALUE" in mokg("cypher", "--help", cwd=demo_dir).stdout
 
 
 def test_unreachable_neo4j_says_what_to_do(tmp_path: Path) -> None:

@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -240,6 +241,70 @@ def test_parquet_round_trip(tmp_path: Path) -> None:
         pd.testing.assert_frame_equal(back.nodes[label], df)
     for key, df in sub.edges.items():
         pd.testing.assert_frame_equal(back.edges[key], df)
+
+
+def _counts_on_disk(root: Path) -> dict[str, int]:
+    return {str(p.relative_to(root)): len(pd.read_parquet(p)) for p in root.rglob("*.parquet") if p.is_file()}
+
+
+def test_an_interrupted_parquet_reexport_leaves_the_old_export_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 15: a re-export killed half-way left the old manifest beside new table files."""
+    old = tiny()
+    write_parquet(old, tmp_path / "out")
+    new = tiny()
+    new.nodes["User"] = pd.DataFrame({"id": ["u7"], "name": ["Eve"], "run_id": ["r9"], "created_at": _ts(1)})
+    written: list[Path] = []
+    real = pd.DataFrame.to_parquet
+
+    def die_on_the_second_table(df: pd.DataFrame, path: Any, **kw: Any) -> Any:
+        if written:
+            raise KeyboardInterrupt  # the process is stopped between two tables
+        written.append(Path(path))
+        return real(df, path, **kw)
+
+    monkeypatch.setattr(pd.DataFrame, "to_parquet", die_on_the_second_table)
+    with pytest.raises(KeyboardInterrupt):
+        write_parquet(new, tmp_path / "out")
+    monkeypatch.undo()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert _counts_on_disk(tmp_path / "out") == manifest["counts"]
+    back = read_parquet(tmp_path / "out")
+    pd.testing.assert_frame_equal(back.nodes["User"], old.nodes["User"])
+    assert [p.name for p in tmp_path.iterdir()] == ["out"]  # the temp folder is gone too
+
+
+def test_a_parquet_reexport_replaces_the_old_one_whole(tmp_path: Path) -> None:
+    write_parquet(tiny(), tmp_path / "out")
+    smaller = tiny()
+    del smaller.nodes["Category"], smaller.edges[("Intent", "NEEDS", "Category")]
+    write_parquet(smaller, tmp_path / "out")
+    assert _counts_on_disk(tmp_path / "out") == {
+        "nodes/User.parquet": 2,
+        "nodes/Intent.parquet": 2,
+        "edges/User__HAS_INTENT__Intent.parquet": 3,
+    }
+
+
+@pytest.mark.parametrize(
+    ("files", "words"),
+    [
+        ({"notes.txt": "mine"}, "not a mokg Parquet export"),
+        ({"manifest.json": '{"format": "mokg-parquet/1"}', "notes.txt": "mine"}, "holds 'notes.txt'"),
+        ({"manifest.json": "{not json"}, "not a mokg Parquet export"),
+    ],
+)
+def test_parquet_export_refuses_a_folder_that_holds_other_files(
+    tmp_path: Path, files: dict[str, str], words: str
+) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    for name, text in files.items():
+        (out / name).write_text(text)
+    with pytest.raises(InputError, match=words):
+        write_parquet(tiny(), out)
+    assert {p.name: p.read_text() for p in out.iterdir()} == files
 
 
 def test_read_parquet_without_manifest(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import torch
 
+from graph.errors import InputError
 from graph.schema import SCHEMA
 from mining.lightpair import checkpoint
 from mining.lightpair.corpus import Corpus, PromptView, build_corpus, read_transcript
@@ -213,6 +214,25 @@ def test_client_answers_every_task_in_its_schema(tmp_path: Path) -> None:
     assert half.model == client.model + "-bf16"
     again = half.complete_many([Request(r["messages"], n=1) for r in rows()])
     assert isinstance(parse_answer("entity_expansion", again[1][0]), ExpansionAnswer)
+
+
+def test_a_checkpoint_never_replaces_a_folder_of_other_files(tmp_path: Path) -> None:
+    """Issue 15: `--out` naming a user's folder moved it aside and deleted it."""
+    from mining.lightpair.distill import tails_of
+
+    model = tiny_model(1)
+    corpus = build_corpus(rows(), TAILS)
+    meta = checkpoint.CheckpointMeta(model.config, {}, {}, {}, corpus.sha256(), {}, [], [], TAILS)
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "thesis.tex").write_text("years of work")
+    with pytest.raises(InputError, match=r"refusing to replace .*mine: it is not a LightPAIR checkpoint"):
+        checkpoint.save(tmp_path / "mine", model, meta, tails_of(model, corpus), corpus.to_json())
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]
+    assert (tmp_path / "mine" / "thesis.tex").read_text() == "years of work"
+    checkpoint.save(tmp_path / "ckpt", model, meta, tails_of(model, corpus), corpus.to_json())
+    checkpoint.save(tmp_path / "ckpt", model, meta, tails_of(model, corpus), corpus.to_json())  # replaced
+    assert checkpoint.read_meta(tmp_path / "ckpt").corpus_sha256 == corpus.sha256()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt", "mine"]
 
 
 def test_sampled_answers_are_seeded_draws_and_greedy_ones_repeat(tmp_path: Path) -> None:
@@ -462,7 +482,7 @@ def test_an_interrupted_checkpoint_save_leaves_the_previous_checkpoint_whole(
     with torch.no_grad():
         model.query_proj.weight.add_(1.0)
     newer = checkpoint.CheckpointMeta(model.config, {}, {"relation_filter": 0.9}, {}, "b", {}, [], [], TAILS)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(InputError, match="disk full"):
         checkpoint.save(out, model, newer, tails_of(model, corpus), corpus.to_json())
     assert (out / "model.pt").read_bytes() == before
     assert checkpoint.read_meta(out).thresholds == {"relation_filter": 0.3}

@@ -172,6 +172,12 @@ def test_domain_filter_keeps_only_that_domain(store: GraphStore) -> None:
     assert edges_of(g, ("Category", "SUBCATEGORY_OF", "Category")) == {("c_trips", "c_root")}
 
 
+def test_an_unknown_domain_is_an_error_listing_the_domains(store: GraphStore) -> None:
+    """Issue 15: `subgraph --domain nope` wrote an empty graph and exited 0."""
+    with pytest.raises(InputError, match=r"unknown domain 'nope'; the store's domains: .*retail, travel"):
+        build(store, domain="nope")
+
+
 def test_reverse_edges_flip_every_type(store: GraphStore) -> None:
     g = build(store, reverse_edges=True)
     for h, r, t in [k for k in g.data.edge_types if not k[1].startswith("rev_")]:

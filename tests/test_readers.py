@@ -354,6 +354,89 @@ BAD: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = [
 ]
 
 
+LONG_ID = "x" * 1100
+REVIEW = '{{"reviewerID": {user}, "asin": "B1", "overall": {rating}, "unixReviewTime": {ts}}}\n'
+# Issue 15: inputs that used to load silently (header only, JSON objects / lists / booleans as ids,
+# ratings and times, times thousands of years off, ids of any length) or crash (a lone surrogate).
+BAD_SILENT: list[tuple[str, str, dict[str, str], tuple[str, ...]]] = [
+    ("movielens", "ratings.csv", {"ratings.csv": "user,item,rating,ts\n"}, ("no data rows",)),
+    ("triples", "triples.csv", {"triples.csv": "head,relation,tail\n"}, ("no data rows",)),
+    ("amazon", "reviews.jsonl", {"reviews.jsonl": "\n\n"}, ("no JSON objects",)),
+    (
+        "amazon",
+        "reviews.jsonl",
+        {"reviews.jsonl": REVIEWS + REVIEW.format(user='{"x": 1}', rating=4, ts=1500000000)},
+        ("line 5", "'reviewerID'", "JSON object where text belongs"),
+    ),
+    (
+        "amazon",
+        "reviews.jsonl",
+        {"reviews.jsonl": REVIEW.format(user='["A1"]', rating=4, ts=1500000000)},
+        ("line 1", "'reviewerID'", "JSON list"),
+    ),
+    (
+        "amazon",
+        "reviews.jsonl",
+        {"reviews.jsonl": REVIEW.format(user='"A1"', rating="true", ts=1500000000)},
+        ("line 1", "'overall'", "JSON boolean where a number belongs"),
+    ),
+    (
+        "amazon",
+        "reviews.jsonl",
+        {"reviews.jsonl": REVIEW.format(user='"A1"', rating=4, ts="false")},
+        ("line 1", "'unixReviewTime'", "JSON boolean where a time belongs"),
+    ),
+    (
+        "amazon",
+        "reviews.jsonl",
+        {"reviews.jsonl": REVIEW.format(user='"A\\ud800"', rating=4, ts=1500000000)},
+        ("line 1", "'reviewerID'", "unpaired surrogate"),
+    ),
+    (
+        "amazon",
+        "meta.jsonl",
+        {"reviews.jsonl": REVIEWS, "meta.jsonl": '{"asin": "B01", "brand": {"name": "Acme"}}\n'},
+        ("line 1", "'brand'", "JSON object where text belongs"),
+    ),
+    (
+        "movielens",
+        "ratings.csv",
+        {"ratings.csv": "user,item,rating,ts\n1,2,3,881250949\n1,3,3,-99000000000\n"},
+        ("data row 2", "'ts'", "outside 1970-01-01 .. 2100-12-31"),
+    ),
+    (
+        "movielens",
+        "ratings.csv",
+        {"ratings.csv": "user,item,rating,ts\n1,2,3,99999999999\n"},
+        ("data row 1", "'ts'", "outside 1970-01-01"),
+    ),
+    (
+        "movielens",
+        "ratings.csv",
+        {"ratings.csv": "user,item,rating,ts\n1,2,3,5138-01-01T00:00:00Z\n"},
+        ("data row 1", "'ts'", "outside 1970-01-01"),
+    ),
+    (
+        "movielens",
+        "ratings.csv",
+        {"ratings.csv": "user,item,rating,ts\n1,2,3,1969-12-31T23:59:59Z\n"},
+        ("data row 1", "'ts'", "outside 1970-01-01"),
+    ),
+    (
+        "movielens",
+        "ratings.csv",
+        {"ratings.csv": f"user,item,rating,ts\n1,2,3,5\n{LONG_ID},2,3,5\n"},
+        ("data row 2", "'user'", "an id of 1,105 characters", "at most 1,024"),
+    ),
+    (
+        "triples",
+        "triples.csv",
+        {"triples.csv": f"head,relation,tail\nw,PRECEDES,{LONG_ID}\n"},
+        ("data row 1", "'tail'", "at most 1,024"),
+    ),
+]
+
+
 def _reader(kind: str, files: dict[str, Path]) -> tuple[Reader, Path]:
     if kind == "movielens":
         return MovieLensReader(), files["ratings.csv"]
@@ -362,7 +445,7 @@ def _reader(kind: str, files: dict[str, Path]) -> tuple[Reader, Path]:
     return TriplesReader(nodes=files.get("nodes.csv")), files["triples.csv"]
 
 
-@pytest.mark.parametrize(("kind", "culprit", "texts", "expected"), BAD)
+@pytest.mark.parametrize(("kind", "culprit", "texts", "expected"), BAD + BAD_SILENT)
 def test_bad_input_is_refused_naming_file_row_and_column(
     graph: GraphStore,
     tmp_path: Path,
@@ -382,6 +465,72 @@ def test_bad_input_is_refused_naming_file_row_and_column(
     for part in expected:
         assert part in message
     assert counts(graph) == before
+
+
+def test_times_at_the_edges_of_the_range_load(tmp_path: Path) -> None:
+    text = "user,item,rating,ts\n1,2,3,0\n1,3,3,1970-01-01T00:00:00Z\n1,4,3,2100-12-31T23:59:59Z\n"
+    ts = MovieLensReader().read(write(tmp_path, "r.csv", text)).edges[("User", "INTERACTED", "Item")]["ts"]
+    assert ts.min() == pd.Timestamp("1970-01-01") and ts.max() == pd.Timestamp("2100-12-31 23:59:59")
+
+
+NOT_UTF8: list[tuple[str, str, dict[str, bytes], tuple[str, ...]]] = [
+    (
+        "movielens",
+        "ratings.csv",
+        {"ratings.csv": b"user,item,rating,ts\n1,10,4,881250949\n2,\xff\xfe,3,881250950\n"},
+        ("line 3", "byte 0xff", "not UTF-8"),
+    ),
+    ("movielens", "ratings.csv", {"ratings.csv": b"us\xe9r,item,rating,ts\n1,2,3,5\n"}, ("line 1",)),
+    (
+        "amazon",
+        "reviews.jsonl",
+        {"reviews.jsonl": REVIEWS.encode() + b'{"reviewerID": "\xe9", "asin": "B"}\n'},
+        ("line 5", "byte 0xe9", "not UTF-8"),
+    ),
+    (
+        "amazon",
+        "meta.jsonl",
+        {"reviews.jsonl": REVIEWS.encode(), "meta.jsonl": b'{"asin": "B01", "title": "caf\xe9"}\n'},
+        ("line 1", "byte 0xe9"),
+    ),
+    (
+        "triples",
+        "triples.csv",
+        {"triples.csv": b"head,relation,tail\nw,PRECEDES,h\nw,PRECEDES,\xc3\n"},
+        ("line 3", "byte 0xc3"),
+    ),
+    (
+        "triples",
+        "nodes.csv",
+        {
+            "triples.csv": b"head,relation,tail\nw,PRECEDES,h\n",
+            "nodes.csv": b"id,label\nw,Intent\n\x80,Intent\n",
+        },
+        ("line 3", "byte 0x80"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("kind", "culprit", "raw", "expected"), NOT_UTF8)
+def test_bytes_that_are_not_utf8_are_one_clear_error(
+    tmp_path: Path, kind: str, culprit: str, raw: dict[str, bytes], expected: tuple[str, ...]
+) -> None:
+    for name, data in raw.items():
+        (tmp_path / name).write_bytes(data)
+    reader, path = _reader(kind, {name: tmp_path / name for name in raw})
+    with pytest.raises(InputError) as info:
+        reader.read(path)
+    message = str(info.value)
+    assert message.startswith(f"{tmp_path / culprit}: ")
+    for part in expected:
+        assert part in message
+
+
+def test_a_long_bad_value_is_shortened_in_the_error(tmp_path: Path) -> None:
+    text = f"user,item,rating,ts\n1,2,{'9' * 100_000}x,5\n"
+    with pytest.raises(InputError) as info:
+        MovieLensReader().read(write(tmp_path, "r.csv", text))
+    assert "is not a number" in str(info.value) and len(str(info.value)) < 300
 
 
 def test_ingest_is_all_or_nothing(graph: GraphStore) -> None:

@@ -50,6 +50,19 @@ def invoke(args: list[str]) -> str:
     return result.output
 
 
+def test_train_refuses_a_folder_of_other_files_before_training(store_path: Path, tmp_path: Path) -> None:
+    """Issue 15: artefacts are swapped in whole, and never over a folder the user keeps files in."""
+    from graph.errors import InputError
+
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    r = CliRunner().invoke(
+        app, ["--path", str(store_path), "train", "peace", "--out", str(tmp_path / "mine")]
+    )
+    assert isinstance(r.exception, InputError) and "is not a PEACE artefact folder" in str(r.exception)
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+
+
 def test_train_eval_recommend_from_artefacts(store_path: Path, tmp_path: Path) -> None:
     art = tmp_path / "art"
     fast = ["--pretrain-epochs", "1", "--finetune-epochs", "1", "--no-features", "--dim", "16"]

@@ -48,6 +48,36 @@ def test_same_seed_same_bytes_other_seed_other_world(world: Path, tmp_path: Path
     assert digest(world)[name] != digest(other)[name]
 
 
+def test_a_world_is_replaced_only_where_a_world_alone_was(world: Path, tmp_path: Path) -> None:
+    """Issue 15: `world generate --out` over an existing folder deleted the user's own files."""
+    target = tmp_path / "w"
+    shutil.copytree(world, target)
+    generate_world(TINY, target)  # a world alone: replaced
+    assert digest(target) == digest(world) and sorted(p.name for p in tmp_path.iterdir()) == ["w"]
+    for mine in ("notes.txt", "visible/mine.parquet"):
+        (target / mine).write_text("my own file")
+        with pytest.raises(InputError, match=f"refusing to replace .*holds '{mine}'.*not part of a world"):
+            generate_world(TINY, target)
+        assert (target / mine).read_text() == "my own file"
+        (target / mine).unlink()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.txt").write_text("x")
+    with pytest.raises(InputError, match="not a world folder"):
+        generate_world(TINY, other)
+    assert (other / "a.txt").read_text() == "x"
+
+
+def test_bad_seeds_and_outputs_are_one_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="--seed must be a non-negative integer, got -1"):
+        world_config("demo", seed=-1)
+    (tmp_path / "file.txt").write_text("x")
+    for out in (tmp_path / "file.txt", tmp_path / "file.txt" / "w"):
+        with pytest.raises(InputError, match="file"):
+            generate_world(TINY, out)
+    assert (tmp_path / "file.txt").read_text() == "x"
+
+
 def test_scales_cover_demo_to_benchmark() -> None:
     assert SCALES["demo"].n_users == 2_000 and SCALES["demo"].n_items == 1_000
     bench = SCALES["bench"]

@@ -13,7 +13,8 @@ the ``nprobe`` best lists per interest, ``index="exact"`` every item.
 
 Layout of an artefact directory: ``manifest.json`` (model, config and its hash, graph version,
 split, KG source, code version, domains), ``domain-<name>.npz`` per domain and the
-``interests-<name>.npy`` files the domains point to.
+``interests-<name>.npy`` files the domains point to. The directory is written aside and swapped
+in whole (:func:`graph.files.write_folder`); a folder holding anything else is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gnn.rec.ivf import IVFConfig, build_ivf, ivf_top_k, with_list_items
+from graph import files
 from graph.errors import InputError
 
 if TYPE_CHECKING:
@@ -46,12 +48,33 @@ def export_artefacts(
     it has more than ``ivf.min_items`` items), and one interests ``.npy`` per distinct network (the
     source domains share the pre-trained one), written in chunks of users so the ``[U, K, d]``
     array is never held in memory."""
+    files.write_folder(out, lambda tmp: _write_artefacts(model, data, tmp, extra, ivf or IVFConfig()), claim)
+    return out
+
+
+def claim(root: Path) -> str | None:
+    """None if ``root`` holds PEACE artefacts and nothing else (it may be replaced), else why not."""
+    if not (root / MANIFEST).is_file():
+        return f"it is not a PEACE artefact folder (no {MANIFEST})"
+    foreign = files.foreign_files(root, _ours)
+    return f"it holds {foreign[0]!r}, which is not a PEACE artefact" if foreign else None
+
+
+def _ours(rel: str) -> bool:
+    if rel in (MANIFEST, "users.npz"):
+        return True
+    return (rel.startswith("domain-") and rel.endswith(".npz")) or (
+        rel.startswith("interests-") and rel.endswith(".npy")
+    )
+
+
+def _write_artefacts(
+    model: Peace, data: RecData, out: Path, extra: dict[str, Any] | None, ivf: IVFConfig
+) -> None:
     import importlib.metadata
 
     import torch
 
-    ivf = ivf or IVFConfig()
-    out.mkdir(parents=True, exist_ok=True)
     domains: dict[str, dict[str, Any]] = {}
     written: dict[int, str] = {}
     for domain in data.domains:
@@ -96,7 +119,6 @@ def export_artefacts(
         **(extra or {}),
     }
     (out / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
-    return out
 
 
 def _write_interests(model: Peace, data: RecData, domain: str, path: Path, chunk: int = 65536) -> str:

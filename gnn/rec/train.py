@@ -13,9 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gnn.rec import serve
 from gnn.rec.data import RecData, RecDataConfig, attach_kg, load_rec_data
 from gnn.rec.peace import Peace, PeaceConfig
 from gnn.rec.serve import export_artefacts
+from graph import files
 
 if TYPE_CHECKING:
     from graph.store import GraphStore
@@ -37,6 +39,7 @@ def train_peace(
     """Load the graph, train PEACE (pre-train on the non-target domains, fine-tune per target),
     save the artefacts to ``out``. ``kg`` = (arm name, store to read the KG from; None = no KG);
     without it the store's own knowledge edges are used as ``data_config.kg`` says."""
+    files.check_folder(out, serve.claim)  # refuse before the (long) training, not after
     data = load_rec_data(store, data_config, encoder=encoder)
     if kg is not None:
         name, kg_store = kg
@@ -86,5 +89,5 @@ def run_demo_peace(store: GraphStore, out_dir: Path, *, encoder: TextEncoder | N
         "ndcg@10": {name: {t: row[t]["NDCG@10"] for t in targets} for name, row in table.items()},
         "metrics": table,
     }
-    (out_dir / "peace-demo.json").write_text(json.dumps(summary, indent=2))
+    files.write_text(out_dir / "peace-demo.json", json.dumps(summary, indent=2))
     return summary

@@ -67,6 +67,22 @@ def _frame(result: Any) -> pd.DataFrame:
     return frame
 
 
+def _read_marker(marker: Path) -> dict[str, Any]:
+    """The store's marker file as a dict, or a StoreError saying it is damaged."""
+    try:
+        info = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        info, problem = None, str(exc)
+    else:
+        problem = f"a JSON {type(info).__name__} instead of an object"
+    if not isinstance(info, dict):
+        raise StoreError(
+            f"the store marker {marker} is damaged ({problem}); restore it from a backup, or "
+            "export what you need and re-create the store with `mokg init` in a new folder"
+        )
+    return info
+
+
 def _columns_ddl(props: Sequence[Prop]) -> str:
     return ", ".join(f"{p.name} {p.type.value}" for p in props)
 
@@ -129,7 +145,7 @@ class EmbeddedStore(BaseStore):
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} is a file, not a mokg store directory")
         if marker.exists():
-            info = json.loads(marker.read_text())
+            info = _read_marker(marker)
             if info.get("schema_version") not in MIGRATABLE | {SCHEMA.version}:
                 raise StoreError(
                     f"the store at {self.path} has schema v{info.get('schema_version')} but this "
@@ -151,7 +167,7 @@ class EmbeddedStore(BaseStore):
 
     # ---- schema ----------------------------------------------------------------------------
     def _stored_version(self) -> str | None:
-        info = json.loads((self.path / MARKER).read_text())
+        info = _read_marker(self.path / MARKER)
         version = info.get("schema_version")
         return str(version) if version is not None else None
 

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from graph.base import READ_ONLY_REFUSAL, BaseStore, Executor, typed_table, with_columns
 from graph.changes import Target, key_columns
-from graph.errors import InputError, MokgError, QueryError, StoreUnavailable, one_line
+from graph.errors import InputError, MokgError, QueryError, StoreError, StoreUnavailable, one_line
 from graph.runs import pid_alive
 from graph.schema import SCHEMA
 from graph.store import StoreConfig
@@ -72,7 +72,7 @@ class Neo4jStore(BaseStore):
     def __init__(self, config: StoreConfig, create: bool = False) -> None:
         super().__init__(config)
         import neo4j
-        from neo4j.exceptions import AuthError, ServiceUnavailable
+        from neo4j.exceptions import AuthError, ConfigurationError, ServiceUnavailable
 
         uri = config.neo4j_uri
         try:
@@ -83,6 +83,11 @@ class Neo4jStore(BaseStore):
                 max_transaction_retry_time=15.0,
             )
             self._driver.verify_connectivity()
+        except ConfigurationError as exc:
+            raise StoreError(
+                f"MOKG_NEO4J_URI {uri!r} is not a URI the driver can use ({str(exc).split('. ')[0]}); "
+                "set it like bolt://localhost:7687 or neo4j://host:7687"
+            ) from None
         except AuthError:
             raise StoreUnavailable(
                 f"Neo4j at {uri} refused the credentials of user {config.neo4j_user!r}: "
@@ -90,7 +95,7 @@ class Neo4jStore(BaseStore):
             ) from None
         except (ServiceUnavailable, OSError, ValueError) as exc:
             raise StoreUnavailable(
-                f"cannot reach Neo4j at {uri} ({exc}). Start it with "
+                f"cannot reach Neo4j at {uri} ({' '.join(str(exc).split())}). Start it with "
                 "`docker compose -f docker/compose.yml up -d neo4j`, or set MOKG_NEO4J_URI to a "
                 "running server (MOKG_STORE=embedded uses the built-in store instead)"
             ) from None

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from graph.export.atomic import write_text_atomic
+from graph import files
 from graph.export.props import EDGE_ENDS, plain, records
 from graph.subgraph import Subgraph
 
@@ -53,4 +53,4 @@ def write_networkx(sub: Subgraph, path: str | Path) -> Path:
     import networkx as nx
 
     data = nx.node_link_data(to_networkx(sub), **NODE_LINK_FIELDS)
-    return write_text_atomic(path, json.dumps(data, ensure_ascii=False, indent=1))
+    return files.write_text(path, json.dumps(data, ensure_ascii=False, indent=1))

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from graph import files
 from graph.errors import InputError
-from graph.export.atomic import write_atomic
 from graph.export.props import NUMERIC_TYPES, declared_types
 from graph.subgraph import EdgeKey, Subgraph
 
@@ -102,7 +102,7 @@ def save_heterodata(sub: Subgraph, path: str | Path) -> Path:
         "id_maps": {"to_id": id_maps.to_id},
         "graph_version": sub.version.as_dict(),
     }
-    return write_atomic(path, lambda tmp: torch.save(payload, tmp))
+    return files.write_file(path, lambda tmp: torch.save(payload, tmp))
 
 
 def load_heterodata(path: str | Path) -> tuple[HeteroData, IdMaps]:

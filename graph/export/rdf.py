@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from graph.export.atomic import write_text_atomic
+from graph import files
 from graph.export.props import EDGE_ENDS, check_name, declared_types, infer_type, iso_utc, records
 from graph.schema import PropType
 from graph.subgraph import EdgeKey, GraphVersion, Subgraph
@@ -66,7 +66,7 @@ def to_rdf(sub: Subgraph) -> rdflib.Graph:
 
 def write_turtle(sub: Subgraph, path: str | Path) -> Path:
     """Write ``sub`` as Turtle to ``path``."""
-    return write_text_atomic(path, to_rdf(sub).serialize(format="turtle"))
+    return files.write_text(path, to_rdf(sub).serialize(format="turtle"))
 
 
 def _add_node(g: rdflib.Graph, label: str, row: dict[str, Any], types: dict[str, Any]) -> None:

@@ -32,10 +32,12 @@ import pandas as pd
 from loaders.readers.dataset import Dataset
 from loaders.readers.parsing import (
     Where,
+    check_plain,
     collapse_repeats,
     is_blank,
+    json_kind,
+    parse_key,
     parse_numbers,
-    parse_text,
     parse_timestamps,
     pick_columns,
     read_json_lines,
@@ -79,7 +81,7 @@ class AmazonReader:
         items = pd.DataFrame({"raw": reviews["item"].unique()})
         edges = {("User", "INTERACTED", "Item"): collapse_repeats(reviews.drop(columns=["user", "item"]))}
         if self.metadata is not None:
-            meta = read_metadata(self.metadata)
+            meta = read_metadata(self.metadata, self.item_prefix, self.brand_prefix)
             items = pd.concat([meta, items]).drop_duplicates("raw").reset_index(drop=True)
             self._brands(meta, source, nodes, edges)
             self._categories(meta, source, nodes, edges)
@@ -90,8 +92,8 @@ class AmazonReader:
         where = Where(path, json_lines=True)
         frame = read_json_lines(path, [f for names in REVIEW_FIELDS.values() for f in names])
         cols = pick_columns(frame, where, REVIEW_FIELDS, required=tuple(REVIEW_FIELDS))
-        user = parse_text(frame[cols["user"]], where, cols["user"])
-        item = parse_text(frame[cols["item"]], where, cols["item"])
+        user = parse_key(frame[cols["user"]], where, cols["user"], self.user_prefix)
+        item = parse_key(frame[cols["item"]], where, cols["item"], self.item_prefix)
         rating = parse_numbers(frame[cols["rating"]], where, cols["rating"], 0.0, self.max_rating)
         ts = parse_timestamps(frame[cols["ts"]], where, cols["ts"])
         return pd.DataFrame(
@@ -160,7 +162,7 @@ class AmazonReader:
             )
 
 
-def read_metadata(path: Path) -> pd.DataFrame:
+def read_metadata(path: Path, item_prefix: str = "az_i_", brand_prefix: str = "az_b_") -> pd.DataFrame:
     """One row per item: raw id, title, description, brand, category paths, price."""
     where = Where(path, json_lines=True)
     frame = read_json_lines(path, [f for names in META_FIELDS.values() for f in names])
@@ -169,12 +171,19 @@ def read_metadata(path: Path) -> pd.DataFrame:
     def column(name: str) -> pd.Series:
         return frame[cols[name]] if name in cols else pd.Series(None, index=frame.index, dtype=object)
 
+    def text(name: str, values: pd.Series | None = None) -> pd.Series:
+        values = column(name) if values is None else values
+        check_plain(values, where, cols.get(name, name), "text")
+        return _text(values)
+
+    brand = text("brand")
+    parse_key(brand.dropna(), where, cols.get("brand", "brand"), brand_prefix)
     meta = pd.DataFrame(
         {
-            "raw": parse_text(frame[cols["item"]], where, cols["item"]),
-            "title": _text(column("title")),
-            "description": _text(column("description").map(_join)),
-            "brand": _text(column("brand")),
+            "raw": parse_key(frame[cols["item"]], where, cols["item"], item_prefix),
+            "title": text("title"),
+            "description": text("description", column("description").map(_join)),
+            "brand": brand,
             "categories": _paths(column("categories"), where, cols.get("categories", "categories")),
             "price": _price(column("price"), where, cols.get("price", "price")),
         }
@@ -207,7 +216,8 @@ def _text(values: pd.Series) -> pd.Series:
 
 
 def _join(value: Any) -> Any:
-    if isinstance(value, list):
+    """A list of texts as one text (a list holding anything but text or numbers stays a list)."""
+    if isinstance(value, list) and all(json_kind(v) is None for v in value):
         return "\n".join(str(v).strip() for v in value if str(v).strip())
     return value
 

@@ -24,8 +24,8 @@ from loaders.readers.dataset import Dataset
 from loaders.readers.parsing import (
     Where,
     collapse_repeats,
+    parse_key,
     parse_numbers,
-    parse_text,
     parse_timestamps,
     pick_columns,
     read_csv,
@@ -62,8 +62,8 @@ class MovieLensReader:
         where = Where(path, header_lines=0 if self.names else 1)
         frame = read_csv(path, where, sep=self.sep, names=self.names)
         cols = pick_columns(frame, where, COLUMNS, required=tuple(COLUMNS))
-        users = parse_text(frame[cols["user"]], where, cols["user"])
-        items = parse_text(frame[cols["item"]], where, cols["item"])
+        users = parse_key(frame[cols["user"]], where, cols["user"], self.user_prefix)
+        items = parse_key(frame[cols["item"]], where, cols["item"], self.item_prefix)
         rating = parse_numbers(frame[cols["rating"]], where, cols["rating"], 0.0, self.max_rating)
         ts = parse_timestamps(frame[cols["ts"]], where, cols["ts"])
         source = f"movielens:{path.name}"

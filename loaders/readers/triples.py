@@ -23,7 +23,15 @@ import pandas as pd
 from graph.errors import SchemaError
 from graph.schema import SCHEMA
 from loaders.readers.dataset import Dataset
-from loaders.readers.parsing import Where, is_blank, parse_numbers, parse_text, pick_columns, read_csv
+from loaders.readers.parsing import (
+    Where,
+    is_blank,
+    parse_key,
+    parse_numbers,
+    parse_text,
+    pick_columns,
+    read_csv,
+)
 
 COLUMNS = {c: (c,) for c in ("head", "relation", "tail", "head_label", "tail_label", "confidence", "source")}
 NODE_COLUMNS = {c: (c,) for c in ("id", "label", "name")}
@@ -82,9 +90,9 @@ def _read_triples(path: Path, where: Where, sep: str | None, source: str) -> pd.
     src = frame.get("source", blank)
     triples = pd.DataFrame(
         {
-            "head": parse_text(frame["head"], where, "head"),
+            "head": parse_key(frame["head"], where, "head"),
             "relation": rel,
-            "tail": parse_text(frame["tail"], where, "tail"),
+            "tail": parse_key(frame["tail"], where, "tail"),
             "confidence": parse_numbers(conf.where(~is_blank(conf), "1"), where, "confidence", 0.0, 1.0),
             "source": src.where(~is_blank(src), source),
         }
@@ -149,7 +157,7 @@ def read_nodes(path: Path, sep: str | None = None) -> pd.DataFrame:
     where.check(
         ~labels.isin(known), labels, "label", f"unknown label {{value!r}}; allowed: {', '.join(known)}"
     )
-    ids = parse_text(frame["id"], where, "id")
+    ids = parse_key(frame["id"], where, "id")
     names = frame["name"].where(~is_blank(frame["name"]), ids) if "name" in frame else ids
     nodes = pd.DataFrame({"id": ids, "label": labels, "name": names})
     distinct = nodes[~nodes.duplicated()]

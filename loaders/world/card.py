@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from graph import files
 from loaders.world.layout import WorldDir, edge_file
 
 
@@ -100,7 +101,7 @@ def write_card(directory: Path, out: Path) -> dict[str, Any]:
     import matplotlib.pyplot as plt
 
     stats, a = world_stats(WorldDir(directory))
-    out.mkdir(parents=True, exist_ok=True)
+    files.target(out, folder=True)
     tag = f"{stats['scale']}"
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
     _ccdf(axes[0], a["user_deg"], "users: items interacted with")
@@ -123,7 +124,7 @@ def write_card(directory: Path, out: Path) -> dict[str, Any]:
         f"{stats['items']:,} items, {stats['events']:,} events"
     )
     fig.tight_layout()
-    fig.savefig(out / f"{tag}_overview.png", dpi=90)
+    files.write_file(out / f"{tag}_overview.png", lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     plt.close(fig)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     axes[0].hist(a["episodes"], bins=range(1, int(a["episodes"].max()) + 2))
@@ -131,7 +132,7 @@ def write_card(directory: Path, out: Path) -> dict[str, Any]:
     axes[1].hist(a["audiences"], bins=20)
     axes[1].set(xlabel="converting users per campaign (hidden)", ylabel="campaigns")
     fig.tight_layout()
-    fig.savefig(out / f"{tag}_truth.png", dpi=90)
+    files.write_file(out / f"{tag}_truth.png", lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     plt.close(fig)
-    (out / f"{tag}_stats.json").write_text(json.dumps(stats, indent=2))
+    files.write_text(out / f"{tag}_stats.json", json.dumps(stats, indent=2))
     return stats

@@ -42,6 +42,10 @@ class WorldConfig:
     chunk_users: int = 50_000  # users generated (and written) per chunk
     n_documents: int = 400  # product descriptions, campaign briefs and reviews (documents.py)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise InputError(f"--seed must be a non-negative integer, got {self.seed!r}")
+
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 

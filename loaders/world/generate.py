@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from graph.errors import InputError
+from graph import files
 from graph.schema import SCHEMA
 from loaders.world.campaigns import conversions, plan_campaigns, searches
 from loaders.world.catalogue import Catalogue, build_catalogue
@@ -368,11 +367,31 @@ def _write_finals(
 def generate_world(
     cfg: WorldConfig, out: Path, progress: Callable[[int, int], None] | None = None
 ) -> dict[str, Any]:
-    """Write the world for ``cfg`` into ``out`` (replacing a world there); return the manifest."""
-    if out.exists() and any(out.iterdir()) and not (out / MANIFEST).exists():
-        raise InputError(f"{out} exists and is not a world directory; choose an empty or new --out")
-    tmp = out.with_name(out.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
+    """Write the world for ``cfg`` as the folder ``out``; return the manifest.
+
+    The world is written aside and swapped in (:func:`graph.files.write_folder`). A folder that
+    exists is replaced only if it is empty or holds a world and nothing else (see
+    :func:`claim_world`); a folder with any file of the user's is refused, never deleted.
+    """
+    manifest: dict[str, Any] = {}
+    files.write_folder(out, lambda tmp: manifest.update(_generate(cfg, tmp, progress)), claim_world)
+    WorldDir(out).manifest()
+    return manifest
+
+
+def claim_world(root: Path) -> str | None:
+    """None if ``root`` holds a world and nothing else (it may be replaced), else why not."""
+    try:
+        listed = set(json.loads((root / MANIFEST).read_text())["files"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return f"it is not a world folder (no readable {MANIFEST})"
+    foreign = files.foreign_files(root, lambda rel: rel == MANIFEST or rel in listed)
+    if foreign:
+        return f"it holds {foreign[0]!r}, which is not part of a world"
+    return None
+
+
+def _generate(cfg: WorldConfig, tmp: Path, progress: Callable[[int, int], None] | None) -> dict[str, Any]:
     onto = load_ontology()
     cat = build_catalogue(onto, cfg.n_items, cfg.popularity_alpha, np.random.default_rng([cfg.seed, 0]))
     b = build_behaviour(onto, cat)
@@ -397,7 +416,4 @@ def generate_world(
         "files": {k: {"rows": v, "visibility": k.split("/")[0]} for k, v in sorted(rows.items())},
     }
     (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, sort_keys=True))
-    shutil.rmtree(out, ignore_errors=True)
-    os.replace(tmp, out)
-    WorldDir(out).manifest()
     return manifest

@@ -190,38 +190,48 @@ class DocumentJob:
         self.chunks: dict[str, TextChunk] = {}
 
     def start(self, note: str = "") -> DocState:
-        """A new job: the run, the analysis, the documents in the store, the checkpoint."""
+        """A new job: its run and checkpoint, then :meth:`prepare`."""
         run_id = self.store.start_run("mine", note)
         state = DocState(run_id, self.config.config_hash(), self.docs.sha256())
         self.build.save_state(state)
+        self.prepare(state)
+        return state
+
+    def prepare(self, state: DocState) -> None:
+        """The analysis, the documents in the store (in the job's run), the heads and known facts,
+        the checkpoint. A job killed before its checkpoint says so runs this again (the write is
+        idempotent)."""
         linker = Linker.from_store(self.store, self.embed, dict(self.doc_config.thresholds))
-        tick = (
-            self.progress("reading documents (spaCy, linking)", len(self.docs.documents))
-            if self.progress
-            else None
-        )
-        analysis = analyse(
-            self.docs.documents, linker, self.doc_config.max_chars, (lambda _n: tick()) if tick else None
-        )
-        state.stats["documents"] = _link_stats(analysis, len(self.docs.documents))
+        n = len(self.docs.documents)
+        tick = self.progress("reading documents (spaCy, linking)", n) if self.progress else None
+
+        def advance(k: int) -> None:
+            for _ in range(k if tick else 0):
+                tick()  # type: ignore[misc]
+
+        analysis = analyse(self.docs.documents, linker, self.doc_config.max_chars, advance)
+        state.stats["documents"] = _link_stats(analysis, n)
         items = self.store.node_table("Item", ["name"])
         names = {
             str(i): str(n) for i, n in zip(items["id"], items["name"], strict=True) if isinstance(n, str)
         }
         state.heads = heads_of(analysis, self.docs, names)
         state.links = _links_json(analysis)
-        state.recorded = record_documents(self.store, run_id, self.docs, analysis)
+        state.recorded = record_documents(self.store, state.run_id, self.docs, analysis)
         state.context = known_facts(self.store, self.resolver).to_json()
         self.chunks = {c.id: c for c in analysis.chunks}
         self.build.save_state(state)
-        return state
 
     def resume(self, state: DocState) -> None:
-        """Re-read the (unchanged) documents' chunks for a job that stopped after its start."""
+        """Re-read the (unchanged) documents' chunks for a job that stopped after its start (or
+        prepare it, if it stopped before its documents were recorded)."""
         if state.documents != self.docs.sha256():
             raise InputError(
                 f"the documents changed since run {state.run_id} started; pass --fresh to mine them anew"
             )
+        if not state.recorded:
+            self.prepare(state)
+            return
         chunks, _ = parse_chunks(self.docs.documents, self.doc_config.max_chars)
         self.chunks = {c.id: c for c in chunks}
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from graph import files
 from graph.errors import InputError
 from mining.lightpair.model import LightPAIR, ModelConfig
 
@@ -50,17 +51,30 @@ def code_sha256() -> str:
 def save(
     out: Path, model: LightPAIR, meta: CheckpointMeta, tails: dict[str, torch.Tensor], corpus_json: str
 ) -> None:
-    """Write the checkpoint into a sibling directory, then swap it in: an interrupted save leaves
-    the previous checkpoint at ``out`` (or nothing), never a mix."""
-    import shutil
-
+    """Write the checkpoint into a sibling directory, then swap it in (:func:`graph.files.write_folder`):
+    an interrupted save leaves the previous checkpoint at ``out`` (or nothing), never a mix. A
+    folder that holds anything but a checkpoint is refused, never replaced."""
     from graph.version import code_version
 
     meta.code_version, meta.code_sha256 = code_version(), code_sha256()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    part, old = out.with_name(out.name + ".partial"), out.with_name(out.name + ".old")
-    shutil.rmtree(part, ignore_errors=True)
-    part.mkdir()
+    files.write_folder(out, lambda part: _write(part, model, meta, tails, corpus_json), claim)
+
+
+def claim(root: Path) -> str | None:
+    """None if ``root`` holds a LightPAIR checkpoint and nothing else (it may be replaced)."""
+    if not (root / META).is_file():
+        return f"it is not a LightPAIR checkpoint (no {META})"
+    foreign = files.foreign_files(root, _ours)
+    return f"it holds {foreign[0]!r}, which is not part of a checkpoint" if foreign else None
+
+
+def _ours(rel: str) -> bool:
+    return rel in (META, "model.pt", "tails.pt", "corpus.json") or rel.startswith(("encoder/", "tokenizer/"))
+
+
+def _write(
+    part: Path, model: LightPAIR, meta: CheckpointMeta, tails: dict[str, torch.Tensor], corpus_json: str
+) -> None:
     torch.save(dict(model.state_dict()), part / "model.pt")
     torch.save(tails, part / "tails.pt")
     model.encoder.config.save_pretrained(part / "encoder")
@@ -69,11 +83,6 @@ def save(
     data = asdict(meta)
     data["model"]["relations"] = list(meta.model.relations)
     (part / META).write_text(json.dumps(data, indent=1, sort_keys=True))
-    shutil.rmtree(old, ignore_errors=True)
-    if out.exists():
-        out.rename(old)
-    part.rename(out)
-    shutil.rmtree(old, ignore_errors=True)
 
 
 def read_meta(path: Path) -> CheckpointMeta:

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 
+from graph import files
+
 
 def singular_values(delta: torch.Tensor) -> torch.Tensor:
     out: torch.Tensor = torch.linalg.svdvals(delta.detach().double())
@@ -71,7 +73,6 @@ def plot_spectra(deltas: Mapping[str, Sequence[torch.Tensor]], out: Path, top: i
     ax.set_title("Spectrum of ΔW")
     ax.legend()
     fig.tight_layout()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
+    files.write_file(out, lambda tmp: fig.savefig(tmp, dpi=120, format=out.suffix.lstrip(".") or "png"))
     plt.close(fig)
     return out

@@ -106,14 +106,23 @@ def export(
     size: Annotated[int, typer.Option(help="Audience size: the top N users.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="FILE.parquet or FILE.csv")],
     method: MethodOpt = Method.ppr,
-    min_size: Annotated[int, typer.Option(help="Refuse audiences smaller than this.")] = 100,
-    hash_salt: Annotated[str | None, typer.Option(help="Write sha256(salt:id) instead of ids.")] = None,
+    min_size: Annotated[
+        int | None,
+        typer.Option(
+            help="Refuse audiences smaller than this; may raise, never lower, the deployment's floor "
+            "($MOKG_AUDIENCE_MIN_SIZE, default 100)."
+        ),
+    ] = None,
+    hash_salt: Annotated[
+        str | None, typer.Option(help="Write sha256(salt:id) instead of ids; a secret of 16+ characters.")
+    ] = None,
     with_attributes: Annotated[
         bool, typer.Option("--with-attributes", help="Add the users' active domains.")
     ] = False,
     audit_log: Annotated[Path, typer.Option(help="Append-only JSON-lines audit log.")] = Path(
         "mokg-data/audience-audit.jsonl"
     ),
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing --out file.")] = False,
     seed: SeedOpt = 0,
     features: FeaturesOpt = True,
     conversion_log: LogOpt = None,
@@ -121,26 +130,27 @@ def export(
 ) -> None:
     """Export a campaign's audience (ids + scores + method + graph version) with a JSON manifest.
 
-    Refused (with a message, and logged): fewer than --min-size users, an unknown campaign, an
-    unwritable path. The file appears complete or not at all.
+    Refused (with a message, and logged): fewer users than the minimum, a salt shorter than 16
+    characters, an unknown campaign, an existing --out without --overwrite, an unwritable path.
+    Every attempt is logged as started before any work, then with its outcome. The file appears
+    complete or not at all.
     """
-    from gnn.audience.base import AudienceError, load_campaign
-    from gnn.audience.export import ExportConfig, audit_refusal, check_request, export_audience
+    from gnn.audience.base import load_campaign
+    from gnn.audience.export import ExportConfig, audited, check_request, export_audience
     from mokg import cli
 
-    cfg = ExportConfig(campaign, size, method.value, out, min_size, hash_salt, with_attributes, audit_log)
-    store = cli._open()
-    try:
+    cfg = ExportConfig(
+        campaign, size, method.value, out, min_size, hash_salt, with_attributes, audit_log, overwrite
+    )
+    with audited(cfg) as attempt:
+        check_request(cfg)  # the cheap checks before the store is opened and the (slow) fit
+        store = cli._open()
         try:
-            check_request(cfg)  # the cheap checks before the (possibly slow) fit
             load_campaign(store, campaign)
-        except AudienceError as exc:
-            audit_refusal(cfg, exc)
-            raise
-        config = method_config(method.value, seed, features, conversion_log, campaign_windows)
-        manifest = export_audience(store, _fitted(store, method.value, config), config, cfg)
-    finally:
-        store.close()
+            config = method_config(method.value, seed, features, conversion_log, campaign_windows)
+            manifest = export_audience(store, _fitted(store, method.value, config), config, cfg, attempt)
+        finally:
+            store.close()
     typer.echo(f"wrote {manifest['count']} users of {campaign} ({method.value}) to {out}")
     typer.echo(json.dumps({k: manifest[k] for k in ("run_id", "count", "score_distribution")}, default=str))
 
@@ -171,7 +181,7 @@ def eval_audience(
 
     from gnn.audience.evaluate import METHODS, EvalConfig, evaluate
     from gnn.audience.gnn import GNNConfig
-    from graph.export.atomic import write_text_atomic
+    from graph.files import write_text
 
     config = EvalConfig(
         world=world,
@@ -187,16 +197,15 @@ def eval_audience(
     typer.echo(f"command: {command}\nseed: {seed}; world: {world}")
     typer.echo(summary.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(out / "summary.csv", summary.to_csv(index=False))
-        write_text_atomic(out / "per_campaign.csv", per_campaign.to_csv(index=False))
+        write_text(out / "summary.csv", summary.to_csv(index=False))
+        write_text(out / "per_campaign.csv", per_campaign.to_csv(index=False))
         record = {
             "command": command,
             "seed": seed,
             "config": asdict(config),
             "summary": summary.to_dict("records"),
         }
-        write_text_atomic(out / "summary.json", json.dumps(record, indent=2, default=str))
+        write_text(out / "summary.json", json.dumps(record, indent=2, default=str))
         typer.echo(f"wrote {out}/summary.csv, summary.json, per_campaign.csv")
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from graph import files
 from graph.errors import InputError
 
 if TYPE_CHECKING:
@@ -226,9 +227,12 @@ def eval_lightpair(
     if out is not None:
         beside = out.with_name(f"{out.stem}-relations{out.suffix}")
         for frame, path in ((table, out), (relations, beside)):
-            frame.to_json(path, orient="records", indent=1) if path.suffix == ".json" else frame.to_csv(
-                path, index=False
+            text = (
+                frame.to_json(orient="records", indent=1)
+                if path.suffix == ".json"
+                else frame.to_csv(index=False)
             )
+            files.write_text(path, str(text))
         typer.echo(f"wrote {out} and {beside}")
 
 
@@ -441,8 +445,7 @@ def feedback_import(
     rows = feedback_from_file(file)
     old = [Feedback(**json.loads(x)) for x in into.read_text().splitlines()] if into.exists() else []
     merged = {(f.head, f.relation, f.tail): f for f in [*old, *rows]}
-    into.parent.mkdir(parents=True, exist_ok=True)
-    into.write_text("".join(json.dumps(asdict(f)) + "\n" for f in merged.values()))
+    files.write_text(into, "".join(json.dumps(asdict(f)) + "\n" for f in merged.values()))
     typer.echo(f"imported {len(rows)} feedback rows from {file}; {len(merged)} in {into}")
 
 

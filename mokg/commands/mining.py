@@ -338,10 +338,7 @@ def eval_mining(
             )
         render_table(table)
         if out is not None:
-            table.to_json(out, orient="records", indent=1) if out.suffix == ".json" else table.to_csv(
-                out, index=False
-            )
-            typer.echo(f"wrote {out}")
+            _write_table(table, out)
     finally:
         store.close()
 
@@ -367,12 +364,23 @@ def _eval_documents(world: Path, run: str | None, workdir: Path | None, out: Pat
         f"{prov['true_triples']:,} true triples ({prov['share']:.3f})"
     )
     render_table(scores.triples)
-    if out is not None:
+    if out is not None and out.suffix == ".json":
+        from graph import files
+
         payload = {"triples": scores.triples.to_dict("records"), "linking": link, "provenance": prov}
-        out.write_text(json.dumps(payload, indent=1)) if out.suffix == ".json" else scores.triples.to_csv(
-            out, index=False
-        )
+        files.write_text(out, json.dumps(payload, indent=1))
         typer.echo(f"wrote {out}")
+    elif out is not None:
+        _write_table(scores.triples, out)
+
+
+def _write_table(table: Any, out: Path) -> None:
+    """A results table as JSON (records) or CSV, written aside and renamed into place."""
+    from graph import files
+
+    text = table.to_json(orient="records", indent=1) if out.suffix == ".json" else table.to_csv(index=False)
+    files.write_text(out, text)
+    typer.echo(f"wrote {out}")
 
 
 def _latest_mine_run(store: GraphStore) -> str:
@@ -474,5 +482,4 @@ def eval_listings(
     typer.echo(f"command: {command} --rounds {rounds} --samples {samples} --seed {seed}")
     render_table(table, limit=100)
     if out is not None:
-        table.to_csv(out, index=False)
-        typer.echo(f"wrote {out}")
+        _write_table(table, out)

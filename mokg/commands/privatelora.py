@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from graph import files
 from graph.errors import InputError
 
 if TYPE_CHECKING:
@@ -76,8 +77,7 @@ def privatelora(
 
     typer.echo(f"command: {command}\nseeds: {list(cfg.seeds)}")
     render_table(pd.DataFrame(rows(res), columns=["what", "system", "value"]), "PrivateLoRA", limit=200)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(res, indent=2) + "\n")
+    files.write_text(out, json.dumps(res, indent=2) + "\n")
     typer.echo(f"results: {out}")
 
 

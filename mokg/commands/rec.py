@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from graph import files
 from graph.errors import InputError
 
 if TYPE_CHECKING:
@@ -173,14 +174,14 @@ def eval_rec(
     summary = summarise(raw)
     command = "mokg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     table = markdown_table(summary)
-    out.mkdir(parents=True, exist_ok=True)
-    raw.to_csv(out / "rec_runs.csv", index=False)
-    summary.to_csv(out / "rec_summary.csv", index=False)
     meta = {"command": command, "seeds": list(cfg.seeds), "graph_version": version, "config": cfg.as_dict()}
-    (out / "rec_summary.json").write_text(
-        json.dumps(meta | {"rows": summary.to_dict(orient="records")}, indent=2, default=str)
+    files.write_text(out / "rec_runs.csv", raw.to_csv(index=False))
+    files.write_text(out / "rec_summary.csv", summary.to_csv(index=False))
+    files.write_text(
+        out / "rec_summary.json",
+        json.dumps(meta | {"rows": summary.to_dict(orient="records")}, indent=2, default=str),
     )
-    (out / "rec_table.md").write_text(f"`{command}` (seeds {list(cfg.seeds)})\n\n{table}\n")
+    files.write_text(out / "rec_table.md", f"`{command}` (seeds {list(cfg.seeds)})\n\n{table}\n")
     typer.echo(f"command: {command}\nseeds: {list(cfg.seeds)}\n\n{table}\n\nwrote {out}/rec_*.csv|json|md")
 
 
