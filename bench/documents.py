@@ -60,7 +60,7 @@ def reading(world: Path, graph: Path, cache: Path) -> dict[str, Any]:
             "documents_per_s": round(len(docs) / seconds, 1),
             "chunks_per_s": round(len(analysis.chunks) / seconds, 1),
             "chunks": len(analysis.chunks),
-            "mentions": len(analysis.links),
+            "linked_mentions": len(analysis.links),
         }
     return out
 

@@ -22,6 +22,8 @@ relations outside the closed set anyway).
 
 from __future__ import annotations
 
+import copy
+import functools
 import json
 import re
 from collections.abc import Sequence
@@ -166,7 +168,12 @@ def relation_menu(relations: Sequence[RelType], head_type: str) -> str:
 
 
 def schema_of(task: str) -> dict[str, Any]:
-    """The JSON schema the answer must match (for ``response_format``)."""
+    """The JSON schema the answer must match (for ``response_format``; a fresh copy, built once)."""
+    return copy.deepcopy(_schema(task))
+
+
+@functools.cache
+def _schema(task: str) -> dict[str, Any]:
     return ANSWERS[task].model_json_schema()
 
 
@@ -190,6 +197,13 @@ def build_free_relations(ctx: EntityContext, k: int = 10) -> list[Message]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
+def _found(found: Sequence[str]) -> str:
+    """The progressive prompt's line of tails accepted in earlier rounds (empty in round 1)."""
+    if not found:
+        return ""
+    return f"\nFound in earlier rounds (do not repeat; add others): {', '.join(quote(x) for x in found)}."
+
+
 def build_entity_expansion(
     ctx: EntityContext,
     relation: RelType,
@@ -198,11 +212,7 @@ def build_entity_expansion(
     round_: int = 1,
     k: int = 10,
 ) -> list[Message]:
-    have = (
-        f"\nFound in earlier rounds (do not repeat; add others): {', '.join(quote(x) for x in found)}."
-        if found
-        else ""
-    )
+    have = _found(found)
     facts = _facts(
         task="entity_expansion",
         entity=quote(ctx.name),
@@ -270,11 +280,7 @@ def build_passage_expansion(
     k: int = 10,
 ) -> list[Message]:
     """Progressive expansion grounded in a passage: the tails the text states, with the words."""
-    have = (
-        f"\nFound in earlier rounds (do not repeat; add others): {', '.join(quote(x) for x in found)}."
-        if found
-        else ""
-    )
+    have = _found(found)
     facts = _facts(
         task="doc_entity_expansion",
         entity=quote(ctx.name),

@@ -35,10 +35,12 @@ from graph.errors import InputError
 from graph.store import GraphStore
 from loaders.documents import DocumentSet
 from mining.documents.analyse import Analysis, analyse, parse_chunks
+from mining.documents.baseline import cooccurring
 from mining.documents.chunk import TextChunk
 from mining.documents.ground import locate
 from mining.documents.link import THRESHOLDS, Linker
 from mining.documents.record import record_documents
+from mining.documents.state import ChunkPair, DocState
 from mining.llm.base import LLMClient, Usage
 from mining.pipeline.aggregate import AggregateStats, candidates_of, judge, score
 from mining.pipeline.builddir import BuildDir
@@ -74,50 +76,6 @@ class DocumentConfig:
     def __post_init__(self) -> None:
         if not 100 <= self.max_chars <= 20_000:
             raise InputError(f"--chunk-chars must be between 100 and 20,000, not {self.max_chars}")
-
-
-@dataclass
-class ChunkPair:
-    chunk: str
-    pair: Pair
-    found: list[str] = field(default_factory=list)
-    asked: int = 0
-    done: bool = False
-
-
-@dataclass
-class DocState:
-    run_id: str
-    config_hash: str
-    documents: str  # sha256 of the document set
-    kind: str = "documents"
-    recorded: dict[str, int] = field(default_factory=dict)  # rows written at start (empty: not yet)
-    heads: dict[str, list[Entity]] = field(default_factory=dict)  # chunk id → heads
-    links: dict[str, list[list[Any]]] = field(default_factory=dict)  # chunk → [label, id, name, start, end]
-    round_done: int = 0
-    pairs: list[ChunkPair] = field(default_factory=list)
-    accepted: dict[str, int] = field(default_factory=dict)
-    stats: dict[str, Any] = field(default_factory=dict)
-    context: dict[str, list[list[str]]] = field(default_factory=dict)
-    finished: bool = False
-
-    @classmethod
-    def from_json(cls, raw: dict[str, Any]) -> DocState:
-        def ent(d: dict[str, Any]) -> Entity:
-            return Entity(**d)
-
-        pairs = [
-            ChunkPair(
-                p["chunk"],
-                Pair(ent(p["pair"]["head"]), p["pair"]["relation"], p["pair"]["tail_type"]),
-                p["found"],
-                p["asked"],
-                p["done"],
-            )
-            for p in raw["pairs"]
-        ]
-        heads = {c: [ent(e) for e in es] for c, es in raw["heads"].items()}
-        return cls(**{**raw, "pairs": pairs, "heads": heads})
 
 
 @dataclass
@@ -373,7 +331,7 @@ def _link_stats(analysis: Analysis, n_docs: int) -> dict[str, Any]:
     return {
         "documents": n_docs,
         "chunks": len(analysis.chunks),
-        "mentions": len(analysis.links),
+        "linked_mentions": len(analysis.links),
         "links": dict(sorted(methods.items())),
     }
 
@@ -385,26 +343,6 @@ def _links_json(analysis: Analysis) -> dict[str, list[list[Any]]]:
             e, m = link.entity, link.mention
             out[m.chunk].append([e.type, e.id, e.name, m.start, m.end])
     return dict(out)
-
-
-def cooccurring(state: DocState) -> list[Candidate]:
-    """The non-LLM baseline: (head, relation, tail) for every entity linked in the same chunk that
-    a mined relation of the head's label may end in (co-occurrence); one vote, prompt id
-    ``chunk|linker``."""
-    from graph.schema import SCHEMA
-    from mining.pipeline.relation_filter import tail_type
-
-    out = []
-    for chunk_id, heads in sorted(state.heads.items()):
-        links = state.links.get(chunk_id, [])
-        for head in heads:
-            for rel in SCHEMA.mined_relations():
-                wanted = tail_type(rel.name, head.type)
-                for label, node, name, _, _ in links:
-                    tail = Entity(node, name, label)
-                    if label == wanted and tail.ref != head.ref:
-                        out.append(Candidate(head, rel.name, tail, 1, 1, 1, {name}, [f"{chunk_id}|linker"]))
-    return list({(c.key, c.prompt_ids[0]): c for c in out}.values())
 
 
 def run_document_job(job: DocumentJob, state: DocState) -> DocumentResult:

@@ -12,6 +12,13 @@ The best resolution wins (normalised over fuzzy over embedding, then by similari
 entity that links nowhere becomes a new ``Concept`` (a company or product the KG does not know
 yet); an unlinked noun chunk is dropped (most are not entities: "a week", "the packaging").
 
+Of mentions that overlap, one is kept: one linked to a known entity before a new Concept, then
+the surer resolution (a name match before an embedding match), then the longer span, then the
+more trusted source (gazetteer, named entity, noun chunk). So the noun chunk "air conditioner",
+which matches the category *Air conditioners* by name, wins over a gazetteer hit on a shorter
+known name inside it ("Air"); a brand matched by name inside a product phrase that only an
+embedding ties to a category stays the brand.
+
 Blocking: a noun chunk is compared with a label's names only if it shares a normalised word of
 three or more letters with one of them (most noun chunks share none, and MiniLM would spend most
 of the linking time on them).
@@ -77,7 +84,7 @@ class Linker:
                 res = resolved[mentions[i].surface]
                 if res.entity is not None and (i not in best or _better(res, best[i][0])):
                     best[i] = (res, label)
-        return [_decide(m, best.get(i)) for i, m in enumerate(mentions)]
+        return _select([_decide(m, best.get(i)) for i, m in enumerate(mentions)])
 
     def _blocked_in(self, mention: TextMention, label: str) -> bool:
         return mention.source != "noun" or bool(_words(mention.surface) & self.words[label])
@@ -85,6 +92,29 @@ class Linker:
 
 def _words(name: str) -> set[str]:
     return {w for w in normalise(name).split() if len(w) >= 3}
+
+
+SOURCE_RANK = {"gazetteer": 0, "ner": 1, "noun": 2}
+
+
+def _select(links: list[Link]) -> list[Link]:
+    """Of overlapping mentions in a chunk, the best link (see the module docstring); mentions that
+    linked nowhere never block another."""
+
+    def order(link: Link) -> tuple[int, int, int, int, int]:
+        m = link.mention
+        known = link.entity is not None and not link.entity.new
+        return (not known, -RANK.get(link.method, 0), m.start - m.end, SOURCE_RANK[m.source], m.start)
+
+    kept: list[Link] = []
+    taken: dict[str, list[tuple[int, int]]] = {}
+    for link in sorted(links, key=order):
+        m, spans = link.mention, taken.setdefault(link.mention.chunk, [])
+        if link.entity is None or any(m.start < e and s < m.end for s, e in spans):
+            continue
+        kept.append(link)
+        spans.append((m.start, m.end))
+    return sorted(kept, key=lambda lk: (lk.mention.chunk, lk.mention.start))
 
 
 def _labels(mention: TextMention) -> tuple[str, ...]:

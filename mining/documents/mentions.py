@@ -7,8 +7,9 @@
    (ORG, PRODUCT, EVENT, WORK_OF_ART, FAC);
 3. **noun chunks**: spaCy's base noun phrases, without leading determiners and pronouns.
 
-A later source's span that overlaps an earlier one is dropped; within a source the longest
-spans win. The parser's part (sentences, entities, noun chunks) is a :class:`Parse` of character
+Within a source the longest spans win; spans of different sources may overlap here, and the
+linker keeps, of overlapping mentions, the one that links best (``link.py``). The parser's part
+(sentences, entities, noun chunks) is a :class:`Parse` of character
 offsets, so it can be cached per text; the gazetteer needs only the tokenizer. Offsets of a
 :class:`TextMention` are in its chunk's text.
 """
@@ -107,13 +108,12 @@ def _take(spans: Sequence[Span], taken: list[tuple[int, int]]) -> list[Span]:
 def doc_mentions(
     text: str, parse: Parse, chunks: Sequence[TextChunk], gazetteer: Gazetteer | None
 ) -> list[TextMention]:
-    """Every mention of one document, placed in its chunk."""
-    taken: list[tuple[int, int]] = []
+    """Every mention of one document, placed in its chunk (sources may overlap each other)."""
     found: list[tuple[Span, str]] = []
     if gazetteer is not None:
-        found += [(s, "gazetteer") for s in _take(gazetteer.spans(text), taken)]
-    found += [(s, "ner") for s in _take(parse.entities, taken)]
-    found += [(s, "noun") for s in _take([n for n in parse.nouns if n[1] - n[0] > 2], taken)]
+        found += [(s, "gazetteer") for s in _take(gazetteer.spans(text), [])]
+    found += [(s, "ner") for s in _take(parse.entities, [])]
+    found += [(s, "noun") for s in _take([n for n in parse.nouns if n[1] - n[0] > 2], [])]
     out = []
     for (start, end, label), source in sorted(found, key=lambda x: x[0][0]):
         chunk = next((c for c in chunks if c.start <= start and end <= c.end), None)

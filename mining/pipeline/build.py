@@ -19,7 +19,8 @@ from typing import Any
 from graph.errors import InputError
 from graph.store import GraphStore
 from loaders.documents import DocumentSet, read_documents
-from mining.documents.job import DocState, DocumentConfig, DocumentJob, DocumentResult, run_document_job
+from mining.documents.job import DocumentConfig, DocumentJob, DocumentResult, run_document_job
+from mining.documents.state import DocState
 from mining.llm.assemble import LLMSpec, open_client
 from mining.llm.base import LLMClient
 from mining.llm.recording import RecordingClient
