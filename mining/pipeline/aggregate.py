@@ -35,8 +35,6 @@ from mining.pipeline.resolve import Resolution, Resolver, concept_id
 from mining.pipeline.types import Candidate, Entity, Pair
 from mining.prompts import EntityContext, JudgementAnswer, build_judgement, build_passage_judgement
 
-CONCEPT_RELATIONS = {("Intent", "NEEDS"), ("Concept", "SERVES")}
-
 
 @dataclass
 class AggregateStats:
@@ -51,6 +49,11 @@ class AggregateStats:
     def count(self, method: str) -> None:
         self.resolved = self.resolved or {}
         self.resolved[method] = self.resolved.get(method, 0) + 1
+
+
+# (head label, relation) whose unresolved tails become new Concepts (the schema must allow
+# head -> Concept for the relation; SERVES from a Concept ends in an Intent, so it is not here)
+CONCEPT_RELATIONS = {("Intent", "NEEDS")}
 
 
 def _tail_entity(pair: Pair, surface: str, res: Resolution, stats: AggregateStats) -> Entity | None:
