@@ -7,7 +7,9 @@ allows, in three steps:
 1. **normalised match**: case-folded, "&" → "and", punctuation and hyphens → spaces, generic head
    nouns dropped ("products", "items", "supplies"), each word singularised; equal keys match;
 2. **fuzzy match**: the closest normalised key by character similarity (difflib ratio ≥
-   ``fuzzy``), which catches spelling slips that embeddings of word pieces miss;
+   ``fuzzy``), which catches spelling slips that embeddings of word pieces miss; a name of several
+   words is compared only with keys that share one of its words (most of the time went to
+   comparing every name with every key);
 3. **embedding match**: the nearest name of the label by MiniLM cosine, if ≥ ``threshold``;
 4. otherwise **unresolved**: the writer makes a new ``Concept`` where the schema allows the
    relation to end in one, and drops the tail where it does not.
@@ -75,6 +77,7 @@ class Resolver:
             self.by_label.setdefault(ent.type, []).append(ent)
         self._matrix: dict[str, np.ndarray] = {}
         self._keys: dict[str, list[str]] = {}
+        self._by_word: dict[str, dict[str, list[str]]] = {}
 
     @classmethod
     def from_store(cls, store: GraphStore, embed: Embedder, threshold: float = 0.8) -> Resolver:
@@ -107,12 +110,27 @@ class Resolver:
         hit = self.by_key.get((label, key))
         if hit is not None:
             return Resolution(hit, "normalised")
-        keys = self._keys.setdefault(label, [k for lab, k in self.by_key if lab == label])
-        close = difflib.get_close_matches(key, keys, n=1, cutoff=self.fuzzy)
+        close = difflib.get_close_matches(key, self._fuzzy_pool(key, label), n=1, cutoff=self.fuzzy)
         if close:
             ratio = difflib.SequenceMatcher(None, key, close[0]).ratio()
             return Resolution(self.by_key[label, close[0]], "fuzzy", ratio)
         return None
+
+    def _fuzzy_pool(self, key: str, label: str) -> list[str]:
+        """The keys a fuzzy match may pick: for a name of several words, those sharing a word with
+        it (a slip rarely hits every word); for one word, all of the label's keys."""
+        keys = self._keys.setdefault(label, [k for lab, k in self.by_key if lab == label])
+        words = key.split()
+        if len(words) < 2:
+            return keys
+        if label not in self._by_word:
+            index: dict[str, list[str]] = {}
+            for k in keys:
+                for w in set(k.split()):
+                    index.setdefault(w, []).append(k)
+            self._by_word[label] = index
+        found = {k for w in words for k in self._by_word[label].get(w, [])}
+        return sorted(found)
 
     def _names_matrix(self, label: str) -> np.ndarray:
         if label not in self._matrix:
