@@ -15,7 +15,7 @@ before-image of every row a run changes but did not create is written in the sam
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -35,10 +35,21 @@ from graph.changes import (
     split,
 )
 from graph.changes import target_props as props_of
+from graph.declared import declaration_frame, extended_schema, undeclare
 from graph.errors import InputError, MokgError, QueryError
 from graph.guard import check_query_text
 from graph.runs import ADHOC_KIND, adhoc_note, warn_interrupted, writer
-from graph.schema import EDGE_SYSTEM_PROPS, KEY, NODE_SYSTEM_PROPS, SCHEMA, Prop, PropType
+from graph.schema import (
+    DECLARED,
+    EDGE_SYSTEM_PROPS,
+    KEY,
+    NODE_SYSTEM_PROPS,
+    SCHEMA,
+    Prop,
+    PropType,
+    RelType,
+    Schema,
+)
 from graph.store import LoadReport, StoreConfig, TableReport
 from graph.subgraph import EdgeKey, GraphVersion, Subgraph
 from graph.validate import ARROW_TYPES, validate_edge_rows, validate_frame, validate_node_rows
@@ -70,9 +81,9 @@ def rows_table(rows: list[dict[str, Any]], props: Sequence[Prop]) -> pa.Table:
     return pa.Table.from_pylist(rows, schema=pa.schema(fields))
 
 
-def typed_table(frame: pd.DataFrame, target: Target) -> pa.Table:
+def typed_table(frame: pd.DataFrame, target: Target, schema: Schema = SCHEMA) -> pa.Table:
     """A frame of key and property columns as Arrow, typed by the schema (nulls included)."""
-    props = {**props_of(target), "head": _HEAD_TAIL[0], "tail": _HEAD_TAIL[1]}
+    props = {**props_of(target, schema), "head": _HEAD_TAIL[0], "tail": _HEAD_TAIL[1]}
     fields = [pa.field(str(c), ARROW_TYPES[props[str(c)].type]) for c in frame.columns]
     return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
 
@@ -84,6 +95,7 @@ class BaseStore:
     def __init__(self, config: StoreConfig) -> None:
         self.config = config
         self._live_runs: set[str] = set()  # runs this store object is writing
+        self._schema: Schema | None = None  # read from the store when first needed
 
     # ---- primitives a backend implements -------------------------------------------------
     def _read(self, query: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -120,6 +132,37 @@ class BaseStore:
     def close(self) -> None:
         raise NotImplementedError
 
+    def _declare_types(self, ex: Executor, relations: Sequence[RelType]) -> None:
+        """Create the declared types in the database, inside the write transaction (if it can)."""
+
+    def _index_types(self, relations: Sequence[RelType]) -> None:
+        """Schema work for declared types that must run before the write transaction (if any)."""
+
+    def _undeclare_pair(self, ex: Executor, rel: str, head: str, tail: str, *, last: bool) -> None:
+        """Drop one endpoint pair of a declared type (``last``: the type's only one) that no edge uses."""
+
+    # ---- the store's schema ------------------------------------------------------------------
+    @property
+    def schema(self) -> Schema:
+        """This store's schema: the MoKG's own plus the relation types declared in the store
+        (read once; refreshed when this object declares or deletes types, or :meth:`refresh_schema`)."""
+        if self._schema is None:
+            cols = ", ".join(f"n.{p.name} AS {p.name}" for p in SCHEMA.label(DECLARED).props)
+            self._schema = extended_schema(self._read(self._q("fetch_nodes", label=DECLARED, columns=cols)))
+        return self._schema
+
+    def refresh_schema(self) -> Schema:
+        """Read the declared types again (another process may have declared some since)."""
+        self._schema = None
+        return self.schema
+
+    def _schema_for(self, rel_types: Iterable[str]) -> Schema:
+        """The schema, read again if it does not know one of ``rel_types`` (declared elsewhere)."""
+        schema = self.schema
+        if any(isinstance(r, str) and r not in schema.rel_types for r in rel_types):
+            schema = self.refresh_schema()
+        return schema
+
     # ---- shared helpers --------------------------------------------------------------------
     def _q(self, name: str, **slots: str | int) -> str:
         return system_query(self.dialect, name, **slots)
@@ -141,7 +184,7 @@ class BaseStore:
         return ", ".join(parts) or f"{var}.id = {var}.id"
 
     def _known_ids(self, label: str, ids: Sequence[str]) -> set[str]:
-        lab = SCHEMA.label(label).name
+        lab = self.schema.label(label).name
         if len(ids) > KEYED_LOOKUP_MAX:
             found = self._read(self._q("all_ids", label=lab))
         else:
@@ -219,13 +262,13 @@ class BaseStore:
     def version(self) -> GraphVersion:
         df = self._read(self._q("latest_run"))
         seq, run_id = (int(df["seq"].iloc[0]), str(df["id"].iloc[0])) if len(df) else (0, None)
-        return GraphVersion(self.backend, SCHEMA.version, seq, run_id)
+        return GraphVersion(self.backend, self.schema.version, seq, run_id)
 
     # ---- writes ----------------------------------------------------------------------------
     def upsert_nodes(self, label: str, rows: Sequence[Mapping[str, Any]], *, run_id: str) -> TableReport:
         """MERGE nodes on their key; properties given are updated, others kept."""
-        checked = validate_node_rows(label, rows)
-        table = rows_table(checked, SCHEMA.label(label).props)
+        checked = validate_node_rows(label, rows, self.schema)
+        table = rows_table(checked, self.schema.label(label).props)
         return self._load(run_id, {label: table}, {}).nodes[label]
 
     def upsert_edges(
@@ -238,9 +281,10 @@ class BaseStore:
         tail: str | None = None,
     ) -> TableReport:
         """MERGE edges on (head, type, tail); both endpoints must exist already."""
-        h, t = SCHEMA.endpoints(rel_type, head, tail)
-        checked = validate_edge_rows(rel_type, rows)
-        table = rows_table(checked, (*SCHEMA.rel(rel_type).props, *_HEAD_TAIL))
+        schema = self._schema_for([rel_type])
+        h, t = schema.endpoints(rel_type, head, tail)
+        checked = validate_edge_rows(rel_type, rows, schema)
+        table = rows_table(checked, (*schema.rel(rel_type).props, *_HEAD_TAIL))
         return self._load(run_id, {}, {(h, rel_type, t): table}).edges[edge_key_name((h, rel_type, t))]
 
     def bulk_load(
@@ -251,34 +295,51 @@ class BaseStore:
         edges: Mapping[str, pd.DataFrame] | Mapping[EdgeKey, pd.DataFrame] | None = None,
         progress: Callable[[str, int], None] | None = None,
         keep: Collection[str | EdgeKey] = (),
+        relations: Sequence[RelType] = (),
     ) -> LoadReport:
         """Load whole frames at once (the fast path); validated first, then one transaction.
 
         ``keep`` names tables (labels, relation types or edge keys, as in ``nodes``/``edges``)
         whose stored values are never replaced: missing rows are created and missing properties
-        filled, and rows whose stored values differ are counted in ``TableReport.kept``."""
+        filled, and rows whose stored values differ are counted in ``TableReport.kept``.
+        ``relations`` are external relation types to declare (:meth:`Schema.extend`) in the same
+        transaction, so ``edges`` may use them."""
+        specs = [s if isinstance(s, str) else s[1] for s in (edges or {})]
+        schema = self._schema_for(specs).extend(relations)
         node_tables: dict[str, pa.Table] = {}
         for label, frame in (nodes or {}).items():
-            props = SCHEMA.label(label).props
+            props = schema.label(label).props
             allowed = [p for p in props if p.name not in NODE_SYSTEM_PROPS]
             node_tables[label] = validate_frame(f"{label} nodes", frame, allowed, [KEY])
         edge_tables: dict[EdgeKey, pa.Table] = {}
         kept: set[Target] = {k for k in keep if isinstance(k, str) and k in node_tables}
         for spec, frame in (edges or {}).items():
-            key = self._edge_key(spec)
-            rel_props = [p for p in SCHEMA.rel(key[1]).props if p.name not in EDGE_SYSTEM_PROPS]
+            key = self._edge_key(spec, schema)
+            rel_props = [p for p in schema.rel(key[1]).props if p.name not in EDGE_SYSTEM_PROPS]
             table = validate_frame(edge_key_name(key), frame, [*rel_props, *_HEAD_TAIL], ["head", "tail"])
             edge_tables[key] = _with_confidence(edge_key_name(key), table)
             if spec in keep:
                 kept.add(key)
-        return self._load(run_id, node_tables, edge_tables, progress, kept)
+        if relations:
+            rows = declaration_frame(relations).drop_duplicates(KEY)
+            allowed = [p for p in SCHEMA.label(DECLARED).props if p.name not in NODE_SYSTEM_PROPS]
+            node_tables[DECLARED] = validate_frame(f"{DECLARED} rows", rows, allowed, [KEY])
+            kept.add(DECLARED)  # a declaration, once made, is never rewritten by another
+        declare = [schema.rel(name) for name in dict.fromkeys(r.name for r in relations)]
+        return self._load(run_id, node_tables, edge_tables, progress, kept, schema=schema, declare=declare)
 
-    @staticmethod
-    def _edge_key(spec: str | EdgeKey) -> EdgeKey:
+    def declare_relations(self, relations: Sequence[RelType], *, run_id: str) -> LoadReport:
+        """Declare external relation types (:func:`graph.schema.external_relation`) in the store,
+        in one transaction of the run; declaring a type again is a no-op, a new endpoint pair is
+        added. ``delete_run`` of the run removes the declarations no other run's edges use."""
+        return self.bulk_load(run_id=run_id, relations=relations)
+
+    def _edge_key(self, spec: str | EdgeKey, schema: Schema | None = None) -> EdgeKey:
+        schema = schema or self.schema
         if isinstance(spec, str):
-            h, t = SCHEMA.endpoints(spec)
+            h, t = schema.endpoints(spec)
             return (h, spec, t)
-        h, t = SCHEMA.endpoints(spec[1], spec[0], spec[2])
+        h, t = schema.endpoints(spec[1], spec[0], spec[2])
         return (h, spec[1], t)
 
     def _load(
@@ -288,7 +349,13 @@ class BaseStore:
         edges: dict[EdgeKey, pa.Table],
         progress: Callable[[str, int], None] | None = None,
         keep: Collection[Target] = (),
+        *,
+        schema: Schema | None = None,
+        declare: Sequence[RelType] = (),
     ) -> LoadReport:
+        """Write the validated tables in one transaction; ``declare``: the external types the
+        ``schema`` adds to this store's (created first, in the same transaction where the
+        database allows it)."""
         self._require_run(run_id)
         for key, table in edges.items():
             self._check_endpoints(key, table, nodes)
@@ -299,6 +366,7 @@ class BaseStore:
         def work(ex: Executor) -> None:
             ex(self._q("claim_run"), {"id": run_id, **writer()})
             self._live_runs.add(run_id)
+            self._declare_types(ex, declare)
             for target, table in tables:
                 done = self._write_table(ex, target, table, run_id, now, keep=target in keep)
                 name = target if isinstance(target, str) else edge_key_name(target)
@@ -306,7 +374,14 @@ class BaseStore:
                 if progress:
                     progress(name, table.num_rows)
 
-        self._in_write_tx(work)
+        if declare:
+            self._index_types(declare)
+        self._schema = schema or self._schema
+        try:
+            self._in_write_tx(work)
+        except BaseException:
+            self._schema = None  # read it again: what the failed transaction declared is not there
+            raise
         return report
 
     def _write_table(
@@ -372,7 +447,9 @@ class BaseStore:
 
         if is_query_name(query):
             named = load_library().get(query)
-            text, bound = named.bind(self.dialect, params or {})
+            given = params or {}
+            types = [str(given[p.name]) for p in named.params if p.type == "rel_type" and p.name in given]
+            text, bound = named.bind(self.dialect, given, self._schema_for(types))
             if named.writes and read_only:
                 raise QueryError(f"query {query!r} writes; pass read_only=False (CLI: --write)")
             return self._execute(text, bound, read_only=read_only, note=f"named query {query}")
@@ -401,38 +478,39 @@ class BaseStore:
     def _stamp(self, ex: Executor, run_id: str) -> None:
         """``run_id``, ``source`` and ``created_at`` on every data node and edge that lacks a run."""
         p = {"run_id": run_id, "now": utcnow()}
-        for label in SCHEMA.data_labels():
+        for label in self.schema.data_labels():
             ex(self._q("stamp_nodes", label=label), p)
-        for rel in SCHEMA.rel_types.values():
+        for rel in self.schema.rel_types.values():
             for h, t in rel.endpoints:
                 ex(self._q("stamp_edges", head=h, rel=rel.name, tail=t), p)
 
     def _node_columns(self, label: str) -> str:
-        return ", ".join(f"n.{p.name} AS {p.name}" for p in SCHEMA.label(label).props)
+        return ", ".join(f"n.{p.name} AS {p.name}" for p in self.schema.label(label).props)
 
     def _edge_columns(self, rel_type: str) -> str:
-        return ", ".join(f"e.{p.name} AS {p.name}" for p in SCHEMA.rel(rel_type).props)
+        return ", ".join(f"e.{p.name} AS {p.name}" for p in self.schema.rel(rel_type).props)
 
     def _fetch_nodes(self, label: str, ids: Sequence[str] | None) -> pd.DataFrame:
-        lab = SCHEMA.label(label).name
+        lab = self.schema.label(label).name
         cols = self._node_columns(lab)
         if ids is None:
             return self._read(self._q("fetch_nodes", label=lab, columns=cols))
         if not ids:
-            return pd.DataFrame(columns=[p.name for p in SCHEMA.label(lab).props])
+            return pd.DataFrame(columns=[p.name for p in self.schema.label(lab).props])
         return self._read(self._q("fetch_nodes_by_id", label=lab, columns=cols), {"ids": list(ids)})
 
     def node_table(self, label: str, columns: Sequence[str] = ()) -> pd.DataFrame:
         """All nodes of ``label`` as a frame: ``id`` plus the named properties (validated)."""
-        lab = SCHEMA.label(label)
+        lab = self.schema.label(label)
         names = [KEY, *(lab.prop(c).name for c in columns if c != KEY)]
         fields = ", ".join(f"n.{c} AS {c}" for c in names)
         return with_columns(self._read(self._q("fetch_nodes", label=lab.name, columns=fields)), names)
 
     def edge_table(self, key: str | EdgeKey, columns: Sequence[str] = ()) -> pd.DataFrame:
         """All edges of one (head, type, tail) as a frame: ``head``, ``tail`` plus the named properties."""
-        h, r, t = self._edge_key(key)
-        rel = SCHEMA.rel(r)
+        schema = self._schema_for([key if isinstance(key, str) else key[1]])
+        h, r, t = self._edge_key(key, schema)
+        rel = schema.rel(r)
         names = [rel.prop(c).name for c in columns]
         fields = ", ".join(f"e.{c} AS {c}" for c in names) or "e.confidence AS confidence"
         df = self._read(self._q("fetch_edges", head=h, rel=r, tail=t, columns=fields))
@@ -443,7 +521,7 @@ class BaseStore:
             raise InputError(f"hops must be between 1 and 5, got {hops}")
         reached: dict[str, set[str]] = {}
         for label, ids in seeds.items():
-            lab = SCHEMA.label(label).name
+            lab = self.schema.label(label).name
             reached.setdefault(lab, set()).update(ids)
             # a person chose the seeds and hops: the query runs under the limits of `run`
             df = self._user_read(self._q("khop_ids", label=lab, hops=hops), {"ids": list(ids)})
@@ -460,9 +538,10 @@ class BaseStore:
     ) -> Subgraph:
         """Nodes of ``labels`` and edges of ``rel_types`` among them (all MoKG ones by default);
         with ``seeds`` ({label: [ids]}), only the ``hops``-hop neighbourhood of those seeds."""
+        schema = self._schema_for(rel_types or ())
         version = self.version()
-        wanted = [SCHEMA.label(x).name for x in (labels or SCHEMA.data_labels())]
-        rels = [SCHEMA.rel(r) for r in (rel_types or list(SCHEMA.rel_types))]
+        wanted = [schema.label(x).name for x in (labels or schema.data_labels())]
+        rels = [schema.rel(r) for r in (rel_types or list(schema.rel_types))]
         reached = self._khop(seeds, hops) if seeds else None
         sub = Subgraph(version)
         for label in wanted:
@@ -482,12 +561,13 @@ class BaseStore:
         return sub
 
     def stats(self) -> dict[str, Any]:
+        schema = self.refresh_schema()
         nodes = {
             label: int(self._read(self._q("count_nodes", label=label))["c"].iloc[0])
-            for label in [*SCHEMA.data_labels(), "Run"]
+            for label in [*schema.data_labels(), "Run"]
         }
         edges: dict[str, int] = {}
-        for rel in SCHEMA.rel_types.values():
+        for rel in schema.rel_types.values():
             for h, t in rel.endpoints:
                 df = self._read(self._q("count_edges", head=h, rel=rel.name, tail=t))
                 n = int(df["c"].iloc[0])
@@ -498,7 +578,7 @@ class BaseStore:
             "version": self.version().as_dict(),
             "nodes": {k: v for k, v in nodes.items() if v},
             "edges": edges,
-            "total_nodes": sum(v for k, v in nodes.items() if not SCHEMA.labels[k].system),
+            "total_nodes": sum(v for k, v in nodes.items() if not schema.labels[k].system),
             "total_edges": sum(edges.values()),
             "runs": nodes.get("Run", 0),
         }
@@ -506,31 +586,41 @@ class BaseStore:
     def delete_run(self, run_id: str) -> dict[str, int]:
         """Undo a run in one transaction: put back the values it changed on other runs' rows
         (where they are still what it wrote; otherwise keep them and count a conflict), remove
-        the edges it created, then its nodes that no other edge still uses."""
+        the edges it created, then its nodes that no other edge still uses, then the relation
+        types it declared that no other run's edges use."""
         self._require_run(run_id)
-        counts = {"edges_deleted": 0, "nodes_deleted": 0, "nodes_kept": 0, "values_restored": 0}
-        counts["restore_conflicts"] = 0
-        p = {"run_id": run_id}
+        schema = self.refresh_schema()
+        counts = dict.fromkeys(("edges_deleted", "nodes_deleted", "nodes_kept", "values_restored"), 0)
+        counts.update(restore_conflicts=0, declarations_removed=0, declarations_kept=0)
 
         def work(ex: Executor) -> None:
             self._restore(ex, run_id, counts)
-            for rel in SCHEMA.rel_types.values():
-                for h, t in rel.endpoints:
-                    slots = {"head": h, "rel": rel.name, "tail": t}
-                    counts["edges_deleted"] += int(ex(self._q("count_run_edges", **slots), p)["c"].iloc[0])
-                    ex(self._q("delete_run_edges", **slots), p)
-            for label in SCHEMA.data_labels():
-                before = int(ex(self._q("count_run_nodes", label=label), p)["c"].iloc[0])
-                ex(self._q("delete_run_nodes", label=label), p)
-                after = int(ex(self._q("count_run_nodes", label=label), p)["c"].iloc[0])
-                counts["nodes_deleted"] += before - after
-                counts["nodes_kept"] += after
-            ex(self._q("delete_run_changes"), p)
+            self._delete_rows(ex, schema, run_id, counts)
+            undeclare(ex, self._q, schema, run_id, counts, self._undeclare_pair)
+            ex(self._q("delete_run_changes"), {"run_id": run_id})
             ex(self._q("delete_run_node"), {"id": run_id})
 
-        self._in_write_tx(work)
+        try:
+            self._in_write_tx(work)
+        finally:
+            self._schema = None
         self._live_runs.discard(run_id)
         return counts
+
+    def _delete_rows(self, ex: Executor, schema: Schema, run_id: str, counts: dict[str, int]) -> None:
+        """The run's edges, then its nodes that no edge uses (the others are counted as kept)."""
+        p = {"run_id": run_id}
+        for rel in schema.rel_types.values():
+            for h, t in rel.endpoints:
+                slots = {"head": h, "rel": rel.name, "tail": t}
+                counts["edges_deleted"] += int(ex(self._q("count_run_edges", **slots), p)["c"].iloc[0])
+                ex(self._q("delete_run_edges", **slots), p)
+        for label in schema.data_labels():
+            before = int(ex(self._q("count_run_nodes", label=label), p)["c"].iloc[0])
+            ex(self._q("delete_run_nodes", label=label), p)
+            after = int(ex(self._q("count_run_nodes", label=label), p)["c"].iloc[0])
+            counts["nodes_deleted"] += before - after
+            counts["nodes_kept"] += after
 
     def _restore(self, ex: Executor, run_id: str, counts: dict[str, int]) -> None:
         changes = ex(self._q("run_changes"), {"run_id": run_id})
@@ -539,7 +629,7 @@ class BaseStore:
         for name, group in changes.groupby("target"):
             target = parse_target(str(name))
             keys = pd.DataFrame([_key_row(target, k) for k in group["key"]])
-            plan = plan_restore(target, group, self._stored(ex, target, keys))
+            plan = plan_restore(target, group, self._stored(ex, target, keys), self.schema)
             for frame in plan.frames:
                 self._update(ex, target, frame, assign=True)
             counts["values_restored"] += plan.restored

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from graph.schema import KEY, SCHEMA, Prop, PropType
+from graph.schema import KEY, SCHEMA, Prop, PropType, Schema
 from graph.subgraph import EdgeKey
 
 Target = str | EdgeKey  # a node label or an edge key
@@ -39,8 +39,8 @@ def key_columns(target: Target) -> list[str]:
     return [KEY] if isinstance(target, str) else ["head", "tail"]
 
 
-def target_props(target: Target) -> dict[str, Prop]:
-    props = SCHEMA.label(target).props if isinstance(target, str) else SCHEMA.rel(target[1]).props
+def target_props(target: Target, schema: Schema = SCHEMA) -> dict[str, Prop]:
+    props = schema.label(target).props if isinstance(target, str) else schema.rel(target[1]).props
     return {p.name: p for p in props}
 
 
@@ -178,10 +178,12 @@ class Restore:
     conflicts: int = 0
 
 
-def plan_restore(target: Target, changes: pd.DataFrame, current: pd.DataFrame) -> Restore:
+def plan_restore(
+    target: Target, changes: pd.DataFrame, current: pd.DataFrame, schema: Schema = SCHEMA
+) -> Restore:
     """For each Change row of ``target``: the before-values whose stored value is still ``after``."""
     keys = key_columns(target)
-    props = target_props(target)
+    props = target_props(target, schema)
     now = {_row_key(keys, r): r for r in current.to_dict("records")} if len(current) else {}
     plan = Restore(target)
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}

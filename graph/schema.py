@@ -17,21 +17,32 @@ Conventions
 - Documents (schema v3): a ``Document`` has ``Chunk`` s (``HAS_CHUNK``), a chunk ``MENTIONS`` the
   entities linked in it (with the character spans), and a document ``DESCRIBES`` the item it is
   about.
-- System labels (``Run``, ``Change``) are the store's own bookkeeping, never part of the MoKG:
-  a ``Change`` row holds the before-image of the properties a run changed on a row another run
-  created, so deleting the run can put them back (schema v4, with the writer's host and pid on
-  ``Run``).
+- System labels (``Run``, ``Change``, ``DeclaredRelation``) are the store's own bookkeeping, never
+  part of the MoKG: a ``Change`` row holds the before-image of the properties a run changed on a
+  row another run created, so deleting the run can put them back (schema v4, with the writer's
+  host and pid on ``Run``).
+- External knowledge graphs (schema v5): an ``Entity`` is a node of a KG a user brings (a Freebase
+  topic), ``SAME_AS`` links an item to it, and the KG's own relation types are *declared* in a
+  store (:meth:`Schema.extend`; one ``DeclaredRelation`` row per endpoint pair, so a store opened by
+  a fresh process knows them: ``store.schema``). Declared types are ``external``: never mined, never
+  part of the closed set PAIR filters over. ``User`` and ``Item`` carry a dataset's own fields as a
+  JSON object (``attributes``), ``INTERACTED`` the ``rating`` as given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from graph.errors import SchemaError
 
-SCHEMA_VERSION = "4"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer
+SCHEMA_VERSION = "5"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer;
+# v5: Entity, SAME_AS, declared (external) relation types, attributes, INTERACTED.rating
 KEY = "id"
+DECLARED = "DeclaredRelation"  # the system label that records a store's declared relation types
 
 
 class PropType(StrEnum):
@@ -79,6 +90,8 @@ class RelType:
     endpoints: tuple[tuple[str, str], ...]
     extra: tuple[Prop, ...] = ()
     mined: bool = False
+    external: bool = False  # declared in a store for a KG a user brought (see Schema.extend)
+    origin: str = ""  # an external type's name in its source, e.g. film.film.actor
 
     @property
     def props(self) -> tuple[Prop, ...]:
@@ -130,9 +143,15 @@ _S, _I, _D, _B, _T = (
 )
 
 _ENTITY = ("Intent", "Item", "Category", "Brand", "Concept")
+_ATTRIBUTES = Prop(
+    "attributes",
+    _S,
+    "JSON object of a dataset's own fields, typed as its file declared them (numbers, text, lists), "
+    "e.g. a RecBole .user file's age, gender, occupation",
+)
 
 NODE_LABELS: tuple[NodeLabel, ...] = (
-    NodeLabel("User", "a person using one or more business domains"),
+    NodeLabel("User", "a person using one or more business domains", (_ATTRIBUTES,)),
     NodeLabel(
         "Intent",
         "a marketing need or life event, e.g. 'wedding preparation'",
@@ -146,6 +165,7 @@ NODE_LABELS: tuple[NodeLabel, ...] = (
             Prop("title", _S),
             Prop("description", _S),
             Prop("price", _D),
+            _ATTRIBUTES,
         ),
     ),
     NodeLabel("Category", "a node of the category tree", (Prop("level", _I, "0 = root"),)),
@@ -161,6 +181,11 @@ NODE_LABELS: tuple[NodeLabel, ...] = (
         (Prop("description", _S), Prop("cold_start", _B)),
     ),
     NodeLabel("Concept", "a mined entity not yet typed", (Prop("description", _S),)),
+    NodeLabel(
+        "Entity",
+        "an entity of an external knowledge graph a user brought (e.g. a Freebase topic)",
+        (Prop("external_id", _S, "the entity's id in its knowledge graph"), Prop("description", _S)),
+    ),
     NodeLabel("Query", "a search query", (Prop("text", _S),)),
     NodeLabel("Thought", "a TiM memory: a head-relation-tail sentence", (Prop("text", _S),)),
     NodeLabel(
@@ -210,6 +235,18 @@ NODE_LABELS: tuple[NodeLabel, ...] = (
         ),
         system=True,
     ),
+    NodeLabel(
+        DECLARED,
+        "one endpoint pair of a relation type declared in this store (system label)",
+        (
+            Prop("relation", _S, "the declared type's name, a safe identifier"),
+            Prop("from_label", _S),
+            Prop("to_label", _S),
+            Prop("origin", _S, "the type's name in its source, e.g. film.film.actor"),
+            Prop("description", _S),
+        ),
+        system=True,
+    ),
 )
 
 REL_TYPES: tuple[RelType, ...] = (
@@ -217,7 +254,13 @@ REL_TYPES: tuple[RelType, ...] = (
         "INTERACTED",
         "the user clicked, bought or used the item",
         (("User", "Item"),),
-        (Prop("kind", _S), Prop("ts", _T), Prop("domain", _S), Prop("count", _I)),
+        (
+            Prop("kind", _S),
+            Prop("ts", _T),
+            Prop("domain", _S),
+            Prop("count", _I),
+            Prop("rating", _D, "the rating as the dataset gave it, on its own scale"),
+        ),
     ),
     RelType("HAS_INTENT", "the user currently has the intent", (("User", "Intent"),)),
     RelType("ACTIVE_IN", "the user acts in the business domain", (("User", "Domain"),)),
@@ -294,12 +337,76 @@ REL_TYPES: tuple[RelType, ...] = (
     RelType(
         "DESCRIBES", "the document is about the item (its description or a review)", (("Document", "Item"),)
     ),
+    RelType(
+        "SAME_AS",
+        "the item is this entity of an external knowledge graph (e.g. a RecBole .link row)",
+        (("Item", "Entity"),),
+    ),
 )
+
+
+SAFE_NAME = re.compile(r"[A-Z][A-Z0-9_]{0,99}")
+"""A declared relation type's name: upper-case letters, digits and '_', a letter first, ≤ 100 long."""
+_KEYWORDS = """ACYCLIC ADD ALL AND ANY AS ASC ASCENDING ASSERT BY CALL CASE CAST COLUMN CONSTRAINT CONTAINS
+    COUNT CREATE CSV DBTYPE DEFAULT DELETE DESC DESCENDING DETACH DISTINCT DO DROP ELSE END ENDS EXISTS
+    FALSE FOR FOREACH FROM GLOB GROUP HEADERS IN INDEX INSTALL IS JOIN KEY LIMIT LOAD MACRO MANDATORY
+    MATCH MERGE MULTI_JOIN NODE NONE NOT NULL OF ON ONLY OPTIONAL OR ORDER PRIMARY PROFILE REL REMOVE
+    REQUIRE RETURN SCALAR SCAN SET SHORTEST SINGLE SKIP START STARTS TABLE THEN TO TRAIL TRUE UNION
+    UNIQUE UNWIND USING WHEN WHERE WITH WSHORTEST XOR YIELD"""
+RESERVED = frozenset(_KEYWORDS.split())
+"""Cypher keywords (Neo4j's and LadybugDB's) that cannot name a relation type."""
+
+
+def check_relation_name(name: str) -> str:
+    """``name`` if it may name a declared relation type, else a SchemaError (before any Cypher)."""
+    if not isinstance(name, str) or not SAFE_NAME.fullmatch(name):
+        hint = f"; e.g. {relation_name(name)}" if isinstance(name, str) and _mappable(name) else ""
+        raise SchemaError(
+            f"relation type {str(name)[:120]!r} is not a safe identifier (upper-case letters, digits "
+            f"and '_', a letter first, at most 100 characters){hint}"
+        )
+    if name in RESERVED:
+        raise SchemaError(f"relation type {name!r} is a Cypher keyword; choose another name, e.g. {name}_REL")
+    return name
+
+
+def _mappable(origin: str) -> bool:
+    return bool(re.search(r"[A-Za-z0-9]", origin)) and len(origin) <= 200
+
+
+def relation_name(origin: str) -> str:
+    """The safe type name of a relation named ``origin`` in its source, the same on every run:
+    ``film.film.actor`` → ``FILM_FILM_ACTOR`` (runs of other characters become one '_'; a name
+    starting with a digit gets ``R_``; a Cypher keyword gets ``_REL``)."""
+    name = re.sub(r"[^A-Za-z0-9]+", "_", origin).strip("_").upper()
+    if not name or len(origin) > 200:
+        raise SchemaError(f"relation {origin[:120]!r} has no letters or digits to name a type after")
+    name = f"R_{name}" if name[0].isdigit() else name
+    return f"{name}_REL" if name in RESERVED else name
+
+
+def external_relation(
+    name: str, endpoints: Iterable[tuple[str, str]], *, origin: str = "", description: str = ""
+) -> RelType:
+    """A relation type to declare in a store (checked against a schema by :meth:`Schema.extend`)."""
+    what = origin or name
+    return RelType(
+        check_relation_name(name),
+        description or f"the relation {what} of an external knowledge graph",
+        tuple(endpoints),
+        external=True,
+        origin=origin,
+    )
 
 
 @dataclass(frozen=True)
 class Schema:
-    """Lookup and validation over the declared labels and relation types."""
+    """Lookup and validation over the declared labels and relation types.
+
+    :data:`SCHEMA` is the MoKG's own (the same in every store); a store's schema
+    (``store.schema``) is that one extended with the relation types declared in the store. Its
+    ``version`` is the MoKG's (``5``) or, extended, ``5+ext.`` and a digest of the declarations.
+    """
 
     version: str = SCHEMA_VERSION
     labels: dict[str, NodeLabel] = field(default_factory=lambda: {n.name: n for n in NODE_LABELS})
@@ -311,7 +418,7 @@ class Schema:
             return self.labels[name]
         except (KeyError, TypeError):
             raise SchemaError(
-                f"unknown node label {name!r}; the MoKG schema (v{self.version}) has: "
+                f"unknown node label {str(name)[:120]!r}; the MoKG schema (v{self.version}) has: "
                 f"{', '.join(sorted(self.labels))}"
             ) from None
 
@@ -321,7 +428,7 @@ class Schema:
             return self.rel_types[name]
         except (KeyError, TypeError):
             raise SchemaError(
-                f"unknown relation type {name!r}; the MoKG schema (v{self.version}) has: "
+                f"unknown relation type {str(name)[:120]!r}; the MoKG schema (v{self.version}) has: "
                 f"{', '.join(sorted(self.rel_types))}"
             ) from None
 
@@ -349,8 +456,60 @@ class Schema:
         return [n for n, lab in self.labels.items() if not lab.system]
 
     def mined_relations(self) -> list[RelType]:
-        """The closed relation set PAIR filters from."""
+        """The closed relation set PAIR filters from (never a declared, external type)."""
         return [r for r in self.rel_types.values() if r.mined]
+
+    def external_relations(self) -> list[RelType]:
+        """The relation types declared in the store (a KG a user brought), in declaration order."""
+        return [r for r in self.rel_types.values() if r.external]
+
+    def extend(self, relations: Iterable[RelType]) -> Schema:
+        """This schema with the external ``relations`` declared: a new type, or more endpoint
+        pairs of one declared before. Refused (SchemaError, before any Cypher): an unsafe name, a
+        name of the MoKG's own types or labels (in any case), two source names for one type, an
+        endpoint that is not a MoKG data label."""
+        rels = dict(self.rel_types)
+        for rel in relations:
+            rels[rel.name] = self._merged(rels, rel)
+        if rels == self.rel_types:
+            return self
+        return Schema(_extended_version(self.version, rels.values()), self.labels, rels)
+
+    def _merged(self, rels: dict[str, RelType], rel: RelType) -> RelType:
+        check_relation_name(rel.name)
+        if not rel.external or rel.mined or rel.extra:
+            raise SchemaError(
+                f"relation {rel.name}: only external types without extra properties are declared"
+            )
+        for head, tail in rel.endpoints:
+            for label in (head, tail):
+                if self.label(label).system:
+                    raise SchemaError(f"relation {rel.name}: {label} is a system label, not part of the MoKG")
+        prior = rels.get(rel.name)
+        if prior is None:
+            clash = [n for n in [*self.labels, *rels] if n.upper() == rel.name.upper()]
+            if clash:
+                raise SchemaError(f"relation type {rel.name} collides with {clash[0]} (names ignore case)")
+            return rel
+        if not prior.external:
+            raise SchemaError(
+                f"relation type {rel.name} is one of the MoKG's own; an external type needs another name"
+            )
+        if prior.origin and rel.origin and prior.origin != rel.origin:
+            raise SchemaError(
+                f"the relations {prior.origin!r} and {rel.origin!r} both map to the type {rel.name}: "
+                "rename one in its source"
+            )
+        pairs = tuple(dict.fromkeys([*prior.endpoints, *rel.endpoints]))
+        return replace(prior, endpoints=pairs, origin=prior.origin or rel.origin)
+
+
+def _extended_version(version: str, rels: Iterable[RelType]) -> str:
+    lines = sorted(f"{r.name}|{h}|{t}|{r.origin}" for r in rels if r.external for h, t in r.endpoints)
+    if not lines:
+        return version.split("+")[0]
+    digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()[:8]
+    return f"{version.split('+')[0]}+ext.{digest}"
 
 
 SCHEMA = Schema()

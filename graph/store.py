@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import pandas as pd
 
 from graph.errors import StoreError
+from graph.schema import RelType, Schema
 from graph.subgraph import EdgeKey, GraphVersion, Subgraph
 
 LIMIT_ENV = {
@@ -115,13 +116,24 @@ class LoadReport:
 
 @runtime_checkable
 class GraphStore(Protocol):
-    """The operations every backend offers. Writes are validated first, transactional, idempotent."""
+    """The operations every backend offers. Writes are validated first, transactional, idempotent.
+
+    ``schema`` is the store's: the MoKG's own (:data:`graph.schema.SCHEMA`) plus the relation
+    types declared in the store (``declare_relations``, or ``bulk_load(relations=...)``); every
+    read and write checks names against it."""
 
     backend: str
     dialect: str
     config: StoreConfig
 
+    @property
+    def schema(self) -> Schema: ...
+
+    def refresh_schema(self) -> Schema: ...
+
     def init_schema(self) -> None: ...
+
+    def declare_relations(self, relations: Sequence[RelType], *, run_id: str) -> LoadReport: ...
 
     def start_run(self, kind: str, note: str = "", source: str | None = None) -> str: ...
 
@@ -149,6 +161,7 @@ class GraphStore(Protocol):
         edges: Mapping[str, pd.DataFrame] | Mapping[EdgeKey, pd.DataFrame] | None = None,
         progress: Callable[[str, int], None] | None = None,
         keep: Collection[str | EdgeKey] = (),
+        relations: Sequence[RelType] = (),
     ) -> LoadReport: ...
 
     def run(

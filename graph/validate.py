@@ -24,6 +24,7 @@ from graph.schema import (
     SCHEMA,
     Prop,
     PropType,
+    Schema,
 )
 
 Row = dict[str, Any]
@@ -108,9 +109,9 @@ def _pad(rows: list[Row], columns: Iterable[str]) -> list[Row]:
     return [{c: r.get(c) for c in cols} for r in rows]
 
 
-def validate_node_rows(label: str, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
+def validate_node_rows(label: str, rows: Sequence[Mapping[str, Any]], schema: Schema = SCHEMA) -> list[Row]:
     """Rows for ``label``: keys present and unique, properties declared and well-typed."""
-    lab = SCHEMA.label(label)
+    lab = schema.label(label)
     props = {p.name: p for p in lab.props}
     out: list[Row] = []
     seen: dict[str, int] = {}
@@ -126,12 +127,14 @@ def validate_node_rows(label: str, rows: Sequence[Mapping[str, Any]]) -> list[Ro
     return _pad(out, columns)
 
 
-def validate_edge_rows(rel_type: str, rows: Sequence[Mapping[str, Any]]) -> list[Row]:
+def validate_edge_rows(
+    rel_type: str, rows: Sequence[Mapping[str, Any]], schema: Schema = SCHEMA
+) -> list[Row]:
     """Rows for ``rel_type``: ``head``/``tail`` ids present, (head, tail) unique, props typed.
 
     ``confidence`` defaults to 1.0 (an observed fact) and must lie in [0, 1].
     """
-    rel = SCHEMA.rel(rel_type)
+    rel = schema.rel(rel_type)
     props = {p.name: p for p in rel.props}
     props["head"] = Prop("head", PropType.STRING)
     props["tail"] = Prop("tail", PropType.STRING)

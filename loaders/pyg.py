@@ -33,7 +33,7 @@ import pandas as pd
 
 from graph.errors import InputError
 from graph.export.pyg import IdMaps, to_heterodata
-from graph.schema import SCHEMA
+from graph.schema import SCHEMA, Schema
 from graph.store import GraphStore
 from graph.subgraph import EdgeKey, GraphVersion, Subgraph
 from loaders.features import TextEncoder, cached_embeddings, make_encoder, node_text, text_columns
@@ -81,18 +81,19 @@ class GraphDataConfig:
     cold_domain: str | None = None
     seed: int = 0
 
-    def edge_keys(self) -> list[EdgeKey]:
-        """The (head, rel, tail) types to read, checked against the schema and ``node_types``."""
-        labels = [SCHEMA.label(x).name for x in self.node_types]
+    def edge_keys(self, schema: Schema = SCHEMA) -> list[EdgeKey]:
+        """The (head, rel, tail) types to read, checked against the schema (the store's, with its
+        declared relation types) and ``node_types``."""
+        labels = [schema.label(x).name for x in self.node_types]
         keys: list[EdgeKey] = []
         for spec in self.edge_types:
             if isinstance(spec, str):
-                pairs = [(h, t) for h, t in SCHEMA.rel(spec).endpoints if h in labels and t in labels]
+                pairs = [(h, t) for h, t in schema.rel(spec).endpoints if h in labels and t in labels]
                 if not pairs:
                     raise InputError(f"relation {spec} joins none of the node types {labels}; add its labels")
                 keys += [(h, spec, t) for h, t in pairs]
             else:
-                h, t = SCHEMA.endpoints(spec[1], spec[0], spec[2])
+                h, t = schema.endpoints(spec[1], spec[0], spec[2])
                 if h not in labels or t not in labels:
                     raise InputError(f"edge type {spec} needs node types {h} and {t}; add them")
                 keys.append((h, spec[1], t))
@@ -147,7 +148,7 @@ def build_graph_data(
 
     ``encoder`` overrides the config's registered encoder (e.g. a fake one in tests).
     """
-    keys = config.edge_keys()
+    keys = config.edge_keys(store.schema)
     version = store.version()
     sub = read_subgraph(store, config, keys, version)
     if config.domain is not None:

@@ -393,10 +393,17 @@ def ingest(
 
 @app.command()
 def load(
-    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="movielens, amazon or triples.")],
-    path: Annotated[Path, typer.Argument(help="The file: ratings CSV, reviews JSON-lines or triples CSV.")],
+    fmt: Annotated[str, typer.Argument(metavar="FORMAT", help="movielens, amazon, triples or recbole.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            help="The file: ratings CSV, reviews JSON-lines or triples CSV; recbole: the dataset's folder."
+        ),
+    ],
     metadata: Annotated[Path | None, typer.Option(help="amazon: the item metadata JSON-lines file.")] = None,
-    domain: Annotated[str | None, typer.Option(help="Business domain of the interactions.")] = None,
+    domain: Annotated[
+        str | None, typer.Option(help="Business domain of the interactions (recbole: the folder's name).")
+    ] = None,
     overwrite: Annotated[
         bool,
         typer.Option(
@@ -409,7 +416,9 @@ def load(
 
     movielens: `user,item,rating,ts` (or `userId,movieId,rating,timestamp`); amazon: reviews
     (`reviewerID`/`user_id`, `asin`/`parent_asin`, `overall`/`rating`, time) plus --metadata;
-    triples: `head,relation,tail[,head_label,tail_label,confidence,source]`.
+    triples: `head,relation,tail[,head_label,tail_label,confidence,source]`; recbole: a folder
+    NAME/ with NAME.inter, .user, .item, .kg, .link (any that make sense; the .kg's relations are
+    declared in the store as external types, see `mokg schema list`).
     """
     from dataclasses import replace
 

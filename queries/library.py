@@ -12,9 +12,9 @@ A file starts with a header of ``//`` lines::
 ``NAME.embedded.cypher`` are variants of one query where the dialects differ (their headers must
 agree). Parameter types: ``string``, ``int``, ``float``, ``bool``, ``list`` (comma-separated
 strings on the command line), and three *structural* types that Cypher cannot take as
-parameters: ``label`` and ``rel_type`` (checked against the MoKG schema) and ``hops`` (an integer
-1–5). Structural values fill ``{{name}}`` slots after validation; all others travel as
-``$parameters``.
+parameters: ``label`` and ``rel_type`` (checked against the store's schema: the MoKG's own plus
+the relation types declared in the store) and ``hops`` (an integer 1–5). Structural values fill
+``{{name}}`` slots after validation; all others travel as ``$parameters``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from graph.errors import QueryError, SchemaError
-from graph.schema import SCHEMA
+from graph.schema import SCHEMA, Schema
 from queries.templates import render
 
 LIBRARY_DIR = Path(__file__).parent / "library"
@@ -46,9 +46,11 @@ class Param:
     default: Any = None
     required: bool = True
 
-    def coerce(self, query: str, value: Any) -> Any:
+    def coerce(self, query: str, value: Any, schema: Schema = SCHEMA) -> Any:
         """The value in this parameter's type (strings from the CLI are parsed)."""
         try:
+            if self.type in ("label", "rel_type"):
+                return schema.label(str(value)).name if self.type == "label" else schema.rel(str(value)).name
             return _COERCE[self.type](value)
         except (ValueError, TypeError, SchemaError) as exc:
             raise QueryError(
@@ -95,8 +97,6 @@ _COERCE: dict[str, Any] = {
     "float": float,
     "bool": _to_bool,
     "list": _to_list,
-    "label": lambda v: SCHEMA.label(str(v)).name,
-    "rel_type": lambda v: SCHEMA.rel(str(v)).name,
     "hops": _to_hops,
 }
 
@@ -119,8 +119,11 @@ class NamedQuery:
             )
         return self.texts[dialect]
 
-    def bind(self, dialect: str, given: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
-        """Check and coerce parameters; return the Cypher text and its $parameters."""
+    def bind(
+        self, dialect: str, given: Mapping[str, Any], schema: Schema = SCHEMA
+    ) -> tuple[str, dict[str, Any]]:
+        """Check and coerce parameters (labels and relation types against ``schema``, the
+        store's); return the Cypher text and its $parameters."""
         known = {p.name: p for p in self.params}
         unknown = sorted(set(given) - set(known))
         if unknown:
@@ -130,14 +133,14 @@ class NamedQuery:
         values: dict[str, Any] = {}
         for p in self.params:
             if p.name in given and given[p.name] is not None:
-                values[p.name] = p.coerce(self.name, given[p.name])
+                values[p.name] = p.coerce(self.name, given[p.name], schema)
             elif p.required:
                 raise QueryError(
                     f"query {self.name!r} needs parameter {p.name!r} ({p.type}): "
                     f"pass -p {p.name}=VALUE (it takes: {self.signature()})"
                 )
             else:
-                values[p.name] = p.coerce(self.name, p.default)
+                values[p.name] = p.coerce(self.name, p.default, schema)
         slots = {k: v for k, v in values.items() if known[k].type in STRUCTURAL}
         params = {k: v for k, v in values.items() if known[k].type not in STRUCTURAL}
         return render(self.text(dialect), **slots), params

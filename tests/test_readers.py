@@ -86,7 +86,7 @@ def node(store: GraphStore, label: str, id_: str) -> dict[str, Any]:
 
 
 def test_registry_holds_one_reader_per_format() -> None:
-    assert set(READERS) == {"movielens", "amazon", "triples"}
+    assert set(READERS) == {"movielens", "amazon", "triples", "recbole"}
     reader: Reader = MovieLensReader()
     assert reader.name == "movielens"
 

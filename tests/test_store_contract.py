@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -372,6 +373,8 @@ def test_delete_run_removes_only_what_the_run_created(store: GraphStore) -> None
         "nodes_kept": 0,
         "values_restored": 0,
         "restore_conflicts": 0,
+        "declarations_removed": 0,
+        "declarations_kept": 0,
     }
     stats = store.stats()
     assert stats["nodes"]["User"] == 3 and stats["total_edges"] == 6
@@ -743,3 +746,227 @@ def test_a_schema_v3_embedded_store_gains_before_images(tmp_path: Path) -> None:
     assert store.node_table("User", ["name"])["name"].tolist() == ["Ann"]
     assert json.loads(marker.read_text())["schema_version"] == SCHEMA.version
     store.close()
+
+
+# ---- relation types declared in the store (an external KG) ------------------------------------
+
+ACTOR = "FILM_ACTOR"
+
+
+def declare_kg(store: GraphStore) -> str:
+    """A run that declares FILM_ACTOR (Entity -> Entity) and loads a tiny KG linked to item i1."""
+    from graph.schema import external_relation
+
+    rel = external_relation(ACTOR, [("Entity", "Entity")], origin="film.film.actor")
+    entities = pd.DataFrame({"id": ["fb:toy", "fb:hanks"], "name": ["Toy Story", "Tom Hanks"]})
+    with store.run_context("kg") as run_id:
+        store.bulk_load(
+            run_id=run_id,
+            nodes={"Entity": entities},
+            edges={
+                ACTOR: pd.DataFrame({"head": ["fb:toy"], "tail": ["fb:hanks"], "confidence": [0.9]}),
+                "SAME_AS": pd.DataFrame({"head": ["i1"], "tail": ["fb:toy"]}),
+            },
+            relations=[rel],
+        )
+    return run_id
+
+
+def _reopened(store: GraphStore) -> GraphStore:
+    """The same store as a fresh process sees it (embedded: closed and opened again)."""
+    from graph.store import open_store
+
+    if store.backend == "embedded":
+        store.close()
+    return open_store(store.config)
+
+
+def test_declared_types_are_written_read_queried_and_known_to_a_fresh_process(store: GraphStore) -> None:
+    seed(store)
+    before = store.version().schema_version
+    declare_kg(store)
+    assert store.schema.rel(ACTOR).external and store.schema.rel(ACTOR).origin == "film.film.actor"
+    assert ACTOR not in {r.name for r in store.schema.mined_relations()}
+    assert before == SCHEMA.version and store.version().schema_version.startswith(f"{SCHEMA.version}+ext.")
+    edges = store.edge_table(("Entity", ACTOR, "Entity"), ["confidence", "source"])
+    assert edges[["head", "tail", "confidence"]].values.tolist() == [["fb:toy", "fb:hanks", 0.9]]
+    counts = store.run("relation_counts")
+    assert dict(zip(counts["relation"], counts["count"], strict=True))[ACTOR] == 1
+    top = store.run("top_relations", {"rel_type": ACTOR})
+    assert top[["head", "tail"]].values.tolist() == [["fb:toy", "fb:hanks"]]
+    assert store.stats()["edges"][f"(Entity)-[:{ACTOR}]->(Entity)"] == 1
+    fresh = _reopened(store)
+    try:
+        assert fresh.schema.rel(ACTOR).endpoints == (("Entity", "Entity"),)
+        assert fresh.version().schema_version == store.schema.version
+        with fresh.run_context("more") as run_id:
+            fresh.upsert_nodes("Entity", [{"id": "fb:heat"}], run_id=run_id)
+            fresh.upsert_edges(ACTOR, [{"head": "fb:heat", "tail": "fb:hanks"}], run_id=run_id)
+        assert len(fresh.edge_table(("Entity", ACTOR, "Entity"))) == 2
+    finally:
+        if fresh is not store:
+            fresh.close()
+
+
+def test_declared_types_are_exported_to_subgraphs_parquet_and_rdf(store: GraphStore, tmp_path: Path) -> None:
+    from graph.export import read_parquet, to_rdf, write_parquet
+    from graph.export.rdf import MOKG_IRI
+
+    seed(store)
+    declare_kg(store)
+    key = ("Entity", ACTOR, "Entity")
+    sub = store.subgraph()
+    assert sub.edges[key][["head", "tail"]].values.tolist() == [["fb:toy", "fb:hanks"]]
+    assert ("Item", "SAME_AS", "Entity") in sub.edges
+    near = store.subgraph(seeds={"Item": ["i1"]}, hops=2, rel_types=["SAME_AS", ACTOR])
+    assert sorted(near.nodes["Entity"]["id"]) == ["fb:hanks", "fb:toy"] and key in near.edges
+    write_parquet(sub, tmp_path / "pq")
+    back = read_parquet(tmp_path / "pq")
+    assert back.edges[key]["confidence"].tolist() == [0.9]
+    assert back.version.schema_version == store.schema.version
+    turtle = to_rdf(sub)
+    assert len(list(turtle.triples((None, __import__("rdflib").URIRef(MOKG_IRI + ACTOR), None)))) == 1
+
+
+def test_deleting_the_run_that_declared_a_type_removes_it(store: GraphStore) -> None:
+    seed(store)
+    run_id = declare_kg(store)
+    counts = store.delete_run(run_id)
+    assert (counts["edges_deleted"], counts["nodes_deleted"]) == (2, 2)
+    assert (counts["declarations_removed"], counts["declarations_kept"]) == (1, 0)
+    assert ACTOR not in store.schema.rel_types and store.version().schema_version == SCHEMA.version
+    assert ACTOR not in set(store.run("relation_counts")["relation"])
+    assert not any(ACTOR in k for k in store.stats()["edges"])
+    if isinstance(store, EmbeddedStore):  # the rel table is dropped with it
+        tables = store._exec("CALL show_tables() RETURN name")
+        assert ACTOR not in set(tables["name"])
+    declare_kg(store)  # and it can be declared again
+    assert store.schema.rel(ACTOR).external
+
+
+def test_a_declared_type_that_another_runs_edges_use_is_kept(store: GraphStore) -> None:
+    seed(store)
+    first = declare_kg(store)
+    with store.run_context("second") as second:
+        store.upsert_nodes("Entity", [{"id": "fb:heat"}], run_id=second)
+        store.upsert_edges(ACTOR, [{"head": "fb:heat", "tail": "fb:hanks"}], run_id=second)
+    counts = store.delete_run(first)
+    assert (counts["declarations_removed"], counts["declarations_kept"]) == (0, 1)
+    assert counts["nodes_kept"] == 1  # fb:hanks, which the second run's edge uses
+    assert store.schema.rel(ACTOR).external
+    assert store.edge_table(("Entity", ACTOR, "Entity"))[["head", "tail"]].values.tolist() == [
+        ["fb:heat", "fb:hanks"]
+    ]
+
+
+def test_a_second_endpoint_pair_is_added_and_rolled_back_alone(store: GraphStore) -> None:
+    from graph.schema import external_relation
+
+    seed(store)
+    declare_kg(store)
+    with store.run_context("pair") as run_id:
+        store.declare_relations([external_relation(ACTOR, [("Item", "Entity")])], run_id=run_id)
+        store.upsert_edges(ACTOR, [{"head": "i1", "tail": "fb:hanks"}], run_id=run_id, head="Item")
+    assert store.schema.rel(ACTOR).endpoints == (("Entity", "Entity"), ("Item", "Entity"))
+    assert store.schema.rel(ACTOR).origin == "film.film.actor"
+    counts = store.delete_run(run_id)
+    assert (counts["edges_deleted"], counts["declarations_removed"]) == (1, 1)
+    assert store.schema.rel(ACTOR).endpoints == (("Entity", "Entity"),)
+    assert len(store.edge_table(("Entity", ACTOR, "Entity"))) == 1
+
+
+BAD_DECLARATIONS = [
+    ("FILM_ACTOR]->() DETACH DELETE (n", [("Entity", "Entity")], "not a safe identifier"),
+    ("film.film.actor", [("Entity", "Entity")], "e.g. FILM_FILM_ACTOR"),
+    ("MATCH", [("Entity", "Entity")], "is a Cypher keyword"),
+    ("BELONGS_TO", [("Entity", "Entity")], "one of the MoKG's own"),
+    ("ITEM", [("Entity", "Entity")], "collides with Item"),
+    ("GOOD", [("Entity) DETACH DELETE (n", "Entity")], "unknown node label"),
+    ("GOOD", [("Run", "Entity")], "system label"),
+]
+
+
+@pytest.mark.parametrize(("name", "pairs", "words"), BAD_DECLARATIONS)
+def test_a_bad_declared_name_is_refused_before_any_cypher_is_built(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch, name: str, pairs: list[tuple[str, str]], words: str
+) -> None:
+    from graph.base import BaseStore
+    from graph.schema import RelType
+
+    seed(store)
+    run_id = store.start_run("bad")
+    before = store.stats()
+    built: list[str] = []
+    assert isinstance(store, BaseStore)
+    original = store._q
+
+    def spy(template: str, **slots: str | int) -> str:
+        built.append(original(template, **slots))
+        return built[-1]
+
+    monkeypatch.setattr(store, "_q", spy)
+    rel = RelType(name, "x", tuple(pairs), external=True)
+    with pytest.raises(SchemaError, match=re.escape(words)):
+        store.declare_relations([rel], run_id=run_id)
+    assert built == []  # refused before any Cypher text was made
+    edges = {name: pd.DataFrame({"head": ["a"], "tail": ["b"]})}
+    with pytest.raises(SchemaError, match=re.escape(words)):
+        store.bulk_load(run_id=run_id, relations=[rel], edges=edges)
+    bad = {name, *(label for pair in pairs for label in pair)} - set(SCHEMA.labels)
+    used = [t for t in built for b in bad if f":{b}" in t or f"TABLE {b}" in t or f"FROM {b} " in t]
+    assert used == []  # only the refresh of the declared types ran
+    monkeypatch.undo()
+    assert store.stats() == before
+
+
+def test_a_type_another_process_declared_is_found_when_used(store: GraphStore) -> None:
+    """A store object caches its schema; a name it does not know makes it read the declarations again."""
+    from graph.store import open_store
+
+    if store.backend == "embedded":
+        pytest.skip("one process at a time holds an embedded store")
+    seed(store)
+    assert ACTOR not in store.schema.rel_types
+    other = open_store(store.config)
+    try:
+        declare_kg(other)
+    finally:
+        other.close()
+    assert store.run("top_relations", {"rel_type": ACTOR})["tail"].tolist() == ["fb:hanks"]
+    with store.run_context("more") as run_id:
+        store.upsert_edges(ACTOR, [{"head": "fb:hanks", "tail": "fb:toy"}], run_id=run_id)
+    assert len(store.edge_table(("Entity", ACTOR, "Entity"))) == 2
+
+
+def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration(tmp_path: Path) -> None:
+    """Schema v5: a v4 store (no Entity, SAME_AS, DeclaredRelation; no attributes, no rating) is
+    migrated additively, keeps its data, records the migration in its marker and can load a KG."""
+    import json
+
+    from graph.store import StoreConfig, open_store
+
+    config = StoreConfig(backend="embedded", path=tmp_path / "v4")
+    store = open_store(config, create=True)
+    seed(store)
+    for ddl in (
+        "DROP TABLE SAME_AS",
+        "DROP TABLE Entity",
+        "DROP TABLE DeclaredRelation",
+        "ALTER TABLE User DROP attributes",
+        "ALTER TABLE Item DROP attributes",
+        "ALTER TABLE INTERACTED DROP rating",
+    ):
+        _ddl(store, ddl)
+    store.close()
+    marker = tmp_path / "v4" / "mokg.json"
+    marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": "4"}))
+    store = open_store(config)
+    try:
+        declare_kg(store)
+        assert store.edge_table(("Item", "SAME_AS", "Entity"))["tail"].tolist() == ["fb:toy"]
+        assert store.node_table("User", ["name", "attributes"])["name"].tolist() == ["Ann", "Bo", "Cy"]
+        info = json.loads(marker.read_text())
+        assert info["schema_version"] == SCHEMA.version == "5"
+        assert [(m["from"], m["to"]) for m in info["migrations"]] == [("4", "5")]
+    finally:
+        store.close()

@@ -46,13 +46,13 @@ from graph.base import KEYED_LOOKUP_MAX, READ_ONLY_REFUSAL, BaseStore, Executor,
 from graph.changes import Target, key_columns
 from graph.errors import QueryError, StoreError, one_line
 from graph.runs import log
-from graph.schema import KEY, SCHEMA, Prop
+from graph.schema import KEY, SCHEMA, Prop, RelType
 from graph.store import StoreConfig
 from graph.validate import ARROW_TYPES
 
 T = TypeVar("T")
 MARKER = "mokg.json"
-MIGRATABLE = frozenset({"1", "2", "3"})  # older schema versions an additive migration brings up to date
+MIGRATABLE = frozenset({"1", "2", "3", "4"})  # older schema versions an additive migration brings up to date
 DB_FILE = "graph.lbdb"
 EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
 CHECKPOINT_FAILED = "post-commit checkpoint failed"
@@ -202,15 +202,42 @@ class EmbeddedStore(BaseStore):
             self._exec(
                 self._q("create_rel_table", rel=rel.name, pairs=pairs, columns=_columns_ddl(rel.props))
             )
+        self._write_marker()
+        self._declare_types(self._exec, self.refresh_schema().external_relations())
+
+    def _write_marker(self) -> None:
+        """The marker: this schema version, when the store was created, and its migrations."""
         marker = self.path / MARKER
-        tmp = marker.with_suffix(".tmp")
+        info = _read_marker(marker) if marker.exists() else {}
+        now = datetime.now().isoformat(timespec="seconds")
+        before = info.get("schema_version")
+        history = list(info.get("migrations", []))
+        if before is not None and before != SCHEMA.version:
+            history.append({"from": before, "to": SCHEMA.version, "at": now})
         info = {
             "schema_version": SCHEMA.version,
             "backend": self.backend,
-            "created_at": datetime.now().isoformat(timespec="seconds"),
+            "created_at": info.get("created_at", now),
+            **({"migrations": history} if history else {}),
         }
+        tmp = marker.with_suffix(".tmp")
         tmp.write_text(json.dumps(info, indent=2))
         os.replace(tmp, marker)
+
+    def _declare_types(self, ex: Executor, relations: Sequence[RelType]) -> None:
+        """A rel table per declared type, and the endpoint pairs it lacks (DDL is transactional
+        in LadybugDB: inside a write transaction it is rolled back with it)."""
+        for rel in relations:
+            pairs = ", ".join(f"FROM {h} TO {t}" for h, t in rel.endpoints)
+            ex(self._q("create_rel_table", rel=rel.name, pairs=pairs, columns=_columns_ddl(rel.props)), {})
+            for head, tail in rel.endpoints:
+                ex(self._q("add_rel_pair", rel=rel.name, head=head, tail=tail), {})
+
+    def _undeclare_pair(self, ex: Executor, rel: str, head: str, tail: str, *, last: bool) -> None:
+        if last:
+            ex(self._q("drop_rel_table", rel=rel), {})
+        else:
+            ex(self._q("drop_rel_pair", rel=rel, head=head, tail=tail), {})
 
     # ---- primitives ------------------------------------------------------------------------
     def _exec(self, query: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -319,7 +346,7 @@ class EmbeddedStore(BaseStore):
             raise QueryError(f"LadybugDB COPY failed: {one_line(exc)}") from None
 
     def _known_ids(self, label: str, ids: Sequence[str]) -> set[str]:
-        lab = SCHEMA.label(label).name
+        lab = self.schema.label(label).name
         keys = pd.DataFrame({KEY: list(ids)})
         found = self._existing("all_ids", "existing_ids_keyed", {"label": lab}, keys)
         return set(found[KEY]) if len(found) else set()
@@ -337,7 +364,7 @@ class EmbeddedStore(BaseStore):
 
     def _stored(self, ex: Executor, target: Target, keys: pd.DataFrame) -> pd.DataFrame:
         if isinstance(target, str):
-            slots = {"label": SCHEMA.label(target).name, "columns": self._node_columns(target)}
+            slots = {"label": self.schema.label(target).name, "columns": self._node_columns(target)}
             return self._existing("fetch_nodes", "fetch_nodes_keyed", slots, keys)
         h, r, t = target
         slots = {"head": h, "rel": r, "tail": t, "columns": self._edge_columns(r)}
@@ -345,17 +372,17 @@ class EmbeddedStore(BaseStore):
 
     def _insert(self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime) -> None:
         if target == "Change":  # logged, so it survives a failed checkpoint with the updates it undoes
-            frame = self._full_table(table, SCHEMA.label(target).props, run_id, now)
+            frame = self._full_table(table, self.schema.label(target).props, run_id, now)
             props = ", ".join(f"{c}: {c}" for c in frame.column_names)
             self._write_batch(ex, self._q("create_nodes", label=target, properties=props), frame, {})
             return
         self._tx.copies.append((target, run_id, now, table.num_rows))
         if isinstance(target, str):
-            frame = self._full_table(table, SCHEMA.label(target).props, run_id, now)
+            frame = self._full_table(table, self.schema.label(target).props, run_id, now)
             self._copy(self._q("copy_nodes", label=target), frame)
             return
         h, r, t = target
-        body = self._full_table(table, SCHEMA.rel(r).props, run_id, now)
+        body = self._full_table(table, self.schema.rel(r).props, run_id, now)
         ends = table.select(["head", "tail"]).rename_columns(["from", "to"])
         frame = pa.table([*ends.columns, *body.columns], names=["from", "to", *body.column_names])
         self._copy(self._q("copy_edges", rel=r, head=h, tail=t), frame)
@@ -370,7 +397,7 @@ class EmbeddedStore(BaseStore):
             query = self._q("update_nodes", label=target, set_clause=clause)
         else:
             query = self._q("update_edges", head=target[0], rel=target[1], tail=target[2], set_clause=clause)
-        table = typed_table(frame, target)
+        table = typed_table(frame, target, self.schema)
         table = table.rename_columns([f"c_{c}" for c in table.column_names])
         self._tx.updated += table.num_rows if target != "Change" else 0
         size = self.config.batch_size or EMBEDDED_BATCH

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -31,7 +31,7 @@ from graph.base import READ_ONLY_REFUSAL, BaseStore, Executor, typed_table, with
 from graph.changes import Target, key_columns
 from graph.errors import InputError, MokgError, QueryError, StoreError, StoreUnavailable, one_line
 from graph.runs import pid_alive
-from graph.schema import SCHEMA
+from graph.schema import SCHEMA, RelType
 from graph.store import StoreConfig
 
 T = TypeVar("T")
@@ -136,14 +136,27 @@ class Neo4jStore(BaseStore):
 
     # ---- schema ----------------------------------------------------------------------------
     def init_schema(self) -> None:
-        """Uniqueness constraints on ``id`` per label and ``run_id`` indexes (idempotent)."""
+        """Uniqueness constraints on ``id`` per label and ``run_id`` indexes (idempotent), those of
+        the relation types declared in the store included."""
         statements = []
         for label in SCHEMA.labels:
             low = label.lower()
             statements.append(self._q("create_key_constraint", index=f"mokg_{low}_id", label=label))
             statements.append(self._q("create_node_run_index", index=f"mokg_{low}_run", label=label))
-        for rel in SCHEMA.rel_types:
-            statements.append(self._q("create_rel_run_index", index=f"mokg_{rel.lower()}_run", rel=rel))
+        self._run_ddl(statements)
+        self._index_types([*SCHEMA.rel_types.values(), *self.refresh_schema().external_relations()])
+
+    def _index_types(self, relations: Sequence[RelType]) -> None:
+        """A ``run_id`` index per relation type: on Neo4j the type exists once an edge uses it, and
+        schema changes cannot share a transaction with writes, so this runs before the load's."""
+        self._run_ddl(
+            [
+                self._q("create_rel_run_index", index=f"mokg_{r.name.lower()}_run", rel=r.name)
+                for r in relations
+            ]
+        )
+
+    def _run_ddl(self, statements: list[str]) -> None:
         with self._session() as session:
             for stmt in statements:
                 try:
@@ -186,12 +199,13 @@ class Neo4jStore(BaseStore):
 
     def _stored(self, ex: Executor, target: Target, keys: pd.DataFrame) -> pd.DataFrame:
         if isinstance(target, str):
-            lab = SCHEMA.label(target)
+            lab = self.schema.label(target)
             q = self._q("stored_nodes", label=lab.name, columns=self._node_columns(lab.name))
             return with_columns(self._rows(ex, q, keys), [p.name for p in lab.props])
         h, r, t = target
         q = self._q("stored_edges", head=h, rel=r, tail=t, columns=self._edge_columns(r))
-        return with_columns(self._rows(ex, q, keys), ["head", "tail", *(p.name for p in SCHEMA.rel(r).props)])
+        props = self.schema.rel(r).props
+        return with_columns(self._rows(ex, q, keys), ["head", "tail", *(p.name for p in props)])
 
     def _insert(self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime) -> None:
         skip = frozenset(key_columns(target))
@@ -214,7 +228,7 @@ class Neo4jStore(BaseStore):
             query = self._q("update_nodes", label=target, set_clause=clause)
         else:
             query = self._q("update_edges", head=target[0], rel=target[1], tail=target[2], set_clause=clause)
-        rows = typed_table(frame, target).to_pylist()
+        rows = typed_table(frame, target, self.schema).to_pylist()
         size = self.config.batch_size or 10_000
         for start in range(0, len(rows), size):
             self._write_batch(ex, query, rows[start : start + size], {})

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from graph.errors import InputError
-from graph.schema import SCHEMA, Prop, PropType
+from graph.schema import EDGE_COMMON, SCHEMA, Prop, PropType
 
 EDGE_ENDS = ("head", "tail")
 """Columns of an edge table that name its endpoints rather than hold properties."""
@@ -27,10 +27,11 @@ _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def declared_types(name: str, *, edge: bool) -> dict[str, PropType]:
-    """Column name -> declared type for a label (``edge=False``) or relation type; {} if unknown."""
+    """Column name -> declared type for a label (``edge=False``) or relation type; for a relation
+    type the MoKG's own schema lacks (one declared in a store), the properties every edge has."""
     table = SCHEMA.rel_types if edge else SCHEMA.labels
     owner = table.get(name)
-    props: tuple[Prop, ...] = owner.props if owner is not None else ()
+    props: tuple[Prop, ...] = owner.props if owner is not None else EDGE_COMMON if edge else ()
     return {p.name: p.type for p in props}
 
 

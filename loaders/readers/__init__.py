@@ -1,4 +1,5 @@
-"""Readers for public formats users bring: MovieLens ratings, Amazon reviews, generic triples.
+"""Readers for public formats users bring: MovieLens ratings, Amazon reviews, generic triples,
+RecBole dataset folders (atomic files, with an external KG).
 
 Each reader is one frozen dataclass (its options) with ``read(path, *, domain=None) -> Dataset``;
 :data:`READERS` holds one with default options per format. A reader validates the whole file
@@ -16,12 +17,14 @@ from __future__ import annotations
 from loaders.readers.amazon import AmazonReader
 from loaders.readers.dataset import Dataset, Reader, ingest_dataset
 from loaders.readers.movielens import MovieLensReader
+from loaders.readers.recbole import RecBoleReader
 from loaders.readers.triples import TriplesReader
 
 READERS: dict[str, Reader] = {
     MovieLensReader.name: MovieLensReader(),
     AmazonReader.name: AmazonReader(),
     TriplesReader.name: TriplesReader(),
+    RecBoleReader.name: RecBoleReader(),
 }
 
 __all__ = [
@@ -30,6 +33,7 @@ __all__ = [
     "Dataset",
     "MovieLensReader",
     "Reader",
+    "RecBoleReader",
     "TriplesReader",
     "ingest_dataset",
 ]

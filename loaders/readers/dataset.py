@@ -4,6 +4,9 @@ A dataset is shaped exactly for :meth:`graph.store.GraphStore.bulk_load` (column
 property names; edge frames have ``head`` and ``tail``), has been validated in full by its
 reader, and is written by :func:`ingest_dataset` in one transaction: all of it or nothing.
 
+A dataset may bring relation types of its own (an external KG's, :attr:`Dataset.relations`): they
+are declared in the store in the same transaction (:meth:`graph.store.GraphStore.bulk_load`).
+
 A load never replaces what is stored unless asked: rows already in the graph (from this file
 before, another dataset or a mining run) keep their values, only missing rows and properties are
 added, and the rows whose values differ are reported as kept. ``overwrite=True`` replaces them
@@ -20,7 +23,8 @@ from typing import Protocol
 
 import pandas as pd
 
-from graph.errors import InputError
+from graph.errors import InputError, SchemaError
+from graph.schema import RelType
 from graph.store import GraphStore, LoadReport
 from graph.subgraph import EdgeKey
 
@@ -33,6 +37,7 @@ class Dataset:
     nodes: dict[str, pd.DataFrame] = field(default_factory=dict)
     edges: dict[EdgeKey, pd.DataFrame] = field(default_factory=dict)
     refs: frozenset[str] = frozenset()
+    relations: tuple[RelType, ...] = ()  # external relation types ``edges`` use, declared on load
 
     def counts(self) -> dict[str, int]:
         """Rows per label and per edge key, e.g. ``{"User": 3, "User-INTERACTED-Item": 5}``."""
@@ -58,6 +63,8 @@ def ingest_dataset(
     tables: list[str | EdgeKey] = [*dataset.nodes, *dataset.edges]
     keep = set(dataset.refs) if overwrite else set(tables)
     try:
-        return store.bulk_load(run_id=run_id, nodes=dataset.nodes, edges=dataset.edges, keep=keep)
-    except InputError as exc:
-        raise InputError(f"{dataset.source}: {exc}") from None
+        return store.bulk_load(
+            run_id=run_id, nodes=dataset.nodes, edges=dataset.edges, keep=keep, relations=dataset.relations
+        )
+    except (InputError, SchemaError) as exc:
+        raise type(exc)(f"{dataset.source}: {exc}") from None

@@ -11,7 +11,7 @@ import importlib
 
 import typer
 
-MODULES: tuple[str, ...] = ("audience", "mining", "rec", "lightpair", "privatelora")
+MODULES: tuple[str, ...] = ("audience", "mining", "rec", "lightpair", "privatelora", "schema")
 
 
 def register_all(app: typer.Typer, eval_app: typer.Typer) -> None:

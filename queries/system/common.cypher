@@ -123,3 +123,17 @@ RETURN c.id AS id, c.target AS target, c.key AS key, c.before AS before, c.after
 MATCH (c:Change)
 WHERE c.run_id = $run_id
 DELETE c
+
+// Relation types declared in the store (graph/declared.py): a run's declarations, and removing one.
+// name: run_declarations
+MATCH (d:DeclaredRelation)
+WHERE d.run_id = $run_id
+RETURN d.id AS id, d.relation AS relation, d.from_label AS from_label, d.to_label AS to_label
+
+// name: declared_relations
+MATCH (d:DeclaredRelation)
+RETURN DISTINCT d.relation AS relation
+
+// name: delete_declaration
+MATCH (d:DeclaredRelation {id: $id})
+DELETE d

@@ -71,3 +71,10 @@ RETURN count(n) AS c
 MATCH (:{{head}})-[e:{{rel}}]->(:{{tail}})
 WHERE e.run_id = $run_id AND e.created_at = $now
 RETURN count(e) AS c
+
+// A declared relation type that no declaration holds any more (graph/declared.py).
+// name: drop_rel_table
+DROP TABLE {{rel}}
+
+// name: drop_rel_pair
+ALTER TABLE {{rel}} DROP FROM {{head}} TO {{tail}}
