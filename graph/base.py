@@ -305,7 +305,8 @@ class BaseStore:
         ``relations`` are external relation types to declare (:meth:`Schema.extend`) in the same
         transaction, so ``edges`` may use them."""
         specs = [s if isinstance(s, str) else s[1] for s in (edges or {})]
-        schema = self._schema_for(specs).extend(relations)
+        current = self._schema_for(specs)
+        schema = current.extend(relations)
         node_tables: dict[str, pa.Table] = {}
         for label, frame in (nodes or {}).items():
             props = schema.label(label).props
@@ -325,7 +326,8 @@ class BaseStore:
             allowed = [p for p in SCHEMA.label(DECLARED).props if p.name not in NODE_SYSTEM_PROPS]
             node_tables[DECLARED] = validate_frame(f"{DECLARED} rows", rows, allowed, [KEY])
             kept.add(DECLARED)  # a declaration, once made, is never rewritten by another
-        declare = [schema.rel(name) for name in dict.fromkeys(r.name for r in relations)]
+        names = dict.fromkeys(r.name for r in relations)
+        declare = [schema.rel(n) for n in names if current.rel_types.get(n) != schema.rel(n)]  # new ones
         return self._load(run_id, node_tables, edge_tables, progress, kept, schema=schema, declare=declare)
 
     def declare_relations(self, relations: Sequence[RelType], *, run_id: str) -> LoadReport:
@@ -473,7 +475,10 @@ class BaseStore:
             self._live_runs.discard(run_id)
             return df
 
-        return self._in_write_tx(work, timeout_s=self.config.query_timeout_s)
+        try:
+            return self._in_write_tx(work, timeout_s=self.config.query_timeout_s)
+        finally:
+            self._schema = None  # the statement may have written declarations
 
     def _stamp(self, ex: Executor, run_id: str) -> None:
         """``run_id``, ``source`` and ``created_at`` on every data node and edge that lacks a run."""

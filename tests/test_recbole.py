@@ -62,8 +62,8 @@ def graph(tmp_path: Path) -> Iterator[GraphStore]:
         store.close()
 
 
-def load(store: GraphStore, folder: Path, **options: str) -> str:
-    ds = RecBoleReader().read(folder, **options)  # type: ignore[arg-type]
+def load(store: GraphStore, folder: Path) -> str:
+    ds = RecBoleReader().read(folder)
     with store.run_context("load", ds.source) as run_id:
         ingest_dataset(store, ds, run_id)
     return run_id
@@ -86,8 +86,8 @@ def test_all_five_files_become_users_items_categories_and_a_declared_kg(
     }
     assert json.loads(users["tiny:u:2"]) == {"gender": "F"}
     items = graph.node_table("Item", ["name", "title", "price", "attributes"]).set_index("id")
-    assert items.loc["tiny:i:10", ["name", "title", "price"]].tolist() == ["Toy Story", "Toy Story", 9.5]
-    assert json.loads(items.loc["tiny:i:30", "attributes"]) == {"release_year": "1996"}
+    assert list(items.loc["tiny:i:10", ["name", "title", "price"]]) == ["Toy Story", "Toy Story", 9.5]
+    assert json.loads(str(items.at["tiny:i:30", "attributes"])) == {"release_year": "1996"}
     belongs = graph.edge_table(("Item", "BELONGS_TO", "Category"))
     assert sorted(zip(belongs["head"], belongs["tail"], strict=True)) == [
         ("tiny:i:10", "tiny:class:Animation"),
