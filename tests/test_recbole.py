@@ -73,6 +73,23 @@ def test_registered_as_a_reader() -> None:
     assert isinstance(READERS["recbole"], RecBoleReader)
 
 
+@pytest.mark.parametrize(
+    ("origin", "name"),
+    [
+        ("film.film.actor", "FILM_FILM_ACTOR"),
+        ("people.person.place_of_birth", "PEOPLE_PERSON_PLACE_OF_BIRTH"),
+        ("/film/film/genre", "FILM_FILM_GENRE"),
+        ("3d.model", "R_3D_MODEL"),
+        ("in", "IN_REL"),
+        ("hasPart", "HASPART"),
+    ],
+)
+def test_source_relation_names_map_to_safe_types_the_same_every_time(origin: str, name: str) -> None:
+    from graph.schema import check_relation_name, relation_name
+
+    assert relation_name(origin) == name == check_relation_name(relation_name(origin))
+
+
 def test_all_five_files_become_users_items_categories_and_a_declared_kg(
     graph: GraphStore, tmp_path: Path
 ) -> None:

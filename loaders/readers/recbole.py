@@ -8,7 +8,8 @@ it). Columns are typed by the header (:mod:`loaders.readers.atomic`). What becom
 - ``.inter`` (``user_id``, ``item_id``; ``rating:float``, ``timestamp:float`` if present): one
   ``INTERACTED`` edge per (user, item): ``rating`` as given, ``ts`` from unix seconds, ``kind``
   ``rating`` (or ``interaction`` without a rating), ``confidence`` 1.0 (the interaction was
-  observed); repeated pairs collapse to the latest row with ``count`` rows;
+  observed); repeated pairs collapse to the latest row with ``count`` rows; other fields are
+  type-checked and not stored (the schema has no place for them);
 - ``.user`` (``user_id``): every other field in the user's ``attributes`` (a JSON object, typed as
   the header says: ``age:token`` stays text, a float is a number, a sequence a list);
 - ``.item`` (``item_id``): the first title-like field (``title``, ``*_title``, ``name``,
