@@ -37,13 +37,13 @@ from graph.schema import SCHEMA, Schema
 from graph.store import GraphStore
 from graph.subgraph import EdgeKey, GraphVersion, Subgraph
 from loaders.features import TextEncoder, cached_embeddings, make_encoder, node_text, text_columns
-from loaders.splits import Split, cold_start_split, leave_last_out, temporal_split
+from loaders.splits import Split, cold_items_split, cold_start_split, leave_last_out, temporal_split
 
 if TYPE_CHECKING:
     from torch_geometric.data import HeteroData
 
 INTERACTED: EdgeKey = ("User", "INTERACTED", "Item")
-SplitKind = Literal["temporal", "leave_last_out", "cold_start"]
+SplitKind = Literal["temporal", "leave_last_out", "cold_start", "cold_items"]
 STAGES = ("train", "val", "test")
 DOMAIN_LINKS = {"Category": "BELONGS_TO", "Brand": "MADE_BY"}  # kept for the domain's items
 
@@ -63,7 +63,8 @@ class GraphDataConfig:
         features: text embeddings as ``x`` for labels with text (encoder ``encoder``).
         cache_dir: embedding cache (default ``$MOKG_CACHE`` or ``~/.cache/mokg/embeddings``).
         split: split of the INTERACTED edges; ``val_frac``/``test_frac`` for temporal,
-            ``cold_domain`` and ``val_frac`` (of its users) for cold_start; ``seed`` for cold_start.
+            ``cold_domain`` and ``val_frac`` (of its users) for cold_start; ``cold_share`` (of the
+            items) and ``val_frac`` (of their users) for cold_items; ``seed`` for both.
     """
 
     node_types: Sequence[str] = ("User", "Item", "Category", "Brand")
@@ -79,6 +80,7 @@ class GraphDataConfig:
     val_frac: float = 0.1
     test_frac: float = 0.1
     cold_domain: str | None = None
+    cold_share: float = 0.2
     seed: int = 0
 
     def edge_keys(self, schema: Schema = SCHEMA) -> list[EdgeKey]:
@@ -317,7 +319,11 @@ def _make_split(store: GraphStore, inter: pd.DataFrame, config: GraphDataConfig,
         known = pd.DataFrame({"user": user, "domain": active["tail"].to_numpy()})[user >= 0]
         user_domains = known if len(active) else None
         return cold_start_split(inter, config.cold_domain, user_domains, config.val_frac, config.seed)
-    raise InputError(f"unknown split {config.split!r}; use temporal, leave_last_out or cold_start")
+    if config.split == "cold_items":
+        return cold_items_split(inter, config.cold_share, config.val_frac, config.seed)
+    raise InputError(
+        f"unknown split {config.split!r}; use temporal, leave_last_out, cold_start or cold_items"
+    )
 
 
 def _add_split(data: HeteroData, split: Split) -> None:

@@ -12,6 +12,9 @@ the rule each split promises:
   users with fewer than 3 keep all in train.
 - :func:`cold_start_split`: the users active in a held-out domain lose all their interactions
   there to val/test (split by user, seeded), so the model meets them cold in that domain.
+- :func:`cold_items_split`: a seeded share of the items loses every interaction to val/test (split
+  by user), so every held-out item is unseen in training: item cold-start, for data with one
+  domain (e.g. MovieLens), where only side information (text, a KG) can place those items.
 """
 
 from __future__ import annotations
@@ -154,6 +157,34 @@ def cold_start_split(
     return _make("cold_start", frame, is_val, held & ~is_val, desc, params)
 
 
+def cold_items_split(df: pd.DataFrame, share: float = 0.2, val_frac: float = 0.1, seed: int = 0) -> Split:
+    """Hold out a seeded ``share`` of the interacted items: every interaction with one → val/test.
+
+    The users with held-out interactions are split by user (``seed``): ``val_frac`` of them
+    (rounded down) → val, the rest → test. No train row touches a held-out item, so each test
+    user's test items are all unseen in training; everything else is train.
+    """
+    if not 0 < share < 1:
+        raise InputError(f"the cold item share must lie in (0, 1); got {share}")
+    if not 0 <= val_frac < 1:
+        raise InputError(f"val_frac must lie in [0, 1); got {val_frac}")
+    frame = interactions_frame(df)
+    item, user = _as_keys(frame["item"]), _as_keys(frame["user"])
+    rng = np.random.default_rng(seed)
+    items = np.sort(item.unique())
+    cold = rng.permutation(items)[: max(1, int(len(items) * share))]
+    held = item.isin(cold).to_numpy()
+    users = np.sort(user[held].unique())
+    val_users = rng.permutation(users)[: int(len(users) * val_frac)]
+    is_val = held & user.isin(val_users).to_numpy()
+    desc = (
+        f"cold items: {len(cold)} of {len(items)} items (share {share}) hold out every interaction; "
+        f"{len(val_users)} of their {len(users)} users → val, the rest → test; all else train"
+    )
+    params = {"share": share, "val_frac": val_frac, "seed": seed, "items": len(cold), "users": len(users)}
+    return _make("cold_items", frame, is_val, held & ~is_val, desc, params)
+
+
 # ---- helpers -------------------------------------------------------------------------------------
 def _ts(frame: pd.DataFrame) -> np.ndarray:
     """Timestamps as sortable numbers (int64 ns for datetimes)."""
@@ -262,8 +293,20 @@ def _check_cold_start(split: Split) -> None:
         _fail(split, f"user {cold['user'].iloc[0]} is held out in {domain!r} but has a train row there")
 
 
+def _check_cold_items(split: Split) -> None:
+    frame = split.frame
+    held = np.concatenate([split.val, split.test])
+    seen = set(_as_keys(frame["item"]).iloc[split.train])
+    if seen & set(_as_keys(frame["item"]).iloc[held]):
+        _fail(split, "a held-out item has a train row")
+    val_users, test_users = set(frame["user"].iloc[split.val]), set(frame["user"].iloc[split.test])
+    if val_users & test_users:
+        _fail(split, "a user has rows in both val and test")
+
+
 _CHECKS: dict[str, Callable[[Split], None]] = {
     "temporal": _check_temporal,
     "leave_last_out": _check_leave_last_out,
     "cold_start": _check_cold_start,
+    "cold_items": _check_cold_items,
 }

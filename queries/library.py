@@ -11,10 +11,11 @@ A file starts with a header of ``//`` lines::
 ``NAME.cypher`` serves the dialects its header lists; ``NAME.neo4j.cypher`` and
 ``NAME.embedded.cypher`` are variants of one query where the dialects differ (their headers must
 agree). Parameter types: ``string``, ``int``, ``float``, ``bool``, ``list`` (comma-separated
-strings on the command line), and three *structural* types that Cypher cannot take as
-parameters: ``label`` and ``rel_type`` (checked against the store's schema: the MoKG's own plus
-the relation types declared in the store) and ``hops`` (an integer 1–5). Structural values fill
-``{{name}}`` slots after validation; all others travel as ``$parameters``.
+strings on the command line), and four *structural* types that Cypher cannot take as
+parameters: ``label``, ``rel_type`` and ``rel_types`` (``A|B|C``; checked against the store's
+schema: the MoKG's own plus the relation types declared in the store) and ``hops`` (an integer
+1–5). Structural values fill ``{{name}}`` slots after validation; all others travel as
+``$parameters``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from queries.templates import render
 
 LIBRARY_DIR = Path(__file__).parent / "library"
 DIALECTS = ("neo4j", "embedded")
-STRUCTURAL = ("label", "rel_type", "hops")
+STRUCTURAL = ("label", "rel_type", "rel_types", "hops")
 TYPES = ("string", "int", "float", "bool", "list", *STRUCTURAL)
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _HEADER = re.compile(r"^//\s*(\w+):\s*(.*)$")
@@ -51,6 +52,8 @@ class Param:
         try:
             if self.type in ("label", "rel_type"):
                 return schema.label(str(value)).name if self.type == "label" else schema.rel(str(value)).name
+            if self.type == "rel_types":
+                return _to_rel_types(value, schema)
             return _COERCE[self.type](value)
         except (ValueError, TypeError, SchemaError) as exc:
             raise QueryError(
@@ -83,6 +86,15 @@ def _to_hops(v: Any) -> int:
     if not 1 <= n <= 5:
         raise ValueError("hops must be between 1 and 5")
     return n
+
+
+def _to_rel_types(v: Any, schema: Schema) -> str:
+    """``A|B|C`` (or a list, or commas) → the schema's names joined by ``|``, each checked."""
+    names = re.split(r"[|,]", v) if isinstance(v, str) else [str(x) for x in v]
+    checked = [schema.rel(n.strip()).name for n in names if n.strip()]
+    if not checked:
+        raise ValueError("expected one or more relation types, e.g. NEEDS|SERVES")
+    return "|".join(dict.fromkeys(checked))
 
 
 def _to_list(v: Any) -> list[str]:

@@ -17,7 +17,7 @@ from graph.errors import QueryError
 SYSTEM_DIR = Path(__file__).parent / "system"
 _SECTION = re.compile(r"^// name: (\w+)\s*$", re.MULTILINE)
 _SLOT = re.compile(r"\{\{(\w+)\}\}")
-_SAFE_FRAGMENT = re.compile(r"^[A-Za-z0-9_ ,.()=:$\[\]<>-]+$")
+_SAFE_FRAGMENT = re.compile(r"^[A-Za-z0-9_ ,.()=:$|\[\]<>-]+$")
 
 
 def parse_sections(text: str) -> dict[str, str]:

@@ -21,7 +21,7 @@ from gnn.audience.export import ExportConfig, export_audience, manifest_path
 from gnn.audience.gnn import GNNConfig, GNNTargeter
 from gnn.audience.lookalike import ConversionLog, LookalikeTargeter
 from gnn.audience.metrics import auc, audience_metrics
-from gnn.audience.ppr import PPRTargeter, personalised_pagerank
+from gnn.audience.ppr import PPRConfig, PPRTargeter, personalised_pagerank
 from gnn.audience.rule import RuleConfig
 from gnn.audience.weak_labels import kg_footprint, weak_labels
 from graph.store import GraphStore, StoreConfig, open_store
@@ -517,3 +517,47 @@ def test_eval_audience_end_to_end_on_a_tiny_world(tmp_path: Path) -> None:
     truth_rule = summary[(summary["method"] == "rule") & (summary["condition"] == "truth")]
     assert truth_rule["AUC"].iloc[0] > 0.5  # the KG carries real signal
     assert json.loads((tmp_path / "res" / "summary.json").read_text())["seed"] == 5
+
+
+def _add_declared_kg(store: GraphStore) -> None:
+    """A KG a user brought: i_a SUITS (a declared type) entity e1, which item it3 is SAME_AS, so
+    u3 (who bought it3) is 3 hops from camp1's intent only through that KG."""
+    from graph.schema import external_relation
+
+    suits = external_relation("SUITS", [("Intent", "Entity")], origin="x.suits")
+    with store.run_context("kg") as run_id:
+        store.bulk_load(
+            run_id=run_id,
+            nodes={"Entity": pd.DataFrame({"id": ["e1"]})},
+            edges={
+                ("Intent", "SUITS", "Entity"): pd.DataFrame(
+                    {"head": ["i_a"], "tail": ["e1"], "confidence": [1.0]}
+                ),
+                ("Item", "SAME_AS", "Entity"): pd.DataFrame(
+                    {"head": ["it3"], "tail": ["e1"], "confidence": [1.0]}
+                ),
+            },
+            relations=[suits],
+        )
+
+
+def test_rule_and_ppr_walk_the_relation_types_a_loaded_kg_declared(kg_store: GraphStore) -> None:
+    _add_declared_kg(kg_store)
+    rule = make_targeter("rule").fit(kg_store, RuleConfig(hops=3))
+    assert _scores(rule.score("camp1"))["u3"] == 1.0  # i_a-SUITS-e1-SAME_AS-it3-INTERACTED-u3
+    assert [p.relations for p in rule.explain("u3", "camp1")] == [("SUITS", "SAME_AS", "INTERACTED")]
+    closed = make_targeter("rule").fit(kg_store, RuleConfig(hops=3, store_kg=False))
+    assert _scores(closed.score("camp1"))["u3"] == 0.0
+    ppr = make_targeter("ppr").fit(kg_store, None)
+    without = make_targeter("ppr").fit(kg_store, PPRConfig(store_kg=False))
+    with_kg, no_kg = _scores(ppr.score("camp1")), _scores(without.score("camp1"))
+    assert with_kg["u3"] > no_kg["u3"]  # the only score the KG can raise much: u3's
+
+
+def test_the_rule_query_refuses_a_walk_type_the_store_does_not_have(kg_store: GraphStore) -> None:
+    from graph.errors import QueryError
+
+    with pytest.raises(
+        QueryError, match=r"parameter 'walk' must be rel_types.*unknown relation type 'LIKES'"
+    ):
+        kg_store.run("audience_rule", {"campaign_id": "camp1", "walk": "NEEDS|LIKES"})

@@ -7,7 +7,14 @@ import pandas as pd
 import pytest
 
 from graph.errors import InputError
-from loaders.splits import LeakageError, Split, cold_start_split, leave_last_out, temporal_split
+from loaders.splits import (
+    LeakageError,
+    Split,
+    cold_items_split,
+    cold_start_split,
+    leave_last_out,
+    temporal_split,
+)
 
 
 def frame(rows: list[tuple[str, str, int, str]]) -> pd.DataFrame:
@@ -109,6 +116,33 @@ def test_cold_start_without_user_domains_takes_every_user_of_the_domain() -> Non
         cold_start_split(df, "health")
 
 
+def test_cold_items_holds_out_every_interaction_of_a_seeded_share_of_items() -> None:
+    rows = [(f"u{u}", f"i{i}", u * 10 + i, "movies") for u in range(6) for i in range(10) if (u + i) % 3]
+    df = frame(rows)
+    split = cold_items_split(df, share=0.3, val_frac=0.25, seed=4)
+    p = parts(split)
+    held = p["val"] | p["test"]
+    cold = {i for _, i in held}
+    assert len(cold) == 3  # 30% of 10 items
+    assert held == {(u, i) for u, i, _, _ in rows if i in cold}  # every interaction of a cold item
+    assert not cold & {i for _, i in p["train"]}
+    val_users, test_users = {u for u, _ in p["val"]}, {u for u, _ in p["test"]}
+    assert not val_users & test_users and len(val_users) == int(len(val_users | test_users) * 0.25)
+    assert parts(cold_items_split(df, 0.3, 0.25, seed=4)) == p
+    for bad in (0.0, 1.0):
+        with pytest.raises(InputError, match="cold item share"):
+            cold_items_split(df, share=bad)
+
+
+def test_the_cold_items_checker_catches_a_warm_held_out_item() -> None:
+    df = frame([("u1", "i1", 1, "a"), ("u2", "i1", 2, "a"), ("u1", "i2", 3, "a"), ("u2", "i2", 4, "a")])
+    good = cold_items_split(df, share=0.5, val_frac=0.0, seed=0)
+    good.check_leakage()
+    warm = Split("cold_items", np.append(good.train, good.test[:1]), good.val, good.test[1:], "", good.frame)
+    with pytest.raises(LeakageError, match="held-out item has a train row"):
+        warm.check_leakage()
+
+
 # ---- input checks and the leakage checker -----------------------------------------------------
 def test_bad_frames_are_refused() -> None:
     with pytest.raises(InputError, match="duplicate"):
@@ -198,3 +232,14 @@ def test_rules_hold_on_random_frames(seed: int) -> None:
     train = df.iloc[cs.train]
     assert not ((train["domain"] == domain) & train["user"].isin(held_users)).any()
     assert held_users == set(df.loc[df["domain"] == domain, "user"])
+
+    share = float(rng.uniform(0.05, 0.9))
+    ci = cold_items_split(df, share=share, val_frac=float(rng.uniform(0, 0.9)), seed=seed)
+    assert_partition(ci, n)
+    items = df["item"].to_numpy()
+    cold = set(items[np.concatenate([ci.val, ci.test])])
+    assert len(cold) == max(1, int(df["item"].nunique() * share))
+    assert not cold & set(items[ci.train])
+    assert set(items[ci.train]) | cold == set(items)
+    users = df["user"].to_numpy()
+    assert not set(users[ci.val]) & set(users[ci.test])

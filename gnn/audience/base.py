@@ -132,3 +132,12 @@ def positions(ids: Any, values: Any) -> np.ndarray:
 def store_users(store: GraphStore) -> list[str]:
     """All User ids of the store, sorted."""
     return sorted(store.node_table("User")["id"].astype(str).tolist())
+
+
+def declared_kg_edges(store: GraphStore) -> list[tuple[str, str, str]]:
+    """The edge types of a knowledge graph a user loaded into ``store``: every endpoint pair of
+    the relation types declared there (``mokg schema list``) and, when there are any, ``SAME_AS``
+    (Item → Entity), which links the catalogue to that KG's entities. Empty for a store without
+    declared types."""
+    keys = [(h, r.name, t) for r in store.schema.external_relations() for h, t in r.endpoints]
+    return [("Item", "SAME_AS", "Entity"), *keys] if keys else []

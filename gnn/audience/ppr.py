@@ -16,7 +16,9 @@ power iteration computes
 A user's score is :math:`\\pi_u / d_u^{\\beta}` (``degree_power`` β; 0 keeps plain PPR, which favours
 active users). Edges through the campaign (TARGETS, IN_DOMAIN, ACTIVE_IN) let mass reach the users
 of the campaign's domain even with no KG; the KG relations (NEEDS, SERVES, CO_OCCURS_WITH,
-PRECEDES) carry it to the categories, items and users of the intent. ``explain`` gives a shortest
+PRECEDES) carry it to the categories, items and users of the intent; a KG a user loaded (SAME_AS
+and the relation types declared in the store, :func:`~gnn.audience.base.declared_kg_edges`) is
+walked too unless ``store_kg`` is off. ``explain`` gives a shortest
 path from each intent to the user (BFS), weighted by its random-walk probability.
 """
 
@@ -30,7 +32,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.csgraph import shortest_path
 
-from gnn.audience.base import AudienceError, GraphPath, load_campaign, score_frame
+from gnn.audience.base import AudienceError, GraphPath, declared_kg_edges, load_campaign, score_frame
 from gnn.audience.graphview import GraphView, read_graph_view
 from graph.store import GraphStore
 from graph.subgraph import EdgeKey
@@ -54,13 +56,15 @@ PPR_EDGES: tuple[EdgeKey, ...] = (
 @dataclass(frozen=True)
 class PPRConfig:
     """Args: alpha: restart probability; tol, max_iter: power-iteration stop; degree_power: β;
-    edge_types: the (head, rel, tail) types walked (both directions)."""
+    edge_types: the (head, rel, tail) types walked (both directions); store_kg: also walk a KG
+    loaded into the store (SAME_AS and its declared relation types)."""
 
     alpha: float = 0.15
     tol: float = 1e-9
     max_iter: int = 200
     degree_power: float = 0.0
     edge_types: tuple[EdgeKey, ...] = PPR_EDGES
+    store_kg: bool = True
 
 
 def personalised_pagerank(
@@ -96,7 +100,8 @@ class PPRTargeter:
     def fit(self, store: GraphStore, config: PPRConfig | None = None) -> PPRTargeter:
         """Read the graph once; scoring is then pure sparse algebra."""
         self.store, self.config = store, config or PPRConfig()
-        self.view = read_graph_view(store, self.config.edge_types)
+        kg = declared_kg_edges(store) if self.config.store_kg else []
+        self.view = read_graph_view(store, list(dict.fromkeys([*self.config.edge_types, *kg])))
         return self
 
     def _ready(self) -> tuple[GraphStore, GraphView]:

@@ -2,8 +2,10 @@
 
 The named query ``audience_rule`` (``queries/library/audience_rule.cypher``) walks from every
 intent ``i`` a campaign ``c`` TARGETS along at most ``hops`` edges of the relation types NEEDS,
-SERVES, CO_OCCURS_WITH, PRECEDES, SUBCATEGORY_OF, BELONGS_TO, INTERACTED, SEARCHED and CLICKED (in
-either direction) to users ``u``, and scores
+SERVES, CO_OCCURS_WITH, PRECEDES, SUBCATEGORY_OF, BELONGS_TO, CLICKED (:data:`RULE_WALK`) and, in a
+store holding a knowledge graph a user loaded, SAME_AS and every relation type declared for it
+(:func:`~gnn.audience.base.declared_kg_edges`), then INTERACTED or SEARCHED (in either direction)
+to users ``u``, and scores
 
 .. math::
 
@@ -31,16 +33,27 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from gnn.audience.base import AudienceError, GraphPath, load_campaign, score_frame, store_users
+from gnn.audience.base import (
+    AudienceError,
+    GraphPath,
+    declared_kg_edges,
+    load_campaign,
+    score_frame,
+    store_users,
+)
 from graph.store import GraphStore
+
+RULE_WALK = ("NEEDS", "SERVES", "CO_OCCURS_WITH", "PRECEDES", "SUBCATEGORY_OF", "BELONGS_TO", "CLICKED")
 
 
 @dataclass(frozen=True)
 class RuleConfig:
-    """Args: hops: the longest path from an intent to a user (2-5); explain_paths: paths per user."""
+    """Args: hops: the longest path from an intent to a user (2-5); explain_paths: paths per user;
+    store_kg: also walk a loaded KG (SAME_AS and the relation types declared in the store)."""
 
     hops: int = 4
     explain_paths: int = 10
+    store_kg: bool = True
 
 
 class RuleTargeter:
@@ -53,11 +66,14 @@ class RuleTargeter:
         self.store: GraphStore | None = None
         self.config = RuleConfig()
         self.users: list[str] = []
+        self.walk = "|".join(RULE_WALK)
 
     def fit(self, store: GraphStore, config: RuleConfig | None = None) -> RuleTargeter:
         """Nothing to learn: keep the store (queries run at scoring time) and the user list."""
         self.store, self.config = store, config or RuleConfig()
         self.users = store_users(store)
+        kg = [r for _h, r, _t in declared_kg_edges(store)] if self.config.store_kg else []
+        self.walk = "|".join(dict.fromkeys([*RULE_WALK, *kg]))
         return self
 
     def _store(self) -> GraphStore:
@@ -70,7 +86,8 @@ class RuleTargeter:
         if not 2 <= self.config.hops <= 5:
             raise AudienceError(f"rule hops must be between 2 and 5, got {self.config.hops}")
         load_campaign(store, campaign)
-        df = store.run("audience_rule", {"campaign_id": campaign, "hops": self.config.hops})
+        params = {"campaign_id": campaign, "hops": self.config.hops, "walk": self.walk}
+        df = store.run("audience_rule", params)
         reached = df.groupby("user")["score"].sum().astype(float) if len(df) else pd.Series(dtype=float)
         return score_frame(self.users, reached.reindex(self.users, fill_value=0.0).to_numpy())
 
@@ -80,6 +97,7 @@ class RuleTargeter:
             "user_id": user,
             "hops": self.config.hops,
             "limit": self.config.explain_paths,
+            "walk": self.walk,
         }
         df = self._store().run("audience_rule_paths", params)
         if not len(df):

@@ -47,14 +47,16 @@ class EntityEncoder(nn.Module):
         self.n_relations, self.layers = n_relations, layers
 
     def forward(self, x: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
-        """Entity states ``[n_entities, d]``; ``edges`` is ``[3, m]`` (head, tail, relation).
+        """Entity states ``[n_entities, d]``; ``x`` is ``[≤ n_entities, f]`` (the first rows' text
+        features, the rest none); ``edges`` is ``[3, m]`` (head, tail, relation).
 
         ``W_r`` is factored CompGCN-style (Vashishth et al. 2020) as ``W^l diag(r^l_r)``: one shared
         matrix per layer and a learned vector per relation and direction, so a layer costs one
         ``index_add`` and one ``d × d`` product whatever the number of relations.
         """
-        h: torch.Tensor = self.emb.weight + self.text(x)
-        n, slots = h.shape[0], 2 * self.n_relations
+        n, slots = self.emb.weight.shape[0], 2 * self.n_relations
+        # x may cover only the first entities (a linked KG's entities have no text): the rest get 0
+        h: torch.Tensor = self.emb.weight + F.pad(self.text(x), (0, 0, 0, n - x.shape[0]))
         src = torch.cat([edges[0], edges[1]])
         dst = torch.cat([edges[1], edges[0]])
         rel = torch.cat([edges[2], edges[2] + self.n_relations])

@@ -5,7 +5,9 @@ For every split and seed, every model in :data:`MODELS` is fitted on the same
 target domain; the cold_start split is scored on its cold domain only. PEACE runs once per KG arm
 (e.g. no KG, the ground-truth KG, a mined KG); its ablations and the baselines run on the last arm
 (the baselines read no KG: their ``kg`` is ``n/a``). On the cold_start split the cold domain is
-the only target, every other domain a source. Rows are aggregated as mean ± std over seeds.
+the only target, every other domain a source; on the cold_items split (one-domain data such as
+MovieLens) each target ``D``'s held-out items are the target ``D:cold`` and ``D`` the source. Rows
+are aggregated as mean ± std over seeds.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from gnn.rec.baselines import BPRMF, EMCDR, BaselineConfig, MostPopular
-from gnn.rec.data import RecData, RecDataConfig, attach_kg, load_rec_data
+from gnn.rec.data import COLD_SUFFIX, RecData, RecDataConfig, attach_kg, load_rec_data
 from gnn.rec.evaluate import Recommender, evaluate_domain
 from gnn.rec.lightgcn import LightGCNRec
 from gnn.rec.metrics import METRICS
@@ -56,7 +58,8 @@ class RecEvalConfig:
     Args:
         splits: splits of the interactions; seeds: one run per seed (models and the cold_start split).
         targets: target domains (the rest are PEACE's / EMCDR's sources); cold_domain: held out by
-            the cold_start split. models: names from :data:`MODELS`. features: MiniLM features.
+            the cold_start split; cold_share: items held out by the cold_items split. models: names
+            from :data:`MODELS`. features: MiniLM features.
         peace, baseline: model configs (their ``seed`` is replaced by each run's seed).
         max_test_users: score a seeded sample of this many test users per domain (None = all).
     """
@@ -65,6 +68,7 @@ class RecEvalConfig:
     seeds: tuple[int, ...] = (0, 1, 2)
     targets: tuple[str, ...] = ("finance", "travel", "health")
     cold_domain: str = "health"
+    cold_share: float = 0.2
     models: tuple[str, ...] = tuple(MODELS)
     features: bool = True
     peace: PeaceConfig = field(default_factory=PeaceConfig)
@@ -99,18 +103,28 @@ def run_comparison(
             dcfg = RecDataConfig(
                 split=split,
                 cold_domain=config.cold_domain,
+                cold_share=config.cold_share,
                 kg=False,
                 features=config.features,
-                seed=seed if split == "cold_start" else 0,
+                seed=seed if split in ("cold_start", "cold_items") else 0,
             )
             base = load_rec_data(store, dcfg, encoder=encoder)
             arms = {name: _with_kg(base, name, kg) for name, kg in kg_arms.items()}
-            # cold_start: the cold domain is the only target (every other domain is a source)
-            domains = [config.cold_domain] if split == "cold_start" else list(config.targets)
+            domains = _targets(split, config)
             for name in config.models:
                 for arm in kg_arms if name in KG_MODELS else [last_arm]:
                     rows += _run_one(name, arms[arm], arm, config, split, seed, domains, log)
     return pd.DataFrame(rows)
+
+
+def _targets(split: str, config: RecEvalConfig) -> list[str]:
+    """cold_start: the cold domain is the only target (every other domain is a source);
+    cold_items: each target's held-out items; otherwise the targets."""
+    if split == "cold_start":
+        return [config.cold_domain]
+    if split == "cold_items":
+        return [f"{t}{COLD_SUFFIX}" for t in config.targets]
+    return list(config.targets)
 
 
 def _with_kg(base: RecData, name: str, kg: GraphStore | None) -> RecData:

@@ -34,7 +34,8 @@ item vector once per domain (in chunks) and interests per user batch.
 Transfer: pre-train on the source domains' interactions (histories limited to source items), then
 for each target domain copy the model, add zero-initialised item and user id embeddings (to
 ``v_i`` and to every ``z_k``) and fine-tune on the target's interactions, the history now being
-every domain. A target without interactions (the cold-start domain) is served zero-shot. Serving
+every domain. A target without interactions (the cold-start domain) is served zero-shot. With a
+single domain (no source), pre-training runs on the target's own interactions. Serving
 is lightweight (:mod:`gnn.rec.serve`): interests and item vectors are precomputed; only E5–E7 run
 online.
 
@@ -122,7 +123,8 @@ class PeaceNet(nn.Module):
         self.config = config
         self.n_items = data.n_items
         self.item_x = torch.from_numpy(data.item_x)
-        self.entity_x = torch.from_numpy(data.entity_x)
+        # a linked KG's entities (after the catalogue's) have no text: E1 projects only the rest
+        self.entity_x = torch.from_numpy(data.entity_x[: data.catalogue_entities()])
         self.kg_edges = torch.from_numpy(data.kg_edges)
         self.item_table, self.item_deg = item_entity_table(
             torch.from_numpy(data.item_entity), data.n_items, data.n_entities
@@ -257,12 +259,13 @@ class Peace:
         cfg = self.config
         torch.manual_seed(cfg.seed)
         self.data, self.cache, self.history = data, {}, None
-        sources = [d for d in data.domains if d not in targets]
+        # one domain (e.g. MovieLens): pre-train on the target itself, then fine-tune with ids
+        sources = [d for d in data.domains if d not in targets] or list(targets)
         base = PeaceNet(cfg, data)
         self.losses["pretrain"] = train(
             base, data, sources, sources, cfg.pretrain_epochs, cfg.lr, cfg.seed, cfg.max_batches
         )
-        self.nets = {d: base for d in sources}
+        self.nets = {d: base for d in sources if d not in targets}
         for t in targets:
             net = copy.deepcopy(base)
             net.use_ids = True

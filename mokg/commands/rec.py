@@ -21,14 +21,17 @@ if TYPE_CHECKING:
 
 ARTEFACTS = Path("mokg-data/rec/peace")
 KG_HELP = (
-    "Knowledge graph arm: none, store (the store's own KG edges) or NAME:PATH (an embedded store to "
-    "read NEEDS/SERVES/CO_OCCURS_WITH/PRECEDES from, e.g. truth:/tmp/truth/graph or "
-    "mined:mokg-data/mined/graph)."
+    "Knowledge graph arm: none, store (the store's own KG edges: the mined relations and any declared "
+    "for a loaded KG, e.g. Freebase from `mokg load recbole`) or NAME:PATH (an embedded store to read "
+    "them from, e.g. truth:/tmp/truth/graph or mined:mokg-data/mined/graph)."
 )
 
-SplitOpt = Annotated[str, typer.Option(help="leave_last_out, temporal or cold_start.")]
+SplitOpt = Annotated[str, typer.Option(help="leave_last_out, temporal, cold_start or cold_items.")]
 TargetsOpt = Annotated[str, typer.Option(help="Comma-separated target domains (the others are the sources).")]
 ColdOpt = Annotated[str, typer.Option(help="Domain held out by the cold_start split.")]
+ShareOpt = Annotated[
+    float, typer.Option(help="Share of items held out by the cold_items split (ranked as TARGET:cold).")
+]
 ThreadsOpt = Annotated[int, typer.Option(help="torch threads (1 is fastest on a shared 2-core machine).")]
 FeaturesOpt = Annotated[bool, typer.Option(help="MiniLM text features of items and entities.")]
 DimOpt = Annotated[int, typer.Option(help="Embedding width d.")]
@@ -57,6 +60,7 @@ def train_peace(
     split: SplitOpt = "leave_last_out",
     targets: TargetsOpt = "finance,travel,health",
     cold_domain: ColdOpt = "health",
+    cold_share: ShareOpt = 0.2,
     kg: Annotated[str, typer.Option(help=KG_HELP)] = "store",
     seed: Annotated[int, typer.Option(help="Seed of parameters, batches, k-means.")] = 0,
     dim: DimOpt = 64,
@@ -96,7 +100,13 @@ def train_peace(
         single_interest=single_interest,
         seed=seed,
     )
-    dcfg = RecDataConfig(split=_split(split), cold_domain=cold_domain, kg=kg == "store", features=features)
+    dcfg = RecDataConfig(
+        split=_split(split),
+        cold_domain=cold_domain,
+        cold_share=cold_share,
+        kg=kg == "store",
+        features=features,
+    )
     store = _open()
     opened: list[GraphStore] = []
     try:
@@ -117,10 +127,17 @@ def eval_rec(
     out: Annotated[Path, typer.Option(help="Directory for the CSV/JSON/Markdown results.")] = Path(
         "mokg-data/rec/eval"
     ),
-    split: Annotated[list[str] | None, typer.Option(help="Split (repeat; default all three).")] = None,
+    split: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Split (repeat; default leave_last_out, temporal, cold_start). cold_items: for "
+            "data with one domain (e.g. MovieLens): held-out items, unseen in training."
+        ),
+    ] = None,
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds.")] = "0,1,2",
     targets: TargetsOpt = "finance,travel,health",
     cold_domain: ColdOpt = "health",
+    cold_share: ShareOpt = 0.2,
     kg: Annotated[list[str] | None, typer.Option(help=KG_HELP + " Repeat; default none and store.")] = None,
     model: Annotated[list[str] | None, typer.Option(help="Only these models (repeat).")] = None,
     dim: DimOpt = 64,
@@ -150,6 +167,7 @@ def eval_rec(
         seeds=tuple(int(s) for s in _list(seeds)),
         targets=tuple(_list(targets)),
         cold_domain=cold_domain,
+        cold_share=cold_share,
         models=tuple(model or MODELS),
         features=features,
         peace=PeaceConfig(
@@ -224,8 +242,8 @@ def _list(text: str) -> list[str]:
 
 
 def _split(name: str) -> Any:
-    if name not in ("leave_last_out", "temporal", "cold_start"):
-        raise InputError(f"unknown split {name!r}; use leave_last_out, temporal or cold_start")
+    if name not in ("leave_last_out", "temporal", "cold_start", "cold_items"):
+        raise InputError(f"unknown split {name!r}; use leave_last_out, temporal, cold_start or cold_items")
     return name
 
 
