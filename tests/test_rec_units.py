@@ -206,3 +206,25 @@ def test_batch_local_items_and_history_match_the_full_computation() -> None:
     z_local = net.interests(users, local, mask[users], net.items(ent, rows))
     z_full = net.interests(users, hist[users], mask[users], full)
     assert torch.allclose(z_local, z_full, atol=1e-6)
+
+
+def test_lightgcn_csr_propagation_equals_pygs_edge_list_propagation() -> None:
+    from torch_geometric.nn.conv.gcn_conv import gcn_norm
+    from torch_geometric.nn.models import LightGCN
+
+    from gnn.rec.lightgcn import user_item_graph
+
+    rng = np.random.default_rng(0)
+    n_users, n_items = 7, 9
+    users, cols = rng.integers(0, n_users, 30), rng.integers(0, n_items, 30)
+    pairs = np.unique(np.stack([users, cols]), axis=1)
+    torch.manual_seed(0)
+    model = LightGCN(n_users + n_items, 8, 2, normalize=False)
+    u, i = torch.from_numpy(pairs[0]), torch.from_numpy(pairs[1]) + n_users
+    edge_index, weight = gcn_norm(
+        torch.stack([torch.cat([u, i]), torch.cat([i, u])]), None, n_users + n_items, add_self_loops=False
+    )
+    expected = model.get_embedding(edge_index, weight)
+    got = model.get_embedding(user_item_graph(n_users, n_items, pairs[0], pairs[1]))
+    assert torch.allclose(got, expected, atol=1e-6)
+    assert not torch.allclose(got, model.embedding.weight)  # it propagated
