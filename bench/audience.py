@@ -200,8 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="mokg-bench-audience-"))
     try:
-        store = _store(args, tmp)
-        try:
+        with _store(args, tmp) as store:
             budgets = store.node_table("Campaign", ["budget"]).sort_values(
                 ["budget", "id"], ascending=[False, True]
             )
@@ -209,8 +208,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             methods = bench_methods(store, campaign, args, tmp)
             export = bench_synthetic_export(store, campaign, args.export_users, tmp, args.seed)
             version = str(store.version())
-        finally:
-            store.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     results = {

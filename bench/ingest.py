@@ -138,12 +138,12 @@ def bench_upsert(directory: Path, store_dir: Path, n_edges: int, n_updates: int)
 
 
 def bench_two_hop(store: GraphStore, n_users: int, n_seeds: int, seed: int) -> tuple[float, float]:
-    from tqdm import tqdm  # type: ignore[import-untyped]
+    from graph.progress import track
 
     rng = np.random.default_rng(seed)
     query = "MATCH (u:User {id: $id})-[*1..2]-(n) RETURN count(DISTINCT n) AS c"
     times = []
-    for i in tqdm(rng.integers(0, n_users, n_seeds), desc="2-hop queries", unit="q"):
+    for i in track(rng.integers(0, n_users, n_seeds), "2-hop queries", unit="queries"):
         t, _ = timed(partial(store.run, query, {"id": f"u{i}"}))
         times.append(t * 1000)
     qs = statistics.quantiles(times, n=20)

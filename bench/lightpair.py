@@ -76,8 +76,7 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
     configs = _configs(args.configs)
     meta = read_meta(args.model)
     held = {norm(h) for h in meta.held_out} - {norm(h) for h in meta.heads}
-    store = open_store(StoreConfig(backend="embedded", path=args.store))
-    try:
+    with open_store(StoreConfig(backend="embedded", path=args.store)) as store:
         seeds = sorted(
             (e for e in store_entities(store, "Intent") if norm(e.name) in held), key=lambda e: e.id
         )
@@ -91,8 +90,6 @@ def main(argv: list[str] | None = None) -> list[dict[str, Any]]:
         torch.set_num_threads(1)
         recorder = TimedClient(LightPAIRClient(args.model), args.concurrency)
         mine(store, recorder, config, JobParts(embed, resolver, evidence=evidence, seeds=tuple(seeds)))
-    finally:
-        store.close()
     requests = recorder.requests
     print(f"recorded {len(requests)} requests of a LightPAIR job on {len(seeds)} held-out intents")
     rows: list[dict[str, Any]] = []

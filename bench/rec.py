@@ -47,11 +47,8 @@ def make_store(scale: str, seed: int, root: Path) -> Path:
     from loaders.world.generate import generate_world
 
     generate_world(world_config(scale, seed=seed), root / "world")
-    store = open_store(StoreConfig(path=root / "graph"), create=True)
-    try:
+    with open_store(StoreConfig(path=root / "graph"), create=True) as store:
         ingest_world(store, root / "world", with_truth_kg=True)
-    finally:
-        store.close()
     return root / "graph"
 
 
@@ -246,12 +243,9 @@ def _run(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
     torch.set_num_threads(args.threads)
     path = args.store or make_store(args.make_world, args.seed, root)
-    store = open_store(StoreConfig(path=path))
-    t0 = time.perf_counter()
-    try:
+    with open_store(StoreConfig(path=path)) as store:
+        t0 = time.perf_counter()
         data = load_rec_data(store, RecDataConfig(features=not args.no_features))
-    finally:
-        store.close()
     load = {"load_s": time.perf_counter() - t0, "load_peak_rss_mb": peak_rss_mb()}
     print(
         f"loader      {len(data.fit_user) + len(data.test_user):,} interactions in {load['load_s']:.1f} s, "

@@ -82,15 +82,12 @@ def write_world(frames: dict[str, pd.DataFrame], world: Path) -> None:
 
 def ingest_world(world: Path, store_path: Path) -> None:
     """Load the world's node and edge files for the benchmarked types into a new embedded store."""
-    store = open_store(StoreConfig(path=store_path), create=True)
-    try:
+    with open_store(StoreConfig(path=store_path), create=True) as store:
         run_id = store.start_run("bench")
         nodes = {x: pd.read_parquet(world / "visible" / "nodes" / f"{x}.parquet") for x in NODE_TYPES}
         edges = {k: pd.read_parquet(world / "visible" / "edges" / edge_file(k)) for k in EDGE_TYPES}
         store.bulk_load(run_id=run_id, nodes=nodes, edges=edges)
         store.finish_run(run_id)
-    finally:
-        store.close()
 
 
 def parquet_heterodata(world: Path) -> HeteroData:
@@ -142,11 +139,8 @@ def run_bench(world: Path, store_path: Path, repeats: int) -> dict[str, Any]:
     from loaders.pyg import GraphDataConfig, build_graph_data
 
     config = GraphDataConfig(node_types=NODE_TYPES, edge_types=EDGE_TYPES, features=False)
-    store = open_store(StoreConfig(path=store_path))
-    try:
+    with open_store(StoreConfig(path=store_path)) as store:
         store_s, store_all, built = timed(lambda: build_graph_data(store, config), repeats)
-    finally:
-        store.close()
     parquet_s, parquet_all, baseline = timed(lambda: parquet_heterodata(world), repeats)
     same_graph(built.data, baseline)
     edges = {"|".join(k): int(baseline[k].num_edges) for k in EDGE_TYPES}

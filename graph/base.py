@@ -18,7 +18,8 @@ import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from types import TracebackType
+from typing import Any, Self, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -131,6 +132,15 @@ class BaseStore:
 
     def close(self) -> None:
         raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        """``with open_store(cfg) as store:`` closes the store when the block ends, raising or not."""
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
 
     def _declare_types(self, ex: Executor, relations: Sequence[RelType]) -> None:
         """Create the declared types in the database, inside the write transaction (if it can)."""

@@ -1,4 +1,7 @@
-"""PAIR's prompts and the JSON the LLM must answer with (arXiv 2312.05276, summary in PAPERS.md §1).
+"""PAIR's prompts and the JSON the LLM must answer with.
+
+Paper (PAIR): Gan et al., "Making Large Language Models Better Knowledge Miners for Online Marketing with
+Progressive Prompting Augmentation", arXiv 2312.05276.
 
 Four task types, each a prompt builder plus a strict Pydantic response model (``extra="forbid"``),
 the same model used as the OpenAI ``response_format`` JSON schema and to parse the answer:

@@ -16,6 +16,7 @@ from typing import Annotated, Any, cast
 import typer
 
 from graph.errors import InputError, MokgError
+from mokg.context import STATE, open_store, set_limits, store_config
 
 app = typer.Typer(
     name="mokg",
@@ -30,7 +31,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-STATE: dict[str, Any] = {"store": None, "path": None, "debug": False, "wait": None, "limits": {}}
 
 
 class Store(StrEnum):
@@ -121,23 +121,6 @@ def _global(
         notices.addHandler(_Notice())
 
 
-def _config() -> Any:
-    from graph.store import StoreConfig
-
-    overrides = {"backend": STATE["store"], "path": STATE["path"], "wait_s": STATE["wait"], **STATE["limits"]}
-    return StoreConfig.from_env(**overrides)
-
-
-def _limits(timeout: float | None, max_rows: int | None) -> None:
-    STATE["limits"] = {"query_timeout_s": timeout, "max_rows": max_rows}
-
-
-def _open(create: bool = False) -> Any:
-    from graph.store import open_store
-
-    return open_store(_config(), create=create)
-
-
 def _params(items: list[str] | None, *, infer_types: bool) -> dict[str, Any]:
     from queries.params import parse_params
 
@@ -150,10 +133,9 @@ def init() -> None:
 
     Safe to run again: nothing that exists is changed.
     """
-    store = _open(create=True)
-    store.init_schema()
-    typer.echo(f"ready: {store.config.describe()} (schema v{store.version().schema_version})")
-    store.close()
+    with open_store(create=True) as store:
+        store.init_schema()
+        typer.echo(f"ready: {store.config.describe()} (schema v{store.version().schema_version})")
 
 
 @app.command()
@@ -169,7 +151,7 @@ def demo(
     """The main job: the demo world (generated once) ingested into the store, named queries, exports."""
     from mokg.demo import run_demo
 
-    run_demo(_config(), out, sample=sample, world_dir=world)
+    run_demo(store_config(), out, sample=sample, world_dir=world)
 
 
 @app.command()
@@ -187,7 +169,7 @@ def query(
     from mokg.output import check_result_target, write_result
     from queries.library import load_library
 
-    _limits(timeout, max_rows)
+    set_limits(timeout, max_rows)
 
     lib = load_library()
     if list_ or name is None:
@@ -198,11 +180,8 @@ def query(
     lib.get(name)
     params = _params(param, infer_types=False)
     check_result_target(fmt.value, out)
-    store = _open()
-    try:
+    with open_store() as store:
         df = store.run(name, params, read_only=not write)
-    finally:
-        store.close()
     write_result(df, fmt.value, out, title=name)
 
 
@@ -226,13 +205,10 @@ def cypher(
 
     params = _params(param, infer_types=True)
     check_result_target(fmt.value, out)
-    _limits(timeout, max_rows)
-    store = _open()
-    try:
+    set_limits(timeout, max_rows)
+    with open_store() as store:
         df = store.run(text, params, read_only=not write)
         version = store.version() if write else None
-    finally:
-        store.close()
     write_result(df, fmt.value, out)
     if version is not None:
         typer.echo(
@@ -270,11 +246,8 @@ def export(
         if not sep or not node_id:
             raise InputError(f"--seed {s!r} is not LABEL:ID (e.g. --seed Intent:wedding_preparation)")
         seeds.setdefault(lab, []).append(node_id)
-    store = _open()
-    try:
+    with open_store() as store:
         sub = store.subgraph(labels=label, rel_types=rel, seeds=seeds or None, hops=hops)
-    finally:
-        store.close()
     written = export_subgraph(sub, fmt.value, out)
     typer.echo(f"wrote {written} ({sub.num_nodes()} nodes, {sub.num_edges()} edges, version {sub.version})")
 
@@ -284,11 +257,8 @@ def stats(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Node and edge counts, runs, and the graph version they were read at."""
-    store = _open()
-    try:
+    with open_store() as store:
         info = store.stats()
-    finally:
-        store.close()
     if as_json:
         typer.echo(json.dumps(info, indent=2, default=str))
         return
@@ -322,19 +292,16 @@ def world_generate(
     seed: Annotated[int, typer.Option(help="Same scale and seed give the same files, byte for byte.")] = 0,
 ) -> None:
     """Write a world to Parquet: visible/ (what models may see) and hidden/ (evaluator-only truth)."""
-    from rich.progress import Progress
-
     from graph.files import check_folder
+    from graph.progress import Progress
     from loaders.world.config import world_config
     from loaders.world.generate import claim_world, generate_world
 
     cfg = world_config(scale, seed)
     check_folder(out, claim_world)
-    with Progress() as bar:
-        task = bar.add_task(f"generating the {scale} world", total=None)
-        manifest = generate_world(
-            cfg, out, progress=lambda done, total: bar.update(task, completed=done, total=total)
-        )
+    with Progress() as board:
+        stage = board.stage(f"generating the {scale} world", unit="chunks")
+        manifest = generate_world(cfg, out, progress=stage.update)
     files = manifest["files"]
     typer.echo(
         f"wrote {out}: "
@@ -368,21 +335,17 @@ def ingest(
     ] = False,
 ) -> None:
     """Load a world's visible tables into the store in one run (re-ingesting changes nothing)."""
-    from rich.progress import Progress
-
+    from graph.progress import Progress
     from loaders.ingest import ingest_world, visible_rows
 
     total = visible_rows(directory)
-    store = _open(create=True)
-    try:
-        with Progress() as bar:
-            task = bar.add_task(f"ingesting {directory}", total=total)
+    with open_store(create=True) as store:
+        with Progress() as board:
+            rows = board.stage(f"ingesting {directory}", total=total, unit="rows")
             report = ingest_world(
-                store, directory, with_truth_kg=with_truth_kg, progress=lambda _name, n: bar.advance(task, n)
+                store, directory, with_truth_kg=with_truth_kg, progress=lambda _name, n: rows.advance(n)
             )
         stats = store.stats()
-    finally:
-        store.close()
     created = sum((t.created or 0) for t in [*report.nodes.values(), *report.edges.values()])
     updated = sum((t.updated or 0) for t in [*report.nodes.values(), *report.edges.values()])
     typer.echo(
@@ -432,12 +395,8 @@ def load(
             raise InputError("--metadata only applies to the amazon format")
         reader = replace(reader, metadata=metadata)
     dataset = reader.read(path, domain=domain)
-    store = _open(create=True)
-    try:
-        with store.run_context("load", dataset.source) as run_id:
-            report = ingest_dataset(store, dataset, run_id, overwrite=overwrite)
-    finally:
-        store.close()
+    with open_store(create=True) as store, store.run_context("load", dataset.source) as run_id:
+        report = ingest_dataset(store, dataset, run_id, overwrite=overwrite)
     tables = [*report.nodes.values(), *report.edges.values()]
     created, updated = sum(t.created or 0 for t in tables), sum(t.updated or 0 for t in tables)
     kept = sum(t.kept or 0 for t in tables)
@@ -499,11 +458,8 @@ def subgraph(
         split=cast(Any, split.value if split else None),
         cold_domain=cold_domain,
     )
-    store = _open()
-    try:
+    with open_store() as store:
         graph = build_graph_data(store, cfg)
-    finally:
-        store.close()
     save_graph_data(graph, out)
     typer.echo(f"wrote {out}: {graph.data}")
     if graph.split is not None:
@@ -552,11 +508,8 @@ def runs_list(fmt: FormatOpt = OutFormat.table, out: OutOpt = None) -> None:
     from mokg.output import check_result_target, write_result
 
     check_result_target(fmt.value, out)
-    store = _open()
-    try:
+    with open_store() as store:
         write_result(store.runs(), fmt.value, out, title="runs")
-    finally:
-        store.close()
 
 
 @runs_app.command("delete")
@@ -568,11 +521,8 @@ def runs_delete(
     since), remove the edges it created and its nodes that nothing else uses."""
     if not yes and not typer.confirm(f"delete everything run {run_id} created?"):
         raise typer.Abort()
-    store = _open()
-    try:
+    with open_store() as store:
         typer.echo(json.dumps(store.delete_run(run_id)))
-    finally:
-        store.close()
 
 
 eval_app = typer.Typer(

@@ -11,11 +11,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.console import Console
-from rich.progress import Progress
 
+from graph.progress import Progress
 from graph.store import GraphStore, StoreConfig, open_store
 from mokg.exporting import export_subgraph
-from mokg.output import render_table, stage_progress
+from mokg.output import render_table
 
 EXPORTS = {"rdf": "graph.ttl", "pyg": "graph.pt", "networkx": "graph.json", "parquet": "parquet"}
 SAMPLE_QUERIES: list[tuple[str, dict[str, str]]] = [
@@ -35,9 +35,9 @@ def _load_sample(store: GraphStore, console: Console) -> list[tuple[str, dict[st
 
     nodes, edges = read_sample()
     total = sum(len(f) for f in nodes.values()) + sum(len(f) for f in edges.values())
-    with store.run_context("demo", "built-in sample graph") as run_id, Progress(console=console) as bar:
-        task = bar.add_task("loading the sample graph", total=total)
-        load_sample(store, run_id, progress=lambda _name, n: bar.advance(task, n))
+    with store.run_context("demo", "built-in sample graph") as run_id, Progress(console) as board:
+        rows = board.stage("loading the sample graph", total=total, unit="rows")
+        load_sample(store, run_id, progress=lambda _name, n: rows.advance(n))
     return SAMPLE_QUERIES
 
 
@@ -49,12 +49,12 @@ def _load_world(store: GraphStore, world_dir: Path, console: Console) -> list[tu
 
     cfg = world_config("demo", seed=0)
     if not (world_dir / MANIFEST).exists() or WorldDir(world_dir).manifest()["config"] != cfg.as_dict():
-        with Progress(console=console) as bar:
-            task = bar.add_task("generating the demo world", total=None)
-            generate_world(cfg, world_dir, progress=lambda d, t: bar.update(task, completed=d, total=t))
-    with Progress(console=console) as bar:
-        task = bar.add_task(f"ingesting {world_dir}", total=visible_rows(world_dir))
-        ingest_world(store, world_dir, progress=lambda _name, n: bar.advance(task, n))
+        with Progress(console) as board:
+            chunks = board.stage("generating the demo world", unit="chunks")
+            generate_world(cfg, world_dir, progress=chunks.update)
+    with Progress(console) as board:
+        rows = board.stage(f"ingesting {world_dir}", total=visible_rows(world_dir), unit="rows")
+        ingest_world(store, world_dir, progress=lambda _name, n: rows.advance(n))
     top = store.run("top_degree", {"label": "Item", "limit": 1})
     campaign = store.run(
         "MATCH (c:Campaign)-[:TARGETS]->(:Intent) RETURN c.id AS campaign ORDER BY campaign LIMIT 1"
@@ -84,8 +84,7 @@ def _load_world(store: GraphStore, world_dir: Path, console: Console) -> list[tu
 
 def run_demo(config: StoreConfig, out: Path, *, sample: bool = False, world_dir: Path | None = None) -> None:
     console = Console()
-    store = open_store(config, create=True)
-    try:
+    with open_store(config, create=True) as store:
         store.init_schema()
         console.rule(f"[bold]mokg demo[/bold] on the {config.describe()}")
         if sample:
@@ -109,8 +108,6 @@ def run_demo(config: StoreConfig, out: Path, *, sample: bool = False, world_dir:
             "`mokg audience export --campaign camp_0007 --size 200 --method ppr --out audience.parquet`, "
             f"`mokg recommend --user u_0000001 --domain finance --artefacts {out / 'peace'}`."
         )
-    finally:
-        store.close()
 
 
 def _mine(store: GraphStore, work: Path, console: Console) -> None:
@@ -122,8 +119,8 @@ def _mine(store: GraphStore, work: Path, console: Console) -> None:
     config, build = MiningConfig(rounds=2), BuildDir(work)
     stale = build.has_state() and build.load_state().config_hash != config.config_hash()
     request = BuildRequest(config, workdir=work, fresh=stale)  # an older mokg's demo build is redone
-    with Progress(console=console) as bar:
-        result = run_build(store, request, progress=stage_progress(bar, "mining "))
+    with Progress(console) as board:
+        result = run_build(store, request, progress=board.stages("mining "))
     if result.done_before:
         console.print(f"mining run {result.run_id} already done ({work})")
         return

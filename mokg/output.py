@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -84,13 +83,3 @@ def _serialise(df: pd.DataFrame, fmt: str) -> str:
         if any(isinstance(v, list | dict | np.ndarray) for v in flat[col]):
             flat[col] = flat[col].map(lambda v: json.dumps(_jsonable(v), default=str))
     return str(flat.to_csv(index=False))
-
-
-def stage_progress(bar: Any, prefix: str = "") -> Callable[[str, int], Callable[[], None]]:
-    """A ``StageProgress`` for a rich ``Progress``: one bar per stage, ticked once per finished item."""
-
-    def stage(name: str, total: int) -> Callable[[], None]:
-        task = bar.add_task(f"{prefix}{name}", total=total)
-        return lambda: bar.advance(task)
-
-    return stage

@@ -99,12 +99,9 @@ def test_rule_scores_sum_of_path_confidence_products(kg_store: GraphStore) -> No
 
 
 def test_rule_reaches_nobody_without_a_kg(tmp_path: Path) -> None:
-    store = _open(tmp_path / "g", with_kg=False)
-    try:
+    with _open(tmp_path / "g", with_kg=False) as store:
         ranked = make_targeter("rule").fit(store, None).score("camp1")
         assert (ranked["score"] == 0).all() and len(ranked) == 4
-    finally:
-        store.close()
 
 
 def test_unknown_campaign_and_method_are_clear_errors(kg_store: GraphStore) -> None:
@@ -158,15 +155,12 @@ def test_weak_labels_use_kg_footprint_and_recency(kg_store: GraphStore) -> None:
 
 
 def test_needs_on_a_parent_category_covers_its_subtree(tmp_path: Path) -> None:
-    store = _open(tmp_path / "g", with_kg=False)
-    try:
+    with _open(tmp_path / "g", with_kg=False) as store:
         with store.run_context("kg") as run_id:
             rows = [{"head": "i_a", "tail": "c_root", "confidence": 0.8}]
             store.upsert_edges("NEEDS", rows, run_id=run_id, head="Intent", tail="Category")
         foot = kg_footprint(store)
         assert sorted(foot["category"]) == ["c_leaf", "c_other", "c_root"] and set(foot["weight"]) == {0.8}
-    finally:
-        store.close()
 
 
 TINY_GNN = GNNConfig(dim=8, epochs=40, features=False, seed=3)
@@ -207,12 +201,11 @@ def test_user_sampler_keeps_only_the_batch_users_edges_renumbered() -> None:
 
 
 def test_gnn_without_kg_or_text_says_it_has_nothing_to_learn(tmp_path: Path) -> None:
-    store = _open(tmp_path / "g", with_kg=False)
-    try:
-        with pytest.raises(AudienceError, match="no user–intent labels"):
-            GNNTargeter().fit(store, TINY_GNN)
-    finally:
-        store.close()
+    with (
+        _open(tmp_path / "g", with_kg=False) as store,
+        pytest.raises(AudienceError, match="no user–intent labels"),
+    ):
+        GNNTargeter().fit(store, TINY_GNN)
 
 
 def _log() -> ConversionLog:

@@ -19,11 +19,8 @@ FITS = "k" * 1024
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[GraphStore]:
-    s = open_store(StoreConfig(path=tmp_path / "g"), create=True)
-    try:
+    with open_store(StoreConfig(path=tmp_path / "g"), create=True) as s:
         yield s
-    finally:
-        s.close()
 
 
 def _nodes(s: GraphStore, run: str, key: str) -> Any:

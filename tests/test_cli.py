@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,6 +76,32 @@ def test_world_generate_and_ingest_commands(tmp_path: Path) -> None:
     assert r.returncode == 2 and "unknown world scale 'nope'" in r.stderr
     r = mokg("ingest", "nowhere", cwd=tmp_path)
     assert r.returncode == 2 and "not a world directory" in r.stderr
+
+
+def _tree(command: Any) -> dict[str, Any] | None:
+    """A click command's sub-commands, recursively (None for a leaf)."""
+    subs = getattr(command, "commands", None)
+    return None if subs is None else {name: _tree(sub) for name, sub in subs.items()}
+
+
+def test_the_command_tree_does_not_depend_on_the_order_modules_register() -> None:
+    import typer
+    from typer.main import get_command
+
+    from mokg.cli import app
+    from mokg.commands import MODULES, register_all
+
+    trees = []
+    for modules in (MODULES, tuple(reversed(MODULES))):
+        fresh, eval_app = typer.Typer(), typer.Typer()
+        fresh.add_typer(eval_app, name="eval")
+        register_all(fresh, eval_app, modules)
+        trees.append(_tree(get_command(fresh)))
+    assert trees[0] == trees[1]
+    whole = _tree(get_command(app))
+    assert whole is not None and trees[0] is not None
+    assert {k: v for k, v in whole.items() if k in trees[0]} == trees[0]
+    assert "privatelora" in trees[0]["lightpair"] and "peace" in trees[0]["train"]
 
 
 def test_query_prints_json_and_writes_files(demo_dir: Path) -> None:

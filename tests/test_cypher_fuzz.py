@@ -195,12 +195,9 @@ CLI_CRASHER = "CALL READ_PARQUET('/etc/passwd') RETURN *"
 
 def test_the_guards_leave_ordinary_reads_alone(tmp_path: Path) -> None:
     """The guards leave ordinary reads alone: named queries, parameters, literals with keywords."""
-    store = open_store(StoreConfig(path=tmp_path / "g"), create=True)
-    try:
+    with open_store(StoreConfig(path=tmp_path / "g"), create=True) as store:
         seed(store)
         assert store.run("MATCH (u:User) WHERE u.name = 'COPY; LOAD FROM x' RETURN u.id").empty
         assert store.run("MATCH (u:User {id: $id}) RETURN u.name AS n", {"id": "u1"})["n"][0] == "Ann"
         assert store.run("// CALL READ_CSV_SERIAL\nRETURN 1 AS one")["one"][0] == 1
         assert len(store.run("user_intents", {"user_id": "u1"})) == 1
-    finally:
-        store.close()

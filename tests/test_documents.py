@@ -231,8 +231,7 @@ def _cli(store: Path, docs: Path, world: Path, work: Path, *extra: str) -> list[
 
 
 def _facts(path: Path) -> set[tuple[str, str, str, str]]:
-    store = open_store(StoreConfig(path=path))
-    try:
+    with open_store(StoreConfig(path=path)) as store:
         out = set()
         for key in (
             ("Item", "MADE_BY", "Brand"),
@@ -246,8 +245,6 @@ def _facts(path: Path) -> set[tuple[str, str, str, str]]:
             }
         out |= {("CHUNK", c, "", "") for c in store.node_table("Chunk")["id"]}
         return out
-    finally:
-        store.close()
 
 
 @pytest.mark.slow

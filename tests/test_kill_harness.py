@@ -38,8 +38,7 @@ BOOKKEEPING = {"run_id", "created_at"}
 
 def content(path: Path) -> dict[str, list[tuple[str, ...]]]:
     """Every data node and edge with its properties, run ids and timestamps left out."""
-    store = open_store(StoreConfig(path=path))
-    try:
+    with open_store(StoreConfig(path=path)) as store:
         out: dict[str, list[tuple[str, ...]]] = {}
         for label in SCHEMA.labels.values():
             if label.system:
@@ -51,8 +50,6 @@ def content(path: Path) -> dict[str, list[tuple[str, ...]]]:
             for h, t in rel.endpoints:
                 out[f"{h}-{rel.name}-{t}"] = _rows(store.edge_table((h, rel.name, t), cols))
         return out
-    finally:
-        store.close()
 
 
 def _rows(df: pd.DataFrame) -> list[tuple[str, ...]]:
@@ -116,12 +113,9 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def _mine_run(store: Path) -> str:
-    s = open_store(StoreConfig(path=store))
-    try:
+    with open_store(StoreConfig(path=store)) as s:
         runs = s.runs()
         return str(runs[runs["kind"] == "mine"]["id"].iloc[-1])
-    finally:
-        s.close()
 
 
 def _export_result(_store: Path, scratch: Path) -> object:

@@ -14,18 +14,11 @@ import torch
 from graph.errors import InputError
 from graph.schema import SCHEMA
 from mining.lightpair import checkpoint
+from mining.lightpair.calibration import _pick, best_threshold
 from mining.lightpair.corpus import Corpus, PromptView, build_corpus, read_transcript
+from mining.lightpair.losses import expansion_loss, listwise_loss, pool_expansions
 from mining.lightpair.model import LightPAIR, ModelConfig
-from mining.lightpair.train import (
-    V2,
-    TrainConfig,
-    _pick,
-    best_threshold,
-    expansion_loss,
-    fit,
-    listwise_loss,
-    pool_expansions,
-)
+from mining.lightpair.training import V2, TrainConfig, fit
 from mining.llm.base import Request
 from mining.prompts import (
     EntityContext,
@@ -388,7 +381,7 @@ def test_cross_fit_scores_every_head_once_out_of_fold_and_restores_the_model(
 ) -> None:
     from dataclasses import replace
 
-    from mining.lightpair import train as train_mod
+    from mining.lightpair import calibration
 
     lines = []
     for i in range(6):
@@ -409,7 +402,7 @@ def test_cross_fit_scores_every_head_once_out_of_fold_and_restores_the_model(
         p.requires_grad = False
     start = {k: v.clone() for k, v in model.state_dict().items()}
     trained_on: list[set[str]] = []
-    real_fit = train_mod.fit
+    real_fit = fit
 
     def recording_fit(m: LightPAIR, part: Corpus, *args: Any, **kw: Any) -> list[float]:
         trained_on.append(part.heads())
@@ -421,9 +414,9 @@ def test_cross_fit_scores_every_head_once_out_of_fold_and_restores_the_model(
         seen.append(scored)
         return {}, {}
 
-    monkeypatch.setattr(train_mod, "fit", recording_fit)
-    monkeypatch.setattr(train_mod, "calibrate_from", capture)
-    train_mod.cross_fit(model, corpus, replace(V2, epochs=1), folds=3)
+    monkeypatch.setattr(calibration, "fit", recording_fit)
+    monkeypatch.setattr(calibration, "calibrate_from", capture)
+    calibration.cross_fit(model, corpus, replace(V2, epochs=1), folds=3)
     (scored,) = seen
     scored_heads = [e.head for e in scored.expansions]
     assert sorted(scored_heads) == sorted(corpus.heads())  # every head scored exactly once

@@ -54,8 +54,7 @@ def _build_args(store: Path, work: Path, *extra: str) -> list[str]:
 
 
 def _mined(store: Path) -> set[tuple[str, str, str]]:
-    s = open_store(StoreConfig(backend="embedded", path=store))
-    try:
+    with open_store(StoreConfig(backend="embedded", path=store)) as s:
         out = set()
         for key in (
             ("Intent", "NEEDS", "Category"),
@@ -65,8 +64,6 @@ def _mined(store: Path) -> set[tuple[str, str, str]]:
             edges = s.edge_table(key)
             out |= {(key[1], h, t) for h, t in zip(edges["head"], edges["tail"], strict=True)}
         return out
-    finally:
-        s.close()
 
 
 def test_a_killed_build_resumes_and_ends_where_an_uninterrupted_one_does(

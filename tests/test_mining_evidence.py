@@ -81,11 +81,8 @@ def _store(path: Path) -> GraphStore:
 
 @pytest.fixture(scope="module")
 def evidence(tmp_path_factory: pytest.TempPathFactory) -> BehaviourEvidence:
-    store = _store(tmp_path_factory.mktemp("evidence") / "graph")
-    try:
+    with _store(tmp_path_factory.mktemp("evidence") / "graph") as store:
         return BehaviourEvidence.from_store(store, EvidenceConfig(before_days=1, after_days=14))
-    finally:
-        store.close()
 
 
 def test_sessions_count_users_whose_searches_name_the_intent_within_the_window(

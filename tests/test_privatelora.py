@@ -92,19 +92,17 @@ def test_task_negatives_are_false_and_split_is_by_head() -> None:
     assert not {e.head for e in split.train} & {e.head for e in split.test}
 
 
-def test_register_reuses_an_existing_lightpair_group() -> None:
-    from mokg.commands.privatelora import register
+def test_privatelora_joins_the_lightpair_group_whatever_the_module_order() -> None:
+    from typer.main import get_command
 
-    app, eval_app = typer.Typer(), typer.Typer()
-    register(app, eval_app)
-    group = app.registered_groups[0]
-    assert group.name == "lightpair"
-    other = typer.Typer()
-    other_group = typer.Typer()
-    other.add_typer(other_group, name="lightpair")
-    register(other, eval_app)
-    assert len(other.registered_groups) == 1
-    assert [c.callback.__name__ for c in other_group.registered_commands] == ["privatelora"]  # type: ignore[union-attr]
+    from mokg.commands import MODULES, register_all
+
+    for modules in (MODULES, tuple(reversed(MODULES)), ("privatelora", "lightpair")):
+        app, eval_app = typer.Typer(), typer.Typer()
+        app.add_typer(eval_app, name="eval")
+        register_all(app, eval_app, modules)
+        lightpair = get_command(app).commands["lightpair"]  # type: ignore[attr-defined]
+        assert {"privatelora", "distill", "align"} <= set(lightpair.commands)
 
 
 # --- the two real processes (tiny BERT, real socket, real subprocess) ---

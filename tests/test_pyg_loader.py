@@ -97,11 +97,8 @@ def build_store(path: Path) -> GraphStore:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphStore]:
-    s = build_store(tmp_path_factory.mktemp("pyg") / "graph")
-    try:
+    with build_store(tmp_path_factory.mktemp("pyg") / "graph") as s:
         yield s
-    finally:
-        s.close()
 
 
 def build(store: GraphStore, **kw: Any) -> GraphData:

@@ -82,11 +82,8 @@ def place(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphStore]:
-    s = open_store(StoreConfig(path=tmp_path_factory.mktemp("store") / "g"), create=True)
-    try:
+    with open_store(StoreConfig(path=tmp_path_factory.mktemp("store") / "g"), create=True) as s:
         yield s
-    finally:
-        s.close()
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> str:

@@ -51,11 +51,8 @@ wedding,PRECEDES,honeymoon,,,
 
 @pytest.fixture
 def graph(tmp_path: Path) -> Iterator[GraphStore]:
-    store = open_store(StoreConfig(path=tmp_path / "g"), create=True)
-    try:
+    with open_store(StoreConfig(path=tmp_path / "g"), create=True) as store:
         yield store
-    finally:
-        store.close()
 
 
 def write(tmp_path: Path, name: str, text: str) -> Path:

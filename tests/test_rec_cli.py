@@ -36,11 +36,8 @@ class FakeEncoder:
 def store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("rec")
     generate_world(TINY, root / "world")
-    store = open_store(StoreConfig(path=root / "graph"), create=True)
-    try:
+    with open_store(StoreConfig(path=root / "graph"), create=True) as store:
         ingest_world(store, root / "world", with_truth_kg=True)
-    finally:
-        store.close()
     return root / "graph"
 
 
@@ -151,10 +148,7 @@ def test_train_eval_recommend_from_artefacts(store_path: Path, tmp_path: Path) -
 def test_run_demo_peace(store_path: Path, tmp_path: Path) -> None:
     from gnn.rec.train import run_demo_peace
 
-    store = open_store(StoreConfig(path=store_path))
-    try:
+    with open_store(StoreConfig(path=store_path)) as store:
         summary = run_demo_peace(store, tmp_path, encoder=FakeEncoder())
-    finally:
-        store.close()
     assert set(summary["ndcg@10"]) == {"PEACE", "MostPop", "LightGCN-joint"}
     assert (tmp_path / "peace" / "manifest.json").exists() and (tmp_path / "peace-demo.json").exists()

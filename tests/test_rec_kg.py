@@ -52,12 +52,9 @@ KG_TYPES = ["FILM_FILM_DIRECTOR", "FILM_FILM_GENRE", "PEOPLE_PERSON_NATIONALITY"
 @pytest.fixture(scope="module")
 def toy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GraphStore]:
     root = tmp_path_factory.mktemp("toy")
-    store = open_store(StoreConfig(path=root / "g"), create=True)
-    load(store, write_dataset(root, "toy", **toy_files()))
-    try:
+    with open_store(StoreConfig(path=root / "g"), create=True) as store:
+        load(store, write_dataset(root, "toy", **toy_files()))
         yield store
-    finally:
-        store.close()
 
 
 def test_kg_relations_are_the_schemas_entity_relations_declared_ones_included(toy: GraphStore) -> None:
@@ -116,3 +113,17 @@ def test_peace_fits_one_domain_data_with_a_declared_kg(toy: GraphStore, split: s
     assert s.std(dim=1).min() > 0  # held-out items are told apart by their entities, not tied
     metrics = evaluate_domain(model, data, target)
     assert metrics["users"] > 0 and 0 <= metrics["NDCG@10"] <= 1
+
+
+def test_linked_init_rescales_only_the_loaded_kgs_entities(toy: GraphStore) -> None:
+    from gnn.rec.peace import PeaceNet
+
+    data = load_rec_data(toy, RecDataConfig(split="leave_last_out", features=False))
+    n = data.catalogue_entities()
+    nets = {}
+    for init in (0.1, 0.0):
+        torch.manual_seed(0)
+        nets[init] = PeaceNet(PeaceConfig(dim=8, linked_init=init), data)
+    default, zero = (nets[i].entity.emb.weight for i in (0.1, 0.0))  # type: ignore[union-attr]
+    assert torch.equal(default[:n], zero[:n]) and default[n:].abs().sum() > 0
+    assert not zero[n:].any()

@@ -55,11 +55,8 @@ def write_dataset(root: Path, name: str = "tiny", **files: str) -> Path:
 
 @pytest.fixture
 def graph(tmp_path: Path) -> Iterator[GraphStore]:
-    store = open_store(StoreConfig(path=tmp_path / "g"), create=True)
-    try:
+    with open_store(StoreConfig(path=tmp_path / "g"), create=True) as store:
         yield store
-    finally:
-        store.close()
 
 
 def load(store: GraphStore, folder: Path) -> str:

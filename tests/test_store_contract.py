@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -927,11 +929,8 @@ def test_a_type_another_process_declared_is_found_when_used(store: GraphStore) -
         pytest.skip("one process at a time holds an embedded store")
     seed(store)
     assert ACTOR not in store.schema.rel_types
-    other = open_store(store.config)
-    try:
+    with open_store(store.config) as other:
         declare_kg(other)
-    finally:
-        other.close()
     assert store.run("top_relations", {"rel_type": ACTOR})["tail"].tolist() == ["fb:hanks"]
     with store.run_context("more") as run_id:
         store.upsert_edges(ACTOR, [{"head": "fb:hanks", "tail": "fb:toy"}], run_id=run_id)
@@ -960,13 +959,39 @@ def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration
     store.close()
     marker = tmp_path / "v4" / "mokg.json"
     marker.write_text(json.dumps({**json.loads(marker.read_text()), "schema_version": "4"}))
-    store = open_store(config)
-    try:
+    with open_store(config) as store:
         declare_kg(store)
         assert store.edge_table(("Item", "SAME_AS", "Entity"))["tail"].tolist() == ["fb:toy"]
         assert store.node_table("User", ["name", "attributes"])["name"].tolist() == ["Ann", "Bo", "Cy"]
         info = json.loads(marker.read_text())
         assert info["schema_version"] == SCHEMA.version == "5"
         assert [(m["from"], m["to"]) for m in info["migrations"]] == [("4", "5")]
-    finally:
-        store.close()
+
+
+@pytest.mark.parametrize("raises", [False, True])
+def test_a_store_in_a_with_block_is_closed_when_the_block_ends(store: GraphStore, raises: bool) -> None:
+    """``with open_store(cfg) as store`` gives the store and closes it on exit, also when the block
+    raises (and the exception goes on); an embedded store's lock is free again afterwards."""
+    from graph.store import open_store
+
+    config = store.config
+    if store.backend == "embedded":
+        store.close()  # one process holds an embedded store at a time
+    opened = open_store(config)
+    closes: list[int] = []
+    real_close = opened.close
+
+    def close() -> None:
+        closes.append(1)
+        real_close()
+
+    setattr(opened, "close", close)  # noqa: B010 (spy on this instance only)
+    expected = pytest.raises(RuntimeError, match="block failed") if raises else contextlib.nullcontext()
+    with expected, opened as entered:
+        assert entered is opened
+        assert entered.stats()["total_nodes"] == 0
+        if raises:
+            raise RuntimeError("block failed")
+    assert closes == [1]
+    if store.backend == "embedded":
+        open_store(replace(config, wait_s=0.0)).close()  # the lock was released

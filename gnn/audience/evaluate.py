@@ -111,9 +111,8 @@ def _score_one(
 def evaluate_condition(config: EvalConfig, condition: str, progress: Progress) -> list[dict[str, Any]]:
     """Per-campaign metric rows of every method on one condition's store."""
     conv, windows = _truth(WorldDir(config.world))
-    store = condition_store(config, condition)
     rows: list[dict[str, Any]] = []
-    try:
+    with condition_store(config, condition) as store:
         budgets = store.node_table("Campaign", ["budget"]).set_index("id")["budget"]
         fitted = _fit_all(config, store)
         for method in config.methods:
@@ -130,8 +129,6 @@ def evaluate_condition(config: EvalConfig, condition: str, progress: Progress) -
                 except AudienceError as exc:
                     row.update(k=k, positives=len(positives), note=str(exc))
                 rows.append({**row, "fit_s": fitted[method][1]})
-    finally:
-        store.close()
     return rows
 
 

@@ -28,6 +28,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+ENTITY_INIT_STD = 0.1  # std of the initial entity embeddings
+
 
 class EntityEncoder(nn.Module):
     """E1: relation-aware message passing over the entity graph.
@@ -40,7 +42,7 @@ class EntityEncoder(nn.Module):
     def __init__(self, n_entities: int, in_dim: int, dim: int, n_relations: int, layers: int) -> None:
         super().__init__()
         self.emb = nn.Embedding(n_entities, dim)
-        nn.init.normal_(self.emb.weight, std=0.1)
+        nn.init.normal_(self.emb.weight, std=ENTITY_INIT_STD)
         self.text = nn.Linear(in_dim, dim, bias=False)
         self.rel = nn.Parameter(torch.ones(layers, 2 * n_relations, dim))
         self.lin = nn.ModuleList(nn.Linear(dim, dim, bias=False) for _ in range(layers))

@@ -3,8 +3,8 @@
 
 PEACE pre-trains user and item representations over an entity graph that links users, items and
 entities of several *source* domains, then transfers them to *target* domains, including ones with
-(almost) no interactions. The paper's full text and code were not available here; this is the
-reading in ``PAPERS.md`` §2, and every choice it had to make is stated below. Equation numbers are
+(almost) no interactions. The paper's full text and code were not available here; this is a
+reading of its abstract, and every choice it had to make is stated below. Equation numbers are
 this package's:
 
 - (E1) entity encoder, relation-aware over the MoKG (:class:`gnn.rec.encoder.EntityEncoder`);
@@ -59,7 +59,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gnn.rec.attention import PrototypeAttention
-from gnn.rec.encoder import EntityEncoder, MultiInterest, item_entity_table, pool_items
+from gnn.rec.encoder import ENTITY_INIT_STD, EntityEncoder, MultiInterest, item_entity_table, pool_items
 from gnn.rec.prototypes import kmeans, prototype_loss
 
 if TYPE_CHECKING:
@@ -77,6 +77,8 @@ class PeaceConfig:
         pretrain_epochs, finetune_epochs, batch_size, negatives, lr, finetune_lr, history_len: training.
         max_batches: cap on the batches of an epoch (None = every interaction once per epoch).
         use_prototypes, use_proto_attention, use_entity_graph, single_interest: ablation switches.
+        linked_init: std of the initial embeddings of a linked KG's entities (0: start at zero, so
+            an entity no training signal reaches, e.g. a held-out film's, is only its neighbours).
         seed: seeds parameters, batches, negatives and k-means.
     """
 
@@ -101,6 +103,7 @@ class PeaceConfig:
     use_proto_attention: bool = True
     use_entity_graph: bool = True
     single_interest: bool = False
+    linked_init: float = 0.1
     seed: int = 0
 
     @property
@@ -133,6 +136,8 @@ class PeaceNet(nn.Module):
         if config.use_entity_graph:
             n_rel = len(data.relations)
             self.entity = EntityEncoder(data.n_entities, data.entity_x.shape[1], d, n_rel, config.layers)
+            with torch.no_grad():  # rescale (not redraw) the linked rows: the seed's stream is unchanged
+                self.entity.emb.weight[data.catalogue_entities() :] *= config.linked_init / ENTITY_INIT_STD
         self.item_text = nn.Linear(data.item_x.shape[1], d, bias=False)
         self.item_id = nn.Embedding(data.n_items, d)
         self.user_id = nn.Embedding(data.n_users, d)

@@ -12,7 +12,7 @@ L2-normalised embedding ``ĥ`` to its own prototype and away from the others:
 
 Gradients reach both the embeddings (they become generalisable, cluster-level knowledge that
 transfers across domains) and the prototypes. The paper gives no code; k-means as the refresh and
-this exact form of the loss are this module's reading of it (PAPERS.md §2); equation numbers
+this exact form of the loss are this module's reading of the paper's abstract; equation numbers
 E1–E8 are this package's (listed in :mod:`gnn.rec.peace`), not the paper's.
 """
 

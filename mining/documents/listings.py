@@ -213,8 +213,7 @@ def _arm(run: ListingsRun, data: Listings, docs: Path, name: str, llm: Any) -> s
     from mining.pipeline.build import BuildRequest, run_build
     from mining.pipeline.config import MiningConfig
 
-    store = _store_with_vocabulary(run.work / name / "graph", data)
-    try:
+    with _store_with_vocabulary(run.work / name / "graph", data) as store:
         config = MiningConfig(rounds=run.rounds, samples=run.samples, judge=run.judge, seed=run.seed)
         kwargs: dict[str, Any] = {"llm": llm} if llm is not None else {}
         request = BuildRequest(
@@ -223,8 +222,6 @@ def _arm(run: ListingsRun, data: Listings, docs: Path, name: str, llm: Any) -> s
         )  # fmt: skip
         built = run_build(store, request)
         return _mined(built.build)
-    finally:
-        store.close()
 
 
 def _zero_shot(data: Listings) -> set[tuple[str, str, str]]:

@@ -13,18 +13,10 @@ import torch
 from graph.errors import InputError
 from graph.schema import SCHEMA
 from mining.lightpair import checkpoint
+from mining.lightpair.calibration import calibrate_and_score, cross_fit, tail_matrix
 from mining.lightpair.corpus import Corpus, build_corpus, read_transcript, surface_map
 from mining.lightpair.model import LightPAIR, ModelConfig, build_model, parameter_count
-from mining.lightpair.train import (
-    TrainConfig,
-    calibrate_and_score,
-    cross_fit,
-    fit,
-    freeze_encoder,
-    memoised,
-    split,
-    tail_matrix,
-)
+from mining.lightpair.training import TrainConfig, fit, freeze_encoder, memoised, split
 from mining.pipeline.builddir import BuildDir
 
 

@@ -134,7 +134,7 @@ class LightPAIR(nn.Module):
     def embed(self, texts: Sequence[str]) -> torch.Tensor:
         """e(x): mean-pooled, L2-normalised encoder outputs, one row per text.
 
-        With ``frozen_memo`` set (a frozen encoder, see ``train.fit``) each text is encoded once.
+        With ``frozen_memo`` set (a frozen encoder, see ``training.fit``) each text is encoded once.
         """
         if self.frozen_memo is not None:
             memo = self.frozen_memo

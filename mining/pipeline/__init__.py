@@ -1,4 +1,7 @@
-"""PAIR's mining pipeline (arXiv 2312.05276, PAPERS.md §1): small stages composed by ``job.mine``.
+"""PAIR's mining pipeline: small stages composed by ``job.mine``.
+
+Paper (PAIR): Gan et al., "Making Large Language Models Better Knowledge Miners for Online Marketing with
+Progressive Prompting Augmentation", arXiv 2312.05276.
 
 - ``seeds``: the entities mining starts from (the store's intents, or a file);
 - ``relation_filter``: adaptive relation filtering over the closed, schema-checked relation set

@@ -1,4 +1,7 @@
-"""Stage 3, reliable aggregation (PAIR, arXiv 2312.05276, PAPERS.md §1).
+"""Stage 3 of PAIR, reliable aggregation.
+
+Paper (PAIR): Gan et al., "Making Large Language Models Better Knowledge Miners for Online Marketing with
+Progressive Prompting Augmentation", arXiv 2312.05276.
 
 The tail mentions of one prompt's ``n`` samples are resolved to entities first (``resolve.py``),
 so surface variants of one entity pool their votes. For a candidate triple (h, r, t):

@@ -1,4 +1,8 @@
-"""The mining job's one config: PAIR's knobs, and its ablations as switches (PAPERS.md §1)."""
+"""The mining job's one config: PAIR's knobs, and its ablations as switches.
+
+PAIR: Gan et al., "Making Large Language Models Better Knowledge Miners for Online Marketing with
+Progressive Prompting Augmentation", arXiv 2312.05276.
+"""
 
 from __future__ import annotations
 

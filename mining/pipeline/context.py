@@ -1,7 +1,8 @@
 """Knowledge-empowered prompting: what the current graph already says about an entity.
 
-PAIR's prompts carry domain knowledge (arXiv 2312.05276, PAPERS.md §1): the seed entity's
-description and its known neighbours. Those come from the store (edges of the mined relations
+PAIR's prompts carry domain knowledge (Gan et al., "Making Large Language Models Better Knowledge
+Miners for Online Marketing with Progressive Prompting Augmentation", arXiv 2312.05276): the seed
+entity's description and its known neighbours. Those come from the store (edges of the mined relations
 written by earlier runs, and the category tree) plus what this run has accepted so far.
 """
 

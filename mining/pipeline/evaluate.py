@@ -1,5 +1,7 @@
 """Mined triples against the world's ground-truth KG: precision, recall and F1 per relation, and
-entity-resolution accuracy (the measures of PAIR's evaluation, arXiv 2312.05276, PAPERS.md §1).
+entity-resolution accuracy (the measures of PAIR's evaluation: Gan et al., "Making Large Language
+Models Better Knowledge Miners for Online Marketing with Progressive Prompting Augmentation",
+arXiv 2312.05276).
 
 Truth is ``hidden/kg/*.parquet`` (evaluator-only) plus the category tree (``SUBCATEGORY_OF``,
 visible). ``CO_OCCURS_WITH`` is symmetric: a mined (a, b) is right if (a, b) or (b, a) is true.

@@ -1,9 +1,11 @@
 """Behavioural evidence for knowledge-empowered prompts: what users did around an intent's searches.
 
-PAIR's prompts carry domain knowledge (arXiv 2312.05276, PAPERS.md §1). Besides the graph's known
-neighbours (:mod:`mining.pipeline.context`), a marketing platform knows what its users did: the
-store's visible tables hold searches (``User -SEARCHED-> Query``, with the query text and time) and
-interactions (``User -INTERACTED-> Item -BELONGS_TO-> Category``). Nothing here reads hidden truth.
+PAIR's prompts carry domain knowledge (Gan et al., "Making Large Language Models Better Knowledge
+Miners for Online Marketing with Progressive Prompting Augmentation", arXiv 2312.05276). Besides
+the graph's known neighbours (:mod:`mining.pipeline.context`), a marketing platform knows what its
+users did: the store's visible tables hold searches (``User -SEARCHED-> Query``, with the query
+text and time) and interactions (``User -INTERACTED-> Item -BELONGS_TO-> Category``). Nothing here
+reads hidden truth.
 
 An intent's *sessions* are the users whose searches mention the intent's name (case-insensitive
 substring of the query text), anchored at their first such search. From them:

@@ -1,4 +1,7 @@
-"""Stage 2, progressive entity expansion (PAIR, arXiv 2312.05276, PAPERS.md §1).
+"""Stage 2 of PAIR, progressive entity expansion.
+
+Paper (PAIR): Gan et al., "Making Large Language Models Better Knowledge Miners for Online Marketing with
+Progressive Prompting Augmentation", arXiv 2312.05276.
 
 For each (head, relation) the LLM names tail entities, ``n`` samples per prompt. With
 ``expansion="progressive"`` a pair is asked again in later rounds with the tails accepted so far

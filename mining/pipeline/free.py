@@ -1,4 +1,6 @@
-"""The ablation PAIR replaces: free relation generation (PAPERS.md §1, "uncontrollable relations").
+"""The ablation PAIR replaces: free relation generation (the paper's "uncontrollable relation
+generation"; PAIR: Gan et al., "Making Large Language Models Better Knowledge Miners for Online Marketing with
+Progressive Prompting Augmentation", arXiv 2312.05276).
 
 The LLM lists (relation phrase, tail) facts about the head with no relation set given. To compare
 with adaptive filtering, each phrase is mapped back to the closest mined relation the schema

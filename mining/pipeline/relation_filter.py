@@ -1,4 +1,7 @@
-"""Stage 1, adaptive relation filtering (PAIR, arXiv 2312.05276, PAPERS.md §1).
+"""Stage 1 of PAIR, adaptive relation filtering.
+
+Paper (PAIR): Gan et al., "Making Large Language Models Better Knowledge Miners for Online Marketing with
+Progressive Prompting Augmentation", arXiv 2312.05276.
 
 Instead of letting the LLM invent relations, it is shown the closed set of mined relations the
 schema allows for the head's label (with their descriptions) and chooses which apply. Over the

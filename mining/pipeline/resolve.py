@@ -1,8 +1,9 @@
 """Entity resolution: a tail name from the LLM → the store entity it means, or a new ``Concept``.
 
-PAIR's aggregation merges surface variants of one entity before counting and writing
-(arXiv 2312.05276, PAPERS.md §1). A name is resolved within the label the relation's schema
-allows, in three steps:
+PAIR's aggregation merges surface variants of one entity before counting and writing (Gan et al.,
+"Making Large Language Models Better Knowledge Miners for Online Marketing with Progressive
+Prompting Augmentation", arXiv 2312.05276). A name is resolved within the label the relation's
+schema allows, in three steps:
 
 1. **normalised match**: case-folded, "&" → "and", punctuation and hyphens → spaces, generic head
    nouns dropped ("products", "items", "supplies"), each word singularised; equal keys match;

@@ -1,9 +1,10 @@
 """What the world's teacher knows: the ground-truth KG of the ontology, looked up by name.
 
-The teacher answers PAIR's prompts (arXiv 2312.05276, PAPERS.md §1) about named entities, so this
-index is keyed by ``(name, type)``, names compared case-insensitively after trimming. Its facts
-are exactly the mined relations the ontology states (``loaders/world/ontology/relations.json``
-plus the category tree):
+The teacher answers PAIR's prompts (Gan et al., "Making Large Language Models Better Knowledge
+Miners for Online Marketing with Progressive Prompting Augmentation", arXiv 2312.05276) about
+named entities, so this index is keyed by ``(name, type)``, names compared case-insensitively
+after trimming. Its facts are exactly the mined relations the ontology states
+(``loaders/world/ontology/relations.json`` plus the category tree):
 
 - ``NEEDS``: Intent -> Category, the categories named in relations.json (mid-level names as
   stated, not expanded to leaves), with their weights;

@@ -1,8 +1,9 @@
 """The teacher's noise model: how its answers differ from the ground truth, each effect with its own rate.
 
-The teacher (PAIR's strong LLM stand-in, arXiv 2312.05276, PAPERS.md §1) starts from the true
-answer and corrupts it. Every rate is a probability in [0, 1]; all zero (the default) gives the
-exact truth.
+The teacher (the strong teacher LLM of PAIR: Gan et al., "Making Large Language Models Better
+Knowledge Miners for Online Marketing with Progressive Prompting Augmentation", arXiv 2312.05276)
+starts from the true answer and corrupts it. Every rate is a probability in [0, 1]; all zero (the
+default) gives the exact truth.
 
 - ``omission``: each true tail (or true fact in free generation) is left out independently with
   this probability. Expected recall of one answer = 1 − omission.

@@ -1,4 +1,7 @@
-"""The teacher's answers to PAIR's four prompts (arXiv 2312.05276, PAPERS.md §1), truth plus noise.
+"""The teacher's answers to PAIR's four prompts, truth plus noise.
+
+Paper (PAIR): Gan et al., "Making Large Language Models Better Knowledge Miners for Online Marketing with
+Progressive Prompting Augmentation", arXiv 2312.05276.
 
 :func:`answer` reads the prompt's facts block (``mining.prompts.read_facts``) and dispatches on
 ``Task``; the noise it applies is documented in ``noise.py``. Per task, with zero noise:

@@ -297,11 +297,12 @@ def split_heads(
 def calibrate_on_feedback(
     policy: ExpansionPolicy, head: nn.Module, feedback: Sequence[Feedback]
 ) -> dict[str, float]:
-    """τ_r and K_r of the ``EVAL_RELATIONS`` re-chosen (as :func:`mining.lightpair.train.caps_from`
-    does against the teacher) against the accepted tails of ``feedback``'s (head, relation) pairs:
-    annotators' labels instead of the teacher's answers. Use heads the policy was not aligned on."""
+    """τ_r and K_r of the ``EVAL_RELATIONS`` re-chosen (as
+    :func:`mining.lightpair.calibration.caps_from` does against the teacher) against the accepted
+    tails of ``feedback``'s (head, relation) pairs: annotators' labels instead of the teacher's
+    answers. Use heads the policy was not aligned on."""
+    from mining.lightpair.calibration import caps_from
     from mining.lightpair.corpus import ExpansionExample
-    from mining.lightpair.train import caps_from
 
     descriptions = {n: d for n, _, d in _names().values()}
     wanted = {r for r, _ in EVAL_RELATIONS}

@@ -22,9 +22,10 @@ from typing import Literal
 import pandas as pd
 import torch
 
+from mining.lightpair.calibration import calibrate_and_score
 from mining.lightpair.corpus import Corpus
 from mining.lightpair.model import LightPAIR, ModelConfig, build_model
-from mining.lightpair.train import TrainConfig, calibrate_and_score, fit, split
+from mining.lightpair.training import TrainConfig, fit, split
 from mining.tuning.lora import LoRALinear, adapters, inject, trainable_parameters
 from mining.tuning.multilora import MultiLoRALinear
 
@@ -116,7 +117,7 @@ def tune(
 
 
 def _tails(model: LightPAIR, names: list[str]) -> torch.Tensor:
-    from mining.lightpair.train import tail_matrix
+    from mining.lightpair.calibration import tail_matrix
 
     return tail_matrix(model, names)
 

@@ -1,4 +1,6 @@
-"""MultiLoRA: horizontal LoRA for multi-task adaptation (Wang et al., arXiv 2311.11501, PAPERS.md §8).
+"""MultiLoRA: horizontal LoRA for multi-task adaptation.
+
+Paper: Wang et al., "MultiLoRA: Democratizing LoRA for Better Multi-Task Learning", arXiv 2311.11501.
 
 n parallel LoRA modules per adapted linear layer, each with a learnable scaling factor:
 

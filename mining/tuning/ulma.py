@@ -1,4 +1,7 @@
-"""ULMA / point-wise DPO: alignment on point-wise feedback (Cai et al., arXiv 2312.02554, PAPERS.md §6).
+"""ULMA / point-wise DPO: alignment on point-wise feedback.
+
+Paper: Cai et al., "ULMA: Unified Language Model Alignment with Human Demonstration and Point-wise
+Preference", arXiv 2312.02554.
 
 For a prompt x and response y (here x = (head, relation), y = a tail; or a triple and its
 verdict), with log-probabilities that are the *mean* over response tokens (one "token" for our

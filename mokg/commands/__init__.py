@@ -1,20 +1,55 @@
 """Command groups that live next to their layer, registered onto the `mokg` app by ``register_all``.
 
-Each module here defines ``register(app, eval_app)``: it adds its commands to the main app and its
-evaluations under ``mokg eval``. Heavy imports stay inside the command functions, so building the
-CLI does no work.
+This package owns the command groups (``mokg lightpair``, ``mokg train``, ...): ``register_all``
+makes every group of :data:`GROUPS` first, then each module of :data:`MODULES` adds its commands
+with ``register(groups)``, to ``groups.app`` (top level), ``groups.eval`` (``mokg eval``) or a group
+such as ``groups["lightpair"]``. Several modules may fill one group, in any order. Heavy imports
+stay inside the command functions, so building the CLI does no work.
 """
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import typer
 
 MODULES: tuple[str, ...] = ("audience", "mining", "rec", "lightpair", "privatelora", "schema")
+GROUPS: dict[str, str] = {
+    "audience": "Score users for a campaign and export audiences (methods: rule, ppr, gnn, lookalike).",
+    "train": "Train models on the store's graph.",
+    "lightpair": "LightPAIR: a small model distilled from the teacher's PAIR answers; adapters; alignment; "
+    "PrivateLoRA's split serving.",
+    "feedback": "User feedback on mined triples.",
+    "schema": "The store's schema: the MoKG's own relation types and those declared in the store.",
+}
+"""Every command group a module may fill: name → help."""
 
 
-def register_all(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """Add every command module's commands to ``app`` and ``eval_app``."""
-    for name in MODULES:
-        importlib.import_module(f"mokg.commands.{name}").register(app, eval_app)
+@dataclass(frozen=True)
+class Groups:
+    """Where a command module registers: the main app, ``mokg eval`` and the named groups."""
+
+    app: typer.Typer
+    eval: typer.Typer
+    named: dict[str, typer.Typer]
+
+    def __getitem__(self, name: str) -> typer.Typer:
+        return self.named[name]
+
+
+def make_groups(app: typer.Typer, eval_app: typer.Typer) -> Groups:
+    """Every group of :data:`GROUPS`, added to ``app``."""
+    named = {name: typer.Typer(help=text, no_args_is_help=True) for name, text in GROUPS.items()}
+    for name, group in named.items():
+        app.add_typer(group, name=name)
+    return Groups(app, eval_app, named)
+
+
+def register_all(app: typer.Typer, eval_app: typer.Typer, modules: Iterable[str] = MODULES) -> Groups:
+    """Make the groups, then add every command module's commands to them."""
+    groups = make_groups(app, eval_app)
+    for name in modules:
+        importlib.import_module(f"mokg.commands.{name}").register(groups)
+    return groups

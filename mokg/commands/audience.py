@@ -11,14 +11,14 @@ import shlex
 import sys
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-audience_app = typer.Typer(
-    help="Score users for a campaign and export audiences (methods: rule, ppr, gnn, lookalike).",
-    no_args_is_help=True,
-)
+from mokg.context import open_store
+
+if TYPE_CHECKING:
+    from mokg.commands import Groups
 
 
 class Method(StrEnum):
@@ -67,7 +67,6 @@ def _fitted(store: Any, method: str, config: Any) -> Any:
     return make_targeter(method).fit(store, config)
 
 
-@audience_app.command("score")
 def score(
     campaign: CampaignOpt,
     method: MethodOpt = Method.ppr,
@@ -80,10 +79,8 @@ def score(
 ) -> None:
     """Print the best users for a campaign (and, with --explain USER, the graph paths behind one)."""
     from gnn.audience.base import load_campaign
-    from mokg import cli
 
-    store = cli._open()
-    try:
+    with open_store() as store:
         info = load_campaign(store, campaign)
         config = method_config(method.value, seed, features, conversion_log, campaign_windows)
         targeter = _fitted(store, method.value, config)
@@ -96,11 +93,8 @@ def score(
         if explain:
             for path in targeter.explain(explain, campaign):
                 typer.echo(path.describe())
-    finally:
-        store.close()
 
 
-@audience_app.command("export")
 def export(
     campaign: CampaignOpt,
     size: Annotated[int, typer.Option(help="Audience size: the top N users.")],
@@ -137,20 +131,16 @@ def export(
     """
     from gnn.audience.base import load_campaign
     from gnn.audience.export import ExportConfig, audited, check_request, export_audience
-    from mokg import cli
 
     cfg = ExportConfig(
         campaign, size, method.value, out, min_size, hash_salt, with_attributes, audit_log, overwrite
     )
     with audited(cfg) as attempt:
         check_request(cfg)  # the cheap checks before the store is opened and the (slow) fit
-        store = cli._open()
-        try:
+        with open_store() as store:
             load_campaign(store, campaign)
             config = method_config(method.value, seed, features, conversion_log, campaign_windows)
             manifest = export_audience(store, _fitted(store, method.value, config), config, cfg, attempt)
-        finally:
-            store.close()
     typer.echo(f"wrote {manifest['count']} users of {campaign} ({method.value}) to {out}")
     typer.echo(json.dumps({k: manifest[k] for k in ("run_id", "count", "score_distribution")}, default=str))
 
@@ -209,6 +199,8 @@ def eval_audience(
         typer.echo(f"wrote {out}/summary.csv, summary.json, per_campaign.csv")
 
 
-def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    app.add_typer(audience_app, name="audience")
-    eval_app.command("audience")(eval_audience)
+def register(groups: Groups) -> None:
+    """`audience score|export` and `eval audience`."""
+    groups["audience"].command("score")(score)
+    groups["audience"].command("export")(export)
+    groups.eval.command("audience")(eval_audience)

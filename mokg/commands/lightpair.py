@@ -10,26 +10,22 @@ import typer
 
 from graph import files
 from graph.errors import InputError
+from mokg.context import open_store
 
 if TYPE_CHECKING:
     from mining.pipeline.builddir import BuildDir
-
-lightpair_app = typer.Typer(
-    help="LightPAIR: a small model distilled from the teacher's PAIR answers; adapters; alignment.",
-    no_args_is_help=True,
-)
+    from mokg.commands import Groups
 
 
-def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    app.add_typer(lightpair_app, name="lightpair")
-    lightpair_app.command("distill")(distill)
-    eval_app.command("lightpair")(eval_lightpair)
-    lightpair_app.command("tune")(tune)
-    lightpair_app.command("compare-adapters")(compare_adapters)
-    lightpair_app.command("align")(align)
-    feedback_app = typer.Typer(help="User feedback on mined triples.", no_args_is_help=True)
-    feedback_app.command("import")(feedback_import)
-    app.add_typer(feedback_app, name="feedback")
+def register(groups: Groups) -> None:
+    """`lightpair distill|tune|compare-adapters|align`, `eval lightpair` and `feedback import`."""
+    lightpair = groups["lightpair"]
+    lightpair.command("distill")(distill)
+    groups.eval.command("lightpair")(eval_lightpair)
+    lightpair.command("tune")(tune)
+    lightpair.command("compare-adapters")(compare_adapters)
+    lightpair.command("align")(align)
+    groups["feedback"].command("import")(feedback_import)
 
 
 def find_workdir(run_id: str | None, workdir: Path | None) -> BuildDir:
@@ -49,13 +45,9 @@ def find_workdir(run_id: str | None, workdir: Path | None) -> BuildDir:
 def store_vocabulary() -> dict[str, list[str]]:
     """The store's closed tail sets (Category and Intent names) that LightPAIR answers over."""
     from mining.lightpair.corpus import store_tails
-    from mokg.cli import _open
 
-    store = _open()
-    try:
+    with open_store() as store:
         tails = store_tails(store)
-    finally:
-        store.close()
     if not tails["Intent"]:
         raise InputError("the store holds no Intent nodes: load or ingest the graph the build mined first")
     return tails
@@ -100,7 +92,7 @@ def distill(
 
     from mining.lightpair.distill import distill as run
     from mining.lightpair.distill import hold_out_intents
-    from mining.lightpair.train import V2, V3, TrainConfig
+    from mining.lightpair.training import V2, V3, TrainConfig
 
     torch.set_num_threads(1)
     recipes = {"v1": TrainConfig(), "v2": V2, "v3": V3}
@@ -179,7 +171,6 @@ def eval_lightpair(
     from mining.pipeline.config import MiningConfig
     from mining.pipeline.evaluate import TruthKG
     from mining.pipeline.seeds import store_entities
-    from mokg.cli import _open
     from mokg.output import render_table
 
     torch.set_num_threads(threads)
@@ -188,8 +179,7 @@ def eval_lightpair(
     meta = read_meta(model)
     use_evidence = meta.model.evidence if evidence is None else evidence
     held = {norm(h) for h in meta.held_out} - {norm(h) for h in meta.heads}
-    store = _open()
-    try:
+    with open_store() as store:
         seeds = sorted(
             (e for e in store_entities(store, "Intent") if norm(e.name) in held), key=lambda e: e.id
         )
@@ -211,8 +201,6 @@ def eval_lightpair(
             threads=threads,
             precision=precision,
         )
-    finally:
-        store.close()
     typer.echo(
         f"command: mokg eval lightpair --model {model} --rounds {rounds} --concurrency {concurrency} "
         f"--latency {latency} --noise {noise} --seed {seed}{f' --limit {limit}' if limit else ''}"
@@ -396,7 +384,7 @@ def _model_config() -> Any:
 
 
 def _tune_config(adapter: str, budget: int, n: int, steps: int, seed: int) -> Any:
-    from mining.lightpair.train import TrainConfig
+    from mining.lightpair.training import TrainConfig
     from mining.tuning.compare import TuneConfig
 
     return TuneConfig(

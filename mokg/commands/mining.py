@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from graph.errors import InputError
+from mokg.context import open_store
 
 if TYPE_CHECKING:
     from graph.store import GraphStore
     from mining.pipeline.builddir import BuildDir
+    from mokg.commands import Groups
 
 
 class LLMChoice(StrEnum):
@@ -67,10 +69,11 @@ def _print_report(report: dict[str, Any]) -> None:
     typer.echo("\n".join(lines))
 
 
-def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    app.command("build")(build)
-    eval_app.command("mining")(eval_mining)
-    eval_app.command("listings")(eval_listings)
+def register(groups: Groups) -> None:
+    """`build`, `eval mining` and `eval listings`."""
+    groups.app.command("build")(build)
+    groups.eval.command("mining")(eval_mining)
+    groups.eval.command("listings")(eval_listings)
 
 
 def build(
@@ -174,15 +177,11 @@ def build(
     `mokg build --documents mokg-data/world-demo/visible/documents/documents.jsonl --rounds 2`
     (the world's teacher reads that world's documents), then `mokg eval mining --documents`.
     """
-    from rich.console import Console
-    from rich.progress import Progress
-
+    from graph.progress import Progress
     from mining.documents.job import DocumentConfig
     from mining.llm.assemble import LLMSpec
     from mining.pipeline.build import BuildRequest, run_build
     from mining.pipeline.config import MiningConfig
-    from mokg.cli import _open
-    from mokg.output import stage_progress
 
     config = MiningConfig(
         rounds=rounds,
@@ -228,12 +227,8 @@ def build(
         documents=documents,
         doc_config=doc_config,
     )
-    store: GraphStore = _open()
-    try:
-        with Progress(console=Console(stderr=True), transient=False) as bar:
-            result = run_build(store, request, progress=stage_progress(bar), log=typer.echo)
-    finally:
-        store.close()
+    with open_store() as store, Progress(stderr=True) as board:
+        result = run_build(store, request, progress=board.stages(), log=typer.echo)
     if result.done_before:
         typer.echo(f"run {result.run_id} already finished (checkpoint {result.build.path}); nothing to do")
         return
@@ -305,15 +300,13 @@ def eval_mining(
     from mining.pipeline.embed import Embedder
     from mining.pipeline.evaluate import TruthKG, accepted_of, er_accuracy, mined_by_run, prf
     from mining.pipeline.resolve import Resolver
-    from mokg.cli import _open
     from mokg.output import render_table
 
     if documents:
         _eval_documents(world, run, workdir, out)
         return
     truth = TruthKG.from_world(world)
-    store = _open()
-    try:
+    with open_store() as store:
         if ablations:
             table = _ablations(store, truth, noise, limit, rounds, seed, cache)
             typer.echo(
@@ -339,22 +332,16 @@ def eval_mining(
         render_table(table)
         if out is not None:
             _write_table(table, out)
-    finally:
-        store.close()
 
 
 def _eval_documents(world: Path, run: str | None, workdir: Path | None, out: Path | None) -> None:
     from mining.documents.evaluate import evaluate_documents
     from mining.pipeline.builddir import BuildDir
-    from mokg.cli import _open
     from mokg.output import render_table
 
-    store = _open()
-    try:
+    with open_store() as store:
         build = BuildDir.existing(workdir) if workdir else BuildDir.find(run or _latest_mine_run(store))
         scores = evaluate_documents(store, build, world)
-    finally:
-        store.close()
     link, prov = scores.linking, scores.provenance
     typer.echo(
         f"run {build.run_id()} ({build.path}): entity linking on {link['kg_mentions']:,} names of KG "
@@ -404,17 +391,14 @@ def _build_of(run_id: str) -> BuildDir | None:
 def _ablations(
     store: GraphStore, truth: Any, noise: str, limit: int, rounds: int, seed: int, cache: Path | None
 ) -> Any:
-    from rich.console import Console
-    from rich.progress import Progress
-
+    from graph.progress import Progress
     from mining.pipeline.ablations import run_ablations
     from mining.pipeline.config import MiningConfig
     from mining.pipeline.seeds import load_seeds
-    from mokg.output import stage_progress
 
     seeds = load_seeds(store, "intents", limit, seed)
     levels = [n.strip() for n in noise.split(",") if n.strip()]
-    with Progress(console=Console(stderr=True), transient=True) as bar:
+    with Progress(stderr=True, transient=True) as board:
         return run_ablations(
             store,
             truth,
@@ -422,7 +406,7 @@ def _ablations(
             MiningConfig(rounds=rounds),
             levels,
             cache_dir=cache,
-            progress=stage_progress(bar),
+            progress=board.stages(),
         )
 
 

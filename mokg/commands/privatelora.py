@@ -18,19 +18,14 @@ from graph.errors import InputError
 
 if TYPE_CHECKING:
     from mining.privatelora.wire import Network
+    from mokg.commands import Groups
 
 OUT = Path("mokg-data/lightpair/privatelora.json")
 
 
-def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """`lightpair privatelora`, in the `lightpair` group (created here unless another module made it)."""
-    group = next((g.typer_instance for g in app.registered_groups if g.name == "lightpair"), None)
-    if group is None:
-        group = typer.Typer(
-            help="LightPAIR: the small miner, its adapters and split serving.", no_args_is_help=True
-        )
-        app.add_typer(group, name="lightpair")
-    group.command("privatelora")(privatelora)
+def register(groups: Groups) -> None:
+    """`lightpair privatelora`."""
+    groups["lightpair"].command("privatelora")(privatelora)
 
 
 def privatelora(

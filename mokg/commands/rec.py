@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,9 +16,11 @@ import typer
 
 from graph import files
 from graph.errors import InputError
+from mokg.context import open_store
 
 if TYPE_CHECKING:
     from graph.store import GraphStore
+    from mokg.commands import Groups
 
 ARTEFACTS = Path("mokg-data/rec/peace")
 KG_HELP = (
@@ -38,21 +41,23 @@ DimOpt = Annotated[int, typer.Option(help="Embedding width d.")]
 PreOpt = Annotated[int, typer.Option(help="PEACE pre-training epochs (sources).")]
 FtOpt = Annotated[int, typer.Option(help="PEACE fine-tuning epochs (per target).")]
 BatchOpt = Annotated[int, typer.Option(help="Training batch size.")]
+LinkedInitOpt = Annotated[
+    float,
+    typer.Option(
+        help="Initial std of a loaded KG's entity embeddings (0: an entity no training reaches, "
+        "e.g. a held-out film's, is only its neighbours' messages)."
+    ),
+]
 MaxBatchesOpt = Annotated[
     int | None, typer.Option(help="Cap on PEACE's batches per epoch (default: every interaction once).")
 ]
 
 
-def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    """`train peace` (in the `train` group, created here unless another module made it),
-    `eval rec` and `recommend`."""
-    train_app = next((g.typer_instance for g in app.registered_groups if g.name == "train"), None)
-    if train_app is None:
-        train_app = typer.Typer(help="Train models on the store's graph.", no_args_is_help=True)
-        app.add_typer(train_app, name="train")
-    train_app.command("peace")(train_peace)
-    eval_app.command("rec")(eval_rec)
-    app.command("recommend")(recommend)
+def register(groups: Groups) -> None:
+    """`train peace`, `eval rec` and `recommend`."""
+    groups["train"].command("peace")(train_peace)
+    groups.eval.command("rec")(eval_rec)
+    groups.app.command("recommend")(recommend)
 
 
 def train_peace(
@@ -74,6 +79,7 @@ def train_peace(
     proto_attention: Annotated[bool, typer.Option(help="Ablation: prototype attention.")] = True,
     entity_graph: Annotated[bool, typer.Option(help="Ablation: items from entities.")] = True,
     single_interest: Annotated[bool, typer.Option(help="Ablation: K = 1.")] = False,
+    linked_init: LinkedInitOpt = 0.1,
     features: FeaturesOpt = True,
     threads: ThreadsOpt = 1,
 ) -> None:
@@ -98,6 +104,7 @@ def train_peace(
         use_proto_attention=proto_attention,
         use_entity_graph=entity_graph,
         single_interest=single_interest,
+        linked_init=linked_init,
         seed=seed,
     )
     dcfg = RecDataConfig(
@@ -107,14 +114,10 @@ def train_peace(
         kg=kg == "store",
         features=features,
     )
-    store = _open()
-    opened: list[GraphStore] = []
-    try:
-        arm = None if kg == "store" else (_arm_name(kg), _kg_arm(kg, store, opened))
+    with ExitStack() as stores:
+        store = stores.enter_context(open_store())
+        arm = None if kg == "store" else (_arm_name(kg), _kg_arm(kg, store, stores))
         model, data, path = job(store, dcfg, cfg, _list(targets), out, kg=arm)
-    finally:
-        for s in [*opened, store]:
-            s.close()
     typer.echo(
         f"PEACE ({cfg.config_hash()}) on {data.n_users:,} users, {data.n_items:,} items, "
         f"KG {data.kg_source} ({data.kg_edges.shape[1]:,} entity edges); losses "
@@ -146,6 +149,7 @@ def eval_rec(
     baseline_epochs: Annotated[int, typer.Option(help="Epochs of BPR-MF, LightGCN, EMCDR.")] = 30,
     batch_size: BatchOpt = 1024,
     max_batches: MaxBatchesOpt = None,
+    linked_init: LinkedInitOpt = 0.1,
     max_test_users: Annotated[
         int | None,
         typer.Option(help="Score a seeded sample of this many test users per domain (default all)."),
@@ -176,19 +180,16 @@ def eval_rec(
             finetune_epochs=finetune_epochs,
             batch_size=batch_size,
             max_batches=max_batches,
+            linked_init=linked_init,
         ),
         baseline=BaselineConfig(dim=dim, epochs=baseline_epochs, batch_size=batch_size),
         max_test_users=max_test_users,
     )
-    store = _open()
-    opened: list[GraphStore] = []
-    try:
-        arms = {_arm_name(k): _kg_arm(k, store, opened) for k in kg or ["none", "store"]}
+    with ExitStack() as stores:
+        store = stores.enter_context(open_store())
+        arms = {_arm_name(k): _kg_arm(k, store, stores) for k in kg or ["none", "store"]}
         raw = run_comparison(store, cfg, arms, log=lambda m: typer.echo(m, err=True))
         version = store.version().as_dict()
-    finally:
-        for s in [*opened, store]:
-            s.close()
     summary = summarise(raw)
     command = "mokg " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     table = markdown_table(summary)
@@ -231,12 +232,6 @@ def recommend(
         typer.echo(f"{rank:3d}  {item}  {score:.4f}")
 
 
-def _open() -> Any:
-    from mokg import cli
-
-    return cli._open()
-
-
 def _list(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
@@ -251,10 +246,11 @@ def _arm_name(spec: str) -> str:
     return spec.partition(":")[0]
 
 
-def _kg_arm(spec: str, store: GraphStore, opened: list[GraphStore]) -> GraphStore | None:
-    """``none`` → None; ``store`` → the main store; ``NAME:PATH`` → that embedded store (opened here,
-    or the main store again if it is the same directory)."""
-    from graph.store import StoreConfig, open_store
+def _kg_arm(spec: str, store: GraphStore, stores: ExitStack) -> GraphStore | None:
+    """``none`` → None; ``store`` → the main store; ``NAME:PATH`` → that embedded store (opened here
+    and closed with ``stores``, or the main store again if it is the same directory)."""
+    from graph.store import StoreConfig
+    from graph.store import open_store as open_at
 
     _name, sep, path = spec.partition(":")
     if spec == "none":
@@ -265,6 +261,5 @@ def _kg_arm(spec: str, store: GraphStore, opened: list[GraphStore]) -> GraphStor
         raise InputError(f"--kg {spec!r} is not none, store or NAME:PATH (e.g. truth:/tmp/truth/graph)")
     if store.config.backend == "embedded" and Path(path).resolve() == Path(store.config.path).resolve():
         return store
-    kg_store: GraphStore = open_store(StoreConfig(backend="embedded", path=Path(path)))
-    opened.append(kg_store)
+    kg_store: GraphStore = stores.enter_context(open_at(StoreConfig(backend="embedded", path=Path(path))))
     return kg_store

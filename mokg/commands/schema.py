@@ -8,18 +8,18 @@ checked as safe identifiers before any Cypher is built, and never offered to PAI
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-schema_app = typer.Typer(
-    help="The store's schema: the MoKG's own relation types and those declared in the store.",
-    no_args_is_help=True,
-)
+from mokg.context import open_store
+
+if TYPE_CHECKING:
+    from mokg.commands import Groups
+
 LabelOpt = Annotated[str, typer.Option(help="A node label of the MoKG, e.g. Entity or Item.")]
 
 
-@schema_app.command("add-relation")
 def add_relation(
     name: Annotated[
         str, typer.Argument(help="The type's name: upper-case letters, digits, '_' (FILM_ACTOR).")
@@ -31,14 +31,10 @@ def add_relation(
     """Declare a relation type (or another endpoint pair of one) in a run of its own; running it
     again changes nothing. `mokg runs delete RUN` removes it while no other run's edges use it."""
     from graph.declared import declare_relation
-    from mokg import cli
 
-    store = cli._open()
-    try:
+    with open_store() as store:
         run_id = declare_relation(store, name, from_label, to_label, description)
         version = store.refresh_schema().version
-    finally:
-        store.close()
     pair = f"({from_label})-[:{name}]->({to_label})"
     if run_id is None:
         typer.echo(f"{pair} is declared already (schema v{version}); nothing changed")
@@ -46,7 +42,6 @@ def add_relation(
     typer.echo(f"declared {pair} in run {run_id} (schema v{version})")
 
 
-@schema_app.command("list")
 def list_relations(
     external: Annotated[
         bool, typer.Option("--external", help="Only the types declared in the store.")
@@ -57,18 +52,16 @@ def list_relations(
     """Every relation type and endpoint pair: kind (mokg, mined or external), the source name of an
     external type, and the run that declared it and when (the store's schema history)."""
     from graph.declared import schema_listing
-    from mokg import cli
     from mokg.output import check_result_target, write_result
 
     check_result_target(fmt, out)
-    store = cli._open()
-    try:
+    with open_store() as store:
         table = schema_listing(store, external_only=external)
         version = store.schema.version
-    finally:
-        store.close()
     write_result(table, fmt, out, title=f"relation types (schema v{version})")
 
 
-def register(app: typer.Typer, eval_app: typer.Typer) -> None:
-    app.add_typer(schema_app, name="schema")
+def register(groups: Groups) -> None:
+    """`schema add-relation|list`."""
+    groups["schema"].command("add-relation")(add_relation)
+    groups["schema"].command("list")(list_relations)
