@@ -228,3 +228,23 @@ def test_lightgcn_csr_propagation_equals_pygs_edge_list_propagation() -> None:
     got = model.get_embedding(user_item_graph(n_users, n_items, pairs[0], pairs[1]))
     assert torch.allclose(got, expected, atol=1e-6)
     assert not torch.allclose(got, model.embedding.weight)  # it propagated
+
+
+def test_negatives_are_never_a_users_fit_items_and_are_seeded() -> None:
+    from gnn.rec.baselines import NegativeSampler
+
+    rng = np.random.default_rng(1)
+    n_users, n_items = 20, 12
+    pairs = np.unique(np.stack([rng.integers(0, n_users, 150), rng.integers(0, n_items, 150)]), axis=1)
+    sampler = NegativeSampler(pairs[0], pairs[1], n_items)
+    fit = set(zip(pairs[0].tolist(), pairs[1].tolist(), strict=True))
+    users = torch.from_numpy(np.repeat(np.arange(n_users), 50))
+    assert sampler.known(torch.from_numpy(pairs[0]), torch.from_numpy(pairs[1])).all()
+    neg = sampler(users, torch.Generator().manual_seed(0))
+    drawn = list(zip(users.tolist(), neg.tolist(), strict=True))
+    full = {u for u in range(n_users) if sum((u, i) in fit for i in range(n_items)) == n_items}
+    assert not [p for p in drawn if p in fit and p[0] not in full]  # a hit is redrawn
+    assert torch.equal(neg, sampler(users, torch.Generator().manual_seed(0)))
+    assert len(set(neg.tolist())) > 1
+    empty = NegativeSampler(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 5)
+    assert not empty.known(torch.tensor([0]), torch.tensor([1])).any()

@@ -66,6 +66,36 @@ class MostPopular:
         return row.expand(len(users), -1)
 
 
+class NegativeSampler:
+    """Uniform negatives that are none of the user's fit items: a draw that hits one is redrawn (up
+    to ``rounds`` times), as RecBole's sampler does. Drawing from every item instead lets a known
+    positive be pushed down as a negative; on ML-100K that cost LightGCN 10% NDCG@10 against
+    RecBole's (``python -m bench.peers``)."""
+
+    def __init__(self, users: np.ndarray, items: np.ndarray, n_items: int, rounds: int = 20) -> None:
+        self.n_items, self.rounds = max(n_items, 1), rounds
+        keys = torch.from_numpy(users).long() * self.n_items + torch.from_numpy(items).long()
+        self.keys = torch.unique(keys)  # sorted
+
+    def known(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """Whether each (user, item) is a fit pair."""
+        if not len(self.keys):
+            return torch.zeros(len(users), dtype=torch.bool)
+        k = users * self.n_items + items
+        at = torch.searchsorted(self.keys, k).clamp_max(len(self.keys) - 1)
+        hit: torch.Tensor = self.keys[at] == k
+        return hit
+
+    def __call__(self, users: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        neg = torch.randint(self.n_items, (len(users),), generator=gen)
+        for _ in range(self.rounds):
+            hit = self.known(users, neg)
+            if not bool(hit.any()):
+                break
+            neg[hit] = torch.randint(self.n_items, (int(hit.sum()),), generator=gen)
+        return neg
+
+
 def train_bpr(
     n_users: int, n_items: int, users: np.ndarray, items: np.ndarray, config: BaselineConfig, seed: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,12 +112,13 @@ def train_bpr(
         i_emb.weight.copy_(torch.randn(max(n_items, 1), config.dim, generator=gen) * 0.1)
     opt = torch.optim.SparseAdam([u_emb.weight, i_emb.weight], lr=config.lr)
     u_all, i_all = torch.from_numpy(users), torch.from_numpy(items)
+    sampler = NegativeSampler(users, items, n_items)
     for _ in range(config.epochs if len(users) else 0):
         perm = torch.randperm(len(u_all), generator=gen)
         for start in range(0, len(perm), config.batch_size):
             b = perm[start : start + config.batch_size]
             u, pos = u_all[b], i_all[b]
-            neg = torch.randint(n_items, (len(b),), generator=gen)
+            neg = sampler(u, gen)
             uu, ip, ineg = u_emb(u), i_emb(pos), i_emb(neg)
             diff = (uu * ip).sum(-1) - (uu * ineg).sum(-1)
             reg = (uu.pow(2).sum() + ip.pow(2).sum() + ineg.pow(2).sum()) / len(b)

@@ -4,7 +4,8 @@
 The user–item graph is homogeneous (users ``0..U−1``, then the chosen items) and undirected;
 ``e^{(l+1)} = Â e^{(l)}`` with ``Â = D^{−½} A D^{−½}`` (normalised once, one CSR matrix), and
 the final embedding is the mean of the layers. Training is PyG's BPR ``recommendation_loss`` with
-one uniform negative per positive.
+one uniform negative per positive, never one of the user's fit items
+(:class:`~gnn.rec.baselines.NegativeSampler`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import torch
 
-from gnn.rec.baselines import BaselineConfig, local_items
+from gnn.rec.baselines import BaselineConfig, NegativeSampler, local_items
 
 if TYPE_CHECKING:
     from gnn.rec.data import RecData
@@ -62,6 +63,7 @@ def train_lightgcn(
     adj = user_item_graph(n_users, n_items, users, cols)
     opt = torch.optim.Adam(model.parameters(), lr=config.lr)
     u_all, i_all = torch.from_numpy(users), torch.from_numpy(cols) + n_users
+    sampler = NegativeSampler(users, cols, n_items)
     times: list[float] = []
     for _ in range(config.epochs if len(users) else 0):
         start_t = time.perf_counter()
@@ -70,7 +72,7 @@ def train_lightgcn(
             perm = perm[: max_batches * config.batch_size]
         for start in range(0, len(perm), config.batch_size):
             b = perm[start : start + config.batch_size]
-            neg = torch.randint(n_items, (len(b),), generator=gen) + n_users
+            neg = sampler(u_all[b], gen) + n_users
             emb = model.get_embedding(adj)
             u, pos = emb[u_all[b]], emb[i_all[b]]
             pos_rank, neg_rank = (u * pos).sum(-1), (u * emb[neg]).sum(-1)
