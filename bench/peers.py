@@ -41,7 +41,6 @@ from __future__ import annotations
 import argparse
 import json
 import pickle
-import resource
 import shlex
 import shutil
 import subprocess
@@ -56,6 +55,7 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from bench.peers_recbole import peak_rss_mb  # stdlib only at import; the shims are a function
 from graph.errors import InputError, MokgError
 
 if TYPE_CHECKING:
@@ -329,17 +329,6 @@ def worker(job_path: Path) -> None:
     result["peak_rss_mb"] = peak_rss_mb()
     result["torch"] = torch.__version__
     Path(job["result"]).write_text(json.dumps(result, indent=2))
-
-
-def peak_rss_mb() -> float:
-    """This process's own peak resident set in MB: ``VmHWM`` of /proc/self/status (Linux), which
-    starts afresh at exec; ``ru_maxrss`` (the fallback) keeps the parent's peak across fork + exec."""
-    status = Path("/proc/self/status")
-    if status.is_file():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # ---- the run ------------------------------------------------------------------------------------
