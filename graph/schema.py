@@ -39,8 +39,9 @@ from enum import StrEnum
 
 from graph.errors import SchemaError
 
-SCHEMA_VERSION = "5"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer;
-# v5: Entity, SAME_AS, declared (external) relation types, attributes, INTERACTED.rating
+SCHEMA_VERSION = "6"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer;
+# v5: Entity, SAME_AS, declared (external) relation types, attributes, INTERACTED.rating;
+# v6: Representation (a model's vectors of nodes, written back by the foundation model)
 KEY = "id"
 DECLARED = "DeclaredRelation"  # the system label that records a store's declared relation types
 
@@ -188,6 +189,20 @@ NODE_LABELS: tuple[NodeLabel, ...] = (
     ),
     NodeLabel("Query", "a search query", (Prop("text", _S),)),
     NodeLabel("Thought", "a TiM memory: a head-relation-tail sentence", (Prop("text", _S),)),
+    NodeLabel(
+        "Representation",
+        "a model's vector of a node (schema v6; id = MODEL_HASH:LABEL:NODE_ID)",
+        (
+            Prop("of_label", _S, "the label of the node it represents"),
+            Prop("of_id", _S, "the id of the node it represents"),
+            Prop("domain", _S, "the domain the vector was computed for"),
+            Prop("model", _S, "the model that computed it"),
+            Prop("model_hash", _S, "the hash of the model's config and weights"),
+            Prop("graph_version", _S, "the store version the model was trained on"),
+            Prop("dim", _I),
+            Prop("vector", _S, "float32 little-endian, base64"),
+        ),
+    ),
     NodeLabel(
         "Document",
         "a text the KG was mined from: a product description, campaign brief, review, FAQ page",

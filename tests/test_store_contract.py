@@ -938,8 +938,9 @@ def test_a_type_another_process_declared_is_found_when_used(store: GraphStore) -
 
 
 def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration(tmp_path: Path) -> None:
-    """Schema v5: a v4 store (no Entity, SAME_AS, DeclaredRelation; no attributes, no rating) is
-    migrated additively, keeps its data, records the migration in its marker and can load a KG."""
+    """Schema v5/v6: a v4 store (no Entity, SAME_AS, DeclaredRelation, Representation; no
+    attributes, no rating) is migrated additively, keeps its data, records the migration in its
+    marker and can load a KG."""
     import json
 
     from graph.store import StoreConfig, open_store
@@ -951,6 +952,7 @@ def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration
         "DROP TABLE SAME_AS",
         "DROP TABLE Entity",
         "DROP TABLE DeclaredRelation",
+        "DROP TABLE Representation",
         "ALTER TABLE User DROP attributes",
         "ALTER TABLE Item DROP attributes",
         "ALTER TABLE INTERACTED DROP rating",
@@ -964,8 +966,9 @@ def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration
         assert store.edge_table(("Item", "SAME_AS", "Entity"))["tail"].tolist() == ["fb:toy"]
         assert store.node_table("User", ["name", "attributes"])["name"].tolist() == ["Ann", "Bo", "Cy"]
         info = json.loads(marker.read_text())
-        assert info["schema_version"] == SCHEMA.version == "5"
-        assert [(m["from"], m["to"]) for m in info["migrations"]] == [("4", "5")]
+        assert info["schema_version"] == SCHEMA.version == "6"
+        assert [(m["from"], m["to"]) for m in info["migrations"]] == [("4", "6")]
+        assert store.node_table("Representation").empty  # v6's table, created by the migration
 
 
 @pytest.mark.parametrize("raises", [False, True])

@@ -41,10 +41,14 @@ class WorldConfig:
     conversion_prob: float = 0.7  # a user with a targeted intent during the campaign converts
     chunk_users: int = 50_000  # users generated (and written) per chunk
     n_documents: int = 400  # product descriptions, campaign briefs and reviews (documents.py)
+    impression_page_size: int = 5  # items shown per rec/search page (impressions.py); 0 = no impressions
+    impression_hard_share: float = 0.5  # share of non-clicked candidates from the clicked item's category
 
     def __post_init__(self) -> None:
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise InputError(f"--seed must be a non-negative integer, got {self.seed!r}")
+        if self.impression_page_size < 0:
+            raise InputError(f"impression_page_size must be >= 0, got {self.impression_page_size!r}")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

