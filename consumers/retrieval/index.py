@@ -1,0 +1,163 @@
+"""Item vectors in a faiss index, saved with a manifest, loaded and searched by ``mokg search``.
+
+Two index types: ``flat`` (``IndexFlatIP``, exact inner product) and ``hnsw`` (``IndexHNSWFlat``
+over inner product, M=32, efConstruction=200, efSearch=128: approximate). Vectors are unit length
+(:mod:`.biencoder`), so scores are cosines.
+
+Layout of an index folder (written aside and swapped in whole by :func:`graph.files.write_folder`;
+a non-empty folder that is not an index folder is never replaced):
+
+- ``manifest.json``: ``kind`` ("mokg-retrieval-index"), ``index_type``, ``dim``, ``graph_version``,
+  ``encoder`` (its registry name in ``loaders.features.ENCODERS``), ``model_id``, ``corpus``,
+  ``item_ids`` (row order of the index), ``written_at``;
+- ``items.faiss``: the faiss index;
+- ``items.parquet``: one row per item: ``item``, ``title``, ``domain``, ``category_path``, ``brand``
+  (what a search answer shows).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss as _faiss
+import numpy as np
+import pandas as pd
+
+from graph import files
+from graph.errors import InputError
+
+faiss: Any = _faiss  # its bundled stubs lack the SWIG search-parameter classes (SearchParametersHNSW)
+
+KIND = "mokg-retrieval-index"
+MANIFEST = "manifest.json"
+OURS = (MANIFEST, "items.faiss", "items.parquet")
+SHOWN = ["item", "title", "domain", "category_path", "brand"]
+HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 32, 200, 128
+
+
+def build_faiss(vectors: np.ndarray, index_type: str) -> Any:
+    """A faiss index over ``vectors`` [N, d] (inner product): ``flat`` or ``hnsw``."""
+    x = np.ascontiguousarray(vectors, dtype=np.float32)
+    if index_type == "flat":
+        index = faiss.IndexFlatIP(x.shape[1])
+    elif index_type == "hnsw":
+        index = faiss.IndexHNSWFlat(x.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = EF_CONSTRUCTION
+        index.hnsw.efSearch = EF_SEARCH
+    else:
+        raise InputError(f"unknown index type {index_type!r}; choose flat or hnsw")
+    index.add(x)
+    return index
+
+
+def _claim(root: Path) -> str | None:
+    path = root / MANIFEST
+    try:
+        ok = path.is_file() and json.loads(path.read_text()).get("kind") == KIND
+    except (OSError, ValueError):
+        ok = False
+    if not ok:
+        return "it is not a retrieval index folder (no manifest.json of `mokg train retrieval`)"
+    foreign = files.foreign_files(root, lambda rel: rel in OURS)
+    return f"it holds {foreign[0]!r}, which is not part of a retrieval index" if foreign else None
+
+
+def save_index(
+    out: Path, vectors: np.ndarray, items: pd.DataFrame, index_type: str, meta: dict[str, Any]
+) -> Path:
+    """Write an index folder (module doc) for ``items`` (rows aligned with ``vectors``).
+
+    ``meta`` should hold ``graph_version``, ``encoder``, ``model_id`` and ``corpus``.
+    """
+    if len(items) != len(vectors):
+        raise ValueError(f"{len(items)} items but {len(vectors)} vectors")
+    index = build_faiss(vectors, index_type)
+    manifest = {
+        "kind": KIND,
+        **meta,
+        "index_type": index_type,
+        "dim": int(vectors.shape[1]),
+        "n_items": len(items),
+        "item_ids": [str(i) for i in items["item"]],
+        "written_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+    def write(tmp: Path) -> None:
+        faiss.write_index(index, str(tmp / "items.faiss"))
+        items[SHOWN].to_parquet(tmp / "items.parquet", index=False)
+        (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
+
+    return files.write_folder(out, write, _claim)
+
+
+@dataclass
+class ItemIndex:
+    """A loaded index folder."""
+
+    manifest: dict[str, Any]
+    index: Any
+    items: pd.DataFrame
+
+    @property
+    def item_ids(self) -> list[str]:
+        return list(self.manifest["item_ids"])
+
+    def search(self, vectors: np.ndarray, k: int, domain: str | None = None) -> list[list[tuple[str, float]]]:
+        """Per query vector, its top ``k`` (item id, score), best first; ``domain``: only its items."""
+        x = np.ascontiguousarray(np.atleast_2d(vectors), dtype=np.float32)
+        params = None
+        if domain is not None:
+            rows = np.flatnonzero(self.items["domain"].to_numpy() == domain).astype(np.int64)
+            if len(rows) == 0:
+                known = ", ".join(sorted(self.items["domain"].unique()))
+                raise InputError(f"no item of domain {domain!r} in the index; its domains: {known}")
+            sel = faiss.IDSelectorBatch(rows)
+            if self.manifest["index_type"] == "hnsw":
+                params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(EF_SEARCH, k))
+            else:
+                params = faiss.SearchParameters(sel=sel)
+        elif self.manifest["index_type"] == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(EF_SEARCH, k))
+        k = min(k, self.index.ntotal)
+        scores, rows_found = self.index.search(x, k, params=params)
+        ids = self.item_ids
+        return [
+            [(ids[j], float(s)) for j, s in zip(r, sc, strict=True) if j >= 0]
+            for r, sc in zip(rows_found, scores, strict=True)
+        ]
+
+
+def load_index(folder: Path) -> ItemIndex:
+    """Read an index folder written by :func:`save_index`."""
+    path = Path(folder) / MANIFEST
+    if not path.is_file():
+        raise InputError(
+            f"{folder} holds no retrieval index; build one with `mokg train retrieval --out DIR`"
+        )
+    manifest = json.loads(path.read_text())
+    if manifest.get("kind") != KIND:
+        raise InputError(
+            f"{folder} is not a retrieval index (its manifest is of kind {manifest.get('kind')!r})"
+        )
+    index = faiss.read_index(str(Path(folder) / "items.faiss"))
+    items = pd.read_parquet(Path(folder) / "items.parquet")
+    if index.ntotal != len(manifest["item_ids"]) or len(items) != index.ntotal:
+        raise InputError(
+            f"{folder} is inconsistent: the index, items and manifest disagree on the item count"
+        )
+    return ItemIndex(manifest, index, items)
+
+
+def overlap_at_k(
+    approx: list[list[tuple[str, float]]], exact: list[list[tuple[str, float]]], k: int
+) -> float:
+    """Mean share of the exact top ``k`` that the approximate search also returns (ANN recall@k)."""
+    shares = [
+        len({i for i, _ in a[:k]} & {i for i, _ in e[:k]}) / max(1, len(e[:k]))
+        for a, e in zip(approx, exact, strict=True)
+    ]
+    return float(np.mean(shares)) if shares else float("nan")
