@@ -9,7 +9,8 @@ from graph.errors import InputError
 
 CORPORA = ("world", "electronics")
 INDEX_TYPES = ("flat", "hnsw")
-METHODS = ("bm25", "minilm")
+METHODS = ("bm25", "minilm", "mural")
+DEFAULT_METHODS = ("bm25", "minilm")  # mural trains a model: asked for by name
 
 
 @dataclass(frozen=True)
@@ -23,7 +24,9 @@ class RetrievalConfig:
         seed: seed of the query split.
         split: train/dev/test shares of the warm-domain queries.
         depth: items retrieved per query (the run's depth; ≥ the largest metric cut-off).
-        methods: baselines to run, from :data:`METHODS`.
+        methods: methods to run, from :data:`METHODS` (default: the two baselines; ``mural``
+            pre-trains and fine-tunes MURAL from the shipped MiniLM on the corpus's train queries).
+        mural_epochs: MURAL's (pre-training, fine-tuning) epochs.
         encoder: registered text encoder of the bi-encoder (``loaders.features.ENCODERS``).
         index_type: faiss index compared against the exact one (``hnsw``) or ``flat``.
         cache_dir: embedding cache (None: ``$MOKG_CACHE`` or ``~/.cache/mokg/embeddings``).
@@ -34,10 +37,12 @@ class RetrievalConfig:
     seed: int = 0
     split: tuple[float, float, float] = (0.8, 0.1, 0.1)
     depth: int = 100
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     encoder: str = "minilm"
     index_type: str = "hnsw"
     cache_dir: Path | None = None
+    mural_epochs: tuple[int, int] = (1, 1)
+    mural_item_field: str = "text"  # "text": what the baselines index; "title": the aspects only as labels
 
     def __post_init__(self) -> None:
         if self.corpus not in CORPORA:
@@ -51,5 +56,9 @@ class RetrievalConfig:
             raise InputError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
         if abs(sum(self.split) - 1.0) > 1e-6 or min(self.split) < 0:
             raise InputError(f"split shares must be ≥ 0 and sum to 1, got {self.split}")
+        if self.mural_item_field not in ("text", "title"):
+            raise InputError(f"the MURAL item field is text or title, not {self.mural_item_field!r}")
+        if min(self.mural_epochs) < 0:
+            raise InputError(f"MURAL epochs must be ≥ 0, got {self.mural_epochs}")
         if self.depth < 1:
             raise InputError(f"depth must be ≥ 1, got {self.depth}")

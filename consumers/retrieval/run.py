@@ -28,7 +28,11 @@ from graph.errors import InputError
 from graph.store import GraphStore
 from loaders.features import TextEncoder, make_encoder
 
-METHOD_NAMES = {"bm25": "BM25 (bm25s)", "minilm": "MiniLM zero-shot (bi-encoder)"}
+METHOD_NAMES = {
+    "bm25": "BM25 (bm25s)",
+    "minilm": "MiniLM zero-shot (bi-encoder)",
+    "mural": "MURAL (MiniLM, pre-trained + fine-tuned)",
+}
 QUERY_SETS = ("test", "cold")
 
 
@@ -85,6 +89,9 @@ def run(
         runs["minilm"] = dense_run(ids, ivec, qids, qvec, config.depth)
         if config.index_type != "flat":
             ann = _ann_recall(ivec, qvec, config.index_type, (10, config.depth))
+    mural_meta = ""
+    if "mural" in config.methods:
+        runs["mural"], mural_meta = _mural_run(corpus, asked, config)
     rows = []
     for method, found in runs.items():
         for name, queries in sets.items():
@@ -104,7 +111,44 @@ def run(
         "encoder": model_id or "-",
         "graph version": str(store.version()) if store is not None and corpus.name == "world" else "-",
     }
+    if mural_meta:
+        meta["mural"] = mural_meta
     return RetrievalResults(corpus.name, pd.DataFrame(rows), ann, meta)
+
+
+def _mural_run(
+    corpus: RetrievalCorpus, asked: pd.DataFrame, config: RetrievalConfig
+) -> tuple[dict[str, dict[str, float]], str]:
+    """MURAL from the shipped MiniLM: pre-trained on the items, fine-tuned on the train queries, then
+    every item and asked query embedded (dot product, exact search)."""
+    import time
+
+    from consumers.retrieval.mural import MuralConfig, load_mural
+    from consumers.retrieval.mural_train import TrainConfig, finetune, pretrain
+
+    started = time.perf_counter()
+    model = load_mural(corpus.items, MuralConfig())
+    cfg = TrainConfig(
+        pretrain_epochs=config.mural_epochs[0],
+        finetune_epochs=config.mural_epochs[1],
+        seed=config.seed,
+        item_field=config.mural_item_field,
+    )
+    pre = pretrain(model, corpus, cfg)
+    fine = finetune(model, corpus, cfg)
+    ivec = model.embed(list(corpus.items[cfg.item_field].astype(str)))
+    qvec = model.embed(list(asked["text"].astype(str)))
+    found = dense_run(list(corpus.items["item"]), ivec, list(asked["query"]), qvec, config.depth)
+    note = (
+        f"aspects {', '.join(model.vocab.names)}; items read by their {cfg.item_field}; epochs "
+        f"{config.mural_epochs[0]}+{config.mural_epochs[1]} ({len(pre['loss'])}+{len(fine['loss'])} steps, "
+        f"last losses {_last(pre['loss'])} / {_last(fine['loss'])}); {time.perf_counter() - started:.0f} s"
+    )
+    return found, note
+
+
+def _last(history: list[float]) -> str:
+    return f"{history[-1]:.3f}" if history else "-"
 
 
 def _ann_recall(ivec: np.ndarray, qvec: np.ndarray, index_type: str, ks: tuple[int, ...]) -> dict[str, float]:

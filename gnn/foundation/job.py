@@ -196,7 +196,7 @@ def _figure(result: EvalResult, path: Path) -> None:
         max(0.0, float(np.nanmin(wide.to_numpy())) - 0.05), min(1.0, float(np.nanmax(wide.to_numpy())) + 0.02)
     )
     axes[0, 0].set_title("AUC per scenario")
-    axes[0, 0].legend(fontsize=7)
+    axes[0, 0].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     if result.cold_summary is not None:
         ax = axes[0, 1]
         for mode, grp in result.cold_summary.groupby("mode", sort=False):

@@ -88,7 +88,23 @@ def eval_retrieval(
     out: Annotated[Path, typer.Option(help="Directory for retrieval_<corpus>.csv and .md.")] = Path(
         "mokg-data/eval/retrieval"
     ),
-    methods: Annotated[str, typer.Option(help="Comma-separated: bm25, minilm.")] = "bm25,minilm",
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: bm25, minilm, mural (mural pre-trains and fine-tunes MURAL from the "
+            "shipped MiniLM first: minutes on CPU)."
+        ),
+    ] = "bm25,minilm",
+    mural_epochs: Annotated[
+        str, typer.Option(help="MURAL's pre-training and fine-tuning epochs, e.g. 1,1.")
+    ] = "1,1",
+    mural_item_field: Annotated[
+        str,
+        typer.Option(
+            help="What MURAL reads of an item: text (title + category path + brand, what BM25 and MiniLM "
+            "index) or title (the paper's setting: aspect values only as training labels)."
+        ),
+    ] = "text",
     seed: Annotated[int, typer.Option(help="Seed of the query split.")] = 0,
     index_type: IndexTypeOpt = "hnsw",
     encoder: EncoderOpt = "minilm",
@@ -113,6 +129,8 @@ def eval_retrieval(
         methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
         encoder=encoder,
         index_type=index_type,
+        mural_epochs=_epochs(mural_epochs),
+        mural_item_field=mural_item_field,
     )
     if corpus == "world":
         with open_store() as store:
@@ -222,3 +240,11 @@ def _write_candidates(
     frame = pd.DataFrame(rows)
     files.write_file(out, lambda tmp: frame.to_parquet(tmp, index=False))
     typer.echo(f"{len(frame):,} candidates for {len(texts):,} queries written to {out}")
+
+
+def _epochs(text: str) -> tuple[int, int]:
+    """``--mural-epochs`` ("1,1") → (pre-training, fine-tuning) epochs."""
+    parts = [p.strip() for p in text.split(",")]
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise InputError(f"--mural-epochs takes two whole numbers, pre-training,fine-tuning, not {text!r}")
+    return int(parts[0]), int(parts[1])
