@@ -170,8 +170,15 @@ def _seed_all(seed: int) -> None:
 
 
 def mean_std(long: pd.DataFrame, by: list[str], metrics: tuple[str, ...] = ("auc", "gauc")) -> pd.DataFrame:
-    """Mean over scenarios per (by…, seed), then mean ± std over seeds: columns ``{m}_mean, {m}_std``."""
-    per_seed = long.groupby([*by, "seed"], sort=False)[list(metrics)].mean().reset_index()
-    agg = per_seed.groupby(by, sort=False)[list(metrics)].agg(["mean", "std"])
+    """Mean over scenarios per (by…, seed), then mean ± std over seeds: columns ``{m}_mean, {m}_std``;
+    ``auc_w`` is the AUC averaged with each scenario weighted by its test samples (the mean over
+    scenarios weighs a 10-sample scenario like a 20,000-sample one)."""
+    frame = long.assign(_w=long["auc"] * long["n"], _n=long["n"].where(long["auc"].notna(), 0))
+    per_seed = frame.groupby([*by, "seed"], sort=False).agg(
+        **{m: (m, "mean") for m in metrics}, _w=("_w", "sum"), _n=("_n", "sum")
+    )
+    per_seed["auc_w"] = per_seed.pop("_w") / per_seed.pop("_n")
+    per_seed = per_seed.reset_index()
+    agg = per_seed.groupby(by, sort=False)[[*metrics, "auc_w"]].agg(["mean", "std"])
     agg.columns = [f"{col[0]}_{col[1]}" for col in agg.columns]
     return agg.reset_index()

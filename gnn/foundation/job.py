@@ -172,7 +172,7 @@ def _md(frame: pd.DataFrame) -> str:
 
 def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
-    for m in ("auc", "gauc"):
+    for m in ("auc", "gauc", "auc_w"):
         out[m] = [
             f"{a:.4f} ± {s:.4f}" if np.isfinite(s) else f"{a:.4f}"
             for a, s in zip(out.pop(f"{m}_mean"), out.pop(f"{m}_std"), strict=True)
