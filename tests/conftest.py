@@ -103,3 +103,16 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
         if request.param == "neo4j":
             _clear(s)
         s.close()
+
+
+@pytest.fixture
+def one_torch_thread() -> Iterator[None]:
+    """torch on one intra-op thread for a test (tiny models: more threads only add contention on a
+    shared 2-core machine, 3-30x slower), restored afterwards. Use it with
+    ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

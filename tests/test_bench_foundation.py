@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 
 from bench.foundation import METHODS, main
+from tests.support.fakes import FakeEncoder
 from tests.support.foundation_toy import toy_data
-from tests.test_foundation import FakeEncoder
 
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_the_benchmark_runs_on_toy_data_and_reports_every_measure(tmp_path: Path) -> None:

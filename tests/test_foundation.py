@@ -3,8 +3,6 @@ samples, artefacts and the CLI (issue 16)."""
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,28 +24,11 @@ from loaders.ingest import ingest_world
 from loaders.world.config import world_config
 from loaders.world.generate import generate_world
 from mokg.cli import app
+from tests.support.fakes import FakeEncoder
 from tests.support.foundation_toy import toy_data
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = world_config("demo", seed=7, n_users=300, n_items=400, n_campaigns=4, chunk_users=120)
-
-
-class FakeEncoder:
-    """Deterministic 8-d text vectors (no model load)."""
-
-    model_id = "fake-8"
-    dim = 8
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8) for t in texts]
-        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim) / 255.0
-
-
-@pytest.fixture(autouse=True)
-def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -3,8 +3,6 @@ multi-domain problem, STAR's star topology and partitioned norm, cold-start scen
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from sklearn.metrics import roc_auc_score
@@ -38,13 +36,7 @@ SMALL = BaselineConfig(
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """Tiny models: extra intra-op threads only add contention (3-10x slower on a shared 2-core box)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _model(name: str, n_scenarios: int = N_SCEN) -> ScenarioModel:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -24,13 +23,7 @@ def small() -> FoundationData:
     return ml1m_data(max_users=300)
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    """A small model: extra intra-op threads only add contention on a shared 2-core box (30x slower)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_mmoe_peer_learns_on_ml1m_sample(small: FoundationData) -> None:

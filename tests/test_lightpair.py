@@ -39,22 +39,12 @@ CAT = EntityContext("adopting a cat", "Intent", "A household adopts a cat.")
 
 
 def tiny_model(seed: int = 0, per_relation: bool = False, evidence: bool = False) -> LightPAIR:
-    """A 2-layer, 32-wide BERT with MiniLM's tokenizer (read from the local package, offline)."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    """LightPAIR over a tiny BERT (tests/support/tiny_bert.py)."""
+    from tests.support.tiny_bert import tiny_bert
 
-    from mining.lightpair.model import minilm_path
-
-    torch.manual_seed(seed)
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-    )
+    bert, tokenizer = tiny_bert(seed)
     return LightPAIR(
-        BertModel(config),
+        bert,
         tokenizer,
         ModelConfig(
             tuple(r.name for r in SCHEMA.mined_relations()),

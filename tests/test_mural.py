@@ -13,7 +13,7 @@ from consumers.retrieval.corpus import RetrievalCorpus, item_text
 from consumers.retrieval.mural import Mural, MuralConfig, contrastive_loss
 from consumers.retrieval.mural_train import TrainConfig, finetune, pretrain, training_triples
 
-torch.set_num_threads(1)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 # A two-level tree with three leaves; brands; two domains.
 ITEMS = [
@@ -50,25 +50,13 @@ def tiny_corpus() -> RetrievalCorpus:
 
 
 def tiny_mural(**kw: object) -> Mural:
-    """A 2-layer, 32-wide BERT with MiniLM's tokenizer (read from the local package, offline)."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    """MURAL over a tiny BERT (no dropout) and the tiny corpus's aspects."""
+    from tests.support.tiny_bert import tiny_bert
 
-    from mining.lightpair.model import minilm_path
-
-    torch.manual_seed(0)
-    tokenizer = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
-    config = BertConfig(
-        vocab_size=tokenizer.vocab_size,
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        hidden_dropout_prob=0.0,
-        attention_probs_dropout_prob=0.0,
-    )
+    bert, tokenizer = tiny_bert(dropout=0.0)
     cfg = MuralConfig(max_len=32, **kw)  # type: ignore[arg-type]
     vocab = build_vocab(tiny_corpus().items, tokenizer, cfg.granularities)
-    return Mural(BertModel(config), tokenizer, vocab, cfg)
+    return Mural(bert, tokenizer, vocab, cfg)
 
 
 def test_vocabulary_from_the_data() -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +14,10 @@ from loaders.ingest import ingest_world
 from loaders.world.config import world_config
 from loaders.world.generate import generate_world
 from mokg.cli import app
+from tests.support.fakes import FakeEncoder
 
 pytestmark = pytest.mark.slow
 TINY = world_config("demo", seed=7, n_users=300, n_items=400, n_campaigns=4, chunk_users=120)
-
-
-class FakeEncoder:
-    """Deterministic 8-d text vectors (no model load)."""
-
-    model_id = "fake-8"
-    dim = 8
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8) for t in texts]
-        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim) / 255.0
 
 
 @pytest.fixture(scope="module")

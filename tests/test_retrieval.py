@@ -3,14 +3,11 @@
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from consumers.retrieval.bm25 import bm25_run
@@ -25,28 +22,15 @@ from loaders.ingest import ingest_world
 from loaders.world.config import world_config
 from loaders.world.generate import generate_world
 from mokg.cli import app
+from tests.support.fakes import CenteredFakeEncoder as FakeEncoder
 
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 TINY = world_config("demo", seed=7, n_users=300, n_items=400, n_campaigns=4, chunk_users=120)
 
 
-class FakeEncoder:
-    """Deterministic 8-d text vectors (no model load)."""
-
-    model_id = "fake-8"
-    dim = 8
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8) for t in texts]
-        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim) / 255.0 - 0.5
-
-
 @pytest.fixture(autouse=True)
-def one_thread(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOKG_CACHE", str(tmp_path / "cache"))
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")
