@@ -290,6 +290,8 @@ def world_generate(
         str, typer.Option(help="demo (2k users, seconds), small (50k), bench (1M users, minutes).")
     ] = "demo",
     seed: Annotated[int, typer.Option(help="Same scale and seed give the same files, byte for byte.")] = 0,
+    users: Annotated[int | None, typer.Option(help="Override the scale's number of users.")] = None,
+    items: Annotated[int | None, typer.Option(help="Override the scale's number of items.")] = None,
 ) -> None:
     """Write a world to Parquet: visible/ (what models may see) and hidden/ (evaluator-only truth)."""
     from graph.files import check_folder
@@ -297,7 +299,10 @@ def world_generate(
     from loaders.world.config import world_config
     from loaders.world.generate import claim_world, generate_world
 
-    cfg = world_config(scale, seed)
+    sizes = {k: v for k, v in (("n_users", users), ("n_items", items)) if v is not None}
+    if any(v < 1 for v in sizes.values()):
+        raise InputError("--users and --items must be >= 1")
+    cfg = world_config(scale, seed, **sizes)
     check_folder(out, claim_world)
     with Progress() as board:
         stage = board.stage(f"generating the {scale} world", unit="chunks")
