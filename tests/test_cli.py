@@ -225,6 +225,7 @@ def test_export_formats(demo_dir: Path) -> None:
         (["world", "generate", "--out", "file.txt"], 2, "it is a file"),
         (["world", "generate", "--out", "w", "--seed", "-1"], 2, "--seed must be a non-negative integer"),
         (["world", "generate", "--out", "mine"], 2, "refusing to replace mine"),
+        (["world", "generate", "--out", "w", "--users", "0"], 2, "--users and --items must be >= 1"),
         (["subgraph", "--domain", "nope", "--out", "s.pt", "--no-features"], 2, "unknown domain 'nope'"),
         (["cypher", "RETURN $a AS a", "-p", "a=1", "-p", "a=2"], 2, "parameter 'a' is given twice"),
         (["query", "top_degree", "-p", "limit=1", "-p", "limit=2"], 2, "parameter 'limit' is given twice"),

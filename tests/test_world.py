@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
@@ -226,3 +227,16 @@ def test_text_and_queries_are_composed_from_the_vocabulary(world: Path) -> None:
     clicked = _visible(world, ("Query", "CLICKED", "Item"))
     assert len(queries) > 0 and set(clicked["head"]) <= set(queries["id"])
     assert np.all(queries["id"].str.startswith("q_"))
+
+
+def test_world_sizes_can_be_set_from_the_cli(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from mokg.cli import app
+
+    r = CliRunner().invoke(
+        app, ["world", "generate", "--users", "120", "--items", "90", "--out", str(tmp_path / "w")]
+    )
+    assert r.exit_code == 0, r.output
+    manifest = json.loads((tmp_path / "w" / "world.json").read_text())
+    assert manifest["config"]["n_users"] == 120 and manifest["config"]["n_items"] == 90
