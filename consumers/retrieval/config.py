@@ -9,8 +9,8 @@ from graph.errors import InputError
 
 CORPORA = ("world", "electronics")
 INDEX_TYPES = ("flat", "hnsw")
-METHODS = ("bm25", "minilm", "mural")
-DEFAULT_METHODS = ("bm25", "minilm")  # mural trains a model: asked for by name
+METHODS = ("bm25", "minilm", "bibert", "mural")
+DEFAULT_METHODS = ("bm25", "minilm")  # bibert and mural train a model: asked for by name
 
 
 @dataclass(frozen=True)
@@ -25,8 +25,9 @@ class RetrievalConfig:
         split: train/dev/test shares of the warm-domain queries.
         depth: items retrieved per query (the run's depth; ≥ the largest metric cut-off).
         methods: methods to run, from :data:`METHODS` (default: the two baselines; ``mural``
-            pre-trains and fine-tunes MURAL from the shipped MiniLM on the corpus's train queries).
-        mural_epochs: MURAL's (pre-training, fine-tuning) epochs.
+            pre-trains and fine-tunes MURAL from the shipped MiniLM on the corpus's train queries;
+            ``bibert`` fine-tunes the MiniLM as a plain bi-encoder, MURAL's fine-tuning less the aspects).
+        mural_epochs: MURAL's (pre-training, fine-tuning) epochs; BIBERT fine-tunes for the second.
         encoder: registered text encoder of the bi-encoder (``loaders.features.ENCODERS``).
         index_type: faiss index compared against the exact one (``hnsw``) or ``flat``.
         cache_dir: embedding cache (None: ``$MOKG_CACHE`` or ``~/.cache/mokg/embeddings``).
@@ -43,6 +44,7 @@ class RetrievalConfig:
     cache_dir: Path | None = None
     mural_epochs: tuple[int, int] = (1, 1)
     mural_item_field: str = "text"  # "text": what the baselines index; "title": the aspects only as labels
+    # (BIBERT reads the same field)
 
     def __post_init__(self) -> None:
         if self.corpus not in CORPORA:

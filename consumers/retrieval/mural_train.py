@@ -118,9 +118,14 @@ def training_triples(corpus: RetrievalCorpus, cfg: TrainConfig) -> list[tuple[st
 
 
 def finetune(
-    model: Mural, corpus: RetrievalCorpus, cfg: TrainConfig, progress: StageProgress | None = None
+    model: Mural,
+    corpus: RetrievalCorpus,
+    cfg: TrainConfig,
+    progress: StageProgress | None = None,
+    stage: str = "mural finetune",
 ) -> dict[str, list[float]]:
-    """Fine-tune ``model`` in place (module doc) → {"loss", "contrastive", "aspect"} per step."""
+    """Fine-tune ``model`` in place (module doc) → {"loss", "contrastive", "aspect"} per step;
+    ``stage``: the progress bar's name."""
     torch.manual_seed(cfg.seed)
     rng = random.Random(cfg.seed)
     triples = training_triples(corpus, cfg)
@@ -131,7 +136,7 @@ def finetune(
         queries_of.setdefault(pos, set()).add(text)
     per_epoch = -(-len(triples) // cfg.batch_size)
     total = _steps(per_epoch, cfg.finetune_epochs, cfg.max_steps)
-    tick = (progress or _noop)("mural finetune", total)
+    tick = (progress or _noop)(stage, total)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     history: dict[str, list[float]] = {"loss": [], "contrastive": [], "aspect": []}
     model.train()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -28,9 +28,13 @@ from graph.errors import InputError
 from graph.store import GraphStore
 from loaders.features import TextEncoder, make_encoder
 
+if TYPE_CHECKING:
+    from consumers.retrieval.mural import Mural
+
 METHOD_NAMES = {
     "bm25": "BM25 (bm25s)",
     "minilm": "MiniLM zero-shot (bi-encoder)",
+    "bibert": "BIBERT (MiniLM fine-tuned)",
     "mural": "MURAL (MiniLM, pre-trained + fine-tuned)",
 }
 QUERY_SETS = ("test", "cold")
@@ -89,9 +93,11 @@ def run(
         runs["minilm"] = dense_run(ids, ivec, qids, qvec, config.depth)
         if config.index_type != "flat":
             ann = _ann_recall(ivec, qvec, config.index_type, (10, config.depth))
-    mural_meta = ""
+    trained_meta: dict[str, str] = {}
+    if "bibert" in config.methods:
+        runs["bibert"], trained_meta["bibert"] = _bibert_run(corpus, asked, config)
     if "mural" in config.methods:
-        runs["mural"], mural_meta = _mural_run(corpus, asked, config)
+        runs["mural"], trained_meta["mural"] = _mural_run(corpus, asked, config)
     rows = []
     for method, found in runs.items():
         for name, queries in sets.items():
@@ -111,8 +117,7 @@ def run(
         "encoder": model_id or "-",
         "graph version": str(store.version()) if store is not None and corpus.name == "world" else "-",
     }
-    if mural_meta:
-        meta["mural"] = mural_meta
+    meta.update(trained_meta)
     return RetrievalResults(corpus.name, pd.DataFrame(rows), ann, meta)
 
 
@@ -136,15 +141,47 @@ def _mural_run(
     )
     pre = pretrain(model, corpus, cfg)
     fine = finetune(model, corpus, cfg)
-    ivec = model.embed(list(corpus.items[cfg.item_field].astype(str)))
-    qvec = model.embed(list(asked["text"].astype(str)))
-    found = dense_run(list(corpus.items["item"]), ivec, list(asked["query"]), qvec, config.depth)
+    found = _trained_run(model, corpus, asked, cfg.item_field, config.depth)
     note = (
         f"aspects {', '.join(model.vocab.names)}; items read by their {cfg.item_field}; epochs "
         f"{config.mural_epochs[0]}+{config.mural_epochs[1]} ({len(pre['loss'])}+{len(fine['loss'])} steps, "
         f"last losses {_last(pre['loss'])} / {_last(fine['loss'])}); {time.perf_counter() - started:.0f} s"
     )
     return found, note
+
+
+def _bibert_run(
+    corpus: RetrievalCorpus, asked: pd.DataFrame, config: RetrievalConfig
+) -> tuple[dict[str, dict[str, float]], str]:
+    """BIBERT (:mod:`.bibert`): the shipped MiniLM fine-tuned as MURAL is (its fine-tuning epochs,
+    item field and seed) without the aspects and without pre-training; dot product, exact search."""
+    import time
+
+    from consumers.retrieval.bibert import finetune_bibert, load_bibert
+    from consumers.retrieval.mural_train import TrainConfig
+
+    started = time.perf_counter()
+    model = load_bibert(corpus.items)
+    cfg = TrainConfig(
+        finetune_epochs=config.mural_epochs[1], seed=config.seed, item_field=config.mural_item_field
+    )
+    fine = finetune_bibert(model, corpus, cfg)
+    found = _trained_run(model, corpus, asked, cfg.item_field, config.depth)
+    note = (
+        f"[CLS] vector, no aspects; items read by their {cfg.item_field}; {cfg.finetune_epochs} fine-tuning "
+        f"epochs ({len(fine['loss'])} steps, last loss {_last(fine['loss'])}); "
+        f"{time.perf_counter() - started:.0f} s"
+    )
+    return found, note
+
+
+def _trained_run(
+    model: Mural, corpus: RetrievalCorpus, asked: pd.DataFrame, item_field: str, depth: int
+) -> dict[str, dict[str, float]]:
+    """Every item (its ``item_field``) and asked query embedded by ``model``; exact top ``depth``."""
+    ivec = model.embed(list(corpus.items[item_field].astype(str)))
+    qvec = model.embed(list(asked["text"].astype(str)))
+    return dense_run(list(corpus.items["item"]), ivec, list(asked["query"]), qvec, depth)
 
 
 def _last(history: list[float]) -> str:

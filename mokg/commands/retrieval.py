@@ -91,18 +91,22 @@ def eval_retrieval(
     methods: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: bm25, minilm, mural (mural pre-trains and fine-tunes MURAL from the "
-            "shipped MiniLM first: minutes on CPU)."
+            help="Comma-separated: bm25, minilm, bibert, mural (mural pre-trains and fine-tunes MURAL from "
+            "the shipped MiniLM first; bibert fine-tunes the MiniLM as a plain bi-encoder, MURAL's "
+            "fine-tuning without the aspects: minutes on CPU)."
         ),
     ] = "bm25,minilm",
     mural_epochs: Annotated[
-        str, typer.Option(help="MURAL's pre-training and fine-tuning epochs, e.g. 1,1.")
+        str,
+        typer.Option(
+            help="MURAL's pre-training and fine-tuning epochs, e.g. 1,1 (BIBERT: the fine-tuning ones)."
+        ),
     ] = "1,1",
     mural_item_field: Annotated[
         str,
         typer.Option(
-            help="What MURAL reads of an item: text (title + category path + brand, what BM25 and MiniLM "
-            "index) or title (the paper's setting: aspect values only as training labels)."
+            help="What MURAL and BIBERT read of an item: text (title + category path + brand, what BM25 "
+            "and MiniLM index) or title (the paper's setting: aspect values only as training labels)."
         ),
     ] = "text",
     seed: Annotated[int, typer.Option(help="Seed of the query split.")] = 0,
