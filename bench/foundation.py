@@ -59,11 +59,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    import torch
-
     from gnn.foundation.data import FoundationData
     from gnn.foundation.features import Encoded
-    from gnn.foundation.serve import Artefacts
     from loaders.features import TextEncoder
 
 METHODS = ("foundation", "mmoe", "shared_bottom", "ple", "star")
@@ -146,7 +143,6 @@ class Trainer:
 
     def __init__(self, enc: Encoded, method: str, rows: np.ndarray, batch_size: int, seed: int) -> None:
         import torch
-        from torch import nn
 
         from gnn.foundation.model import FoundationConfig, make_ranker
         from gnn.foundation.train import TrainConfig
@@ -159,7 +155,6 @@ class Trainer:
         params = [p for p in self.model.parameters() if p.requires_grad]
         self.params = sum(p.numel() for p in params)
         self.opt = torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.loss_fn = nn.BCEWithLogitsLoss()
         self.rng = np.random.default_rng(seed)
         self.order: np.ndarray = np.zeros(0, np.int64)
         self.steps = 0
@@ -172,19 +167,12 @@ class Trainer:
 
     def run(self, n: int) -> float:
         """Seconds for ``n`` training steps."""
-        import torch
-
-        from gnn.foundation.train import _batch
+        from gnn.foundation.train import train_step
 
         self.model.train()
         t0 = time.perf_counter()
         for _ in range(n):
-            rows = self._next_rows()
-            logits, aux = self.model(*_batch(self.enc, rows))
-            loss = self.loss_fn(logits, self.enc.label[torch.from_numpy(rows)]) + aux
-            self.opt.zero_grad()
-            loss.backward()
-            self.opt.step()
+            train_step(self.model, self.enc, self._next_rows(), self.opt)
         self.steps += n
         return time.perf_counter() - t0
 
@@ -219,30 +207,6 @@ def bench_training(enc: Encoded, args: argparse.Namespace) -> tuple[dict[str, An
 # --- 3. scoring from saved artefacts ------------------------------------------------------------
 
 
-def full_logits(art: Artefacts, request: str, domain: str, cand: torch.Tensor) -> torch.Tensor:
-    """The full model's logits, exactly as :func:`gnn.foundation.serve.score` computes them."""
-    import torch
-
-    kind = art.kinds[art.request_index[request]]
-    scen = f"{domain}/{'search' if kind == 'query' else 'rec'}"
-    n = len(cand)
-    req = torch.full((n,), art.request_index[request], dtype=torch.long)
-    dom = torch.full((n,), art.enc.domains.index(domain), dtype=torch.long)
-    sc = torch.full((n,), art.enc.scenarios.index(scen), dtype=torch.long)
-    with torch.no_grad():
-        logits: torch.Tensor = art.model(req, cand, dom, sc)[0]
-    return logits
-
-
-def full_score(art: Artefacts, request: str, domain: str, cand: torch.Tensor) -> list[tuple[str, float]]:
-    """serve.score's body on the given candidates (top-20 by probability)."""
-    import torch
-
-    prob = torch.sigmoid(full_logits(art, request, domain, cand)).numpy()
-    top = np.argsort(-prob, kind="stable")[:TOP_K]
-    return [(str(art.enc.item_ids[cand[i]]), float(prob[i])) for i in top]
-
-
 def timed_requests(fn: Callable[[int], object], n: int) -> dict[str, float]:
     """Requests/s of ``fn(0..n-1)`` one at a time, and the p50 latency."""
     lat = []
@@ -262,7 +226,7 @@ def bench_serving(
     import torch
 
     from gnn.foundation.fastscore import FastScorer
-    from gnn.foundation.serve import load_artefacts, save_artefacts, score
+    from gnn.foundation.serve import full_logits, load_artefacts, save_artefacts, score
 
     kinds = data.requests["kind"].to_numpy()
     t0 = time.perf_counter()
@@ -288,10 +252,10 @@ def bench_serving(
     same_top = 0
     for i in range(n_check):
         (r, d), cand = reqs[i], cands[i]
-        full, quick = full_logits(art, r, d, cand), fast.logits(r, d, cand)
+        full, quick = full_logits(art, r, d, cand.numpy()), fast.logits(r, d, cand)
         logit_diff = max(logit_diff, float((full - quick).abs().max()))
         prob_diff = max(prob_diff, float((torch.sigmoid(full) - torch.sigmoid(quick)).abs().max()))
-        same_top += [x for x, _ in full_score(art, r, d, cand)] == [
+        same_top += [x for x, _ in score(art, r, d, TOP_K, cand.numpy())] == [
             x for x, _ in fast.score(r, d, TOP_K, cand.numpy())
         ]
     if prob_diff > SCORE_TOL:
@@ -300,7 +264,7 @@ def bench_serving(
     n = len(reqs)
     cand_np = [x.numpy() for x in cands]
     rows = {
-        "full model": timed_requests(lambda i: full_score(art, *reqs[i], cands[i]), n),
+        "full model": timed_requests(lambda i: score(art, *reqs[i], TOP_K, cand_np[i]), n),
         "fastscore": timed_requests(lambda i: fast.score(*reqs[i], TOP_K, cand_np[i]), n),
         "serve.score (domain items)": timed_requests(lambda i: score(art, *reqs[i], TOP_K), n),
         "FastScorer.score (domain items)": timed_requests(lambda i: fast.score(*reqs[i], TOP_K), n),

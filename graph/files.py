@@ -154,3 +154,16 @@ def foreign_files(root: Path, ours: Callable[[str], bool]) -> list[str]:
     """Files under ``root`` (relative POSIX paths, sorted) that ``ours`` does not recognise."""
     found = (p.relative_to(root).as_posix() for p in root.rglob("*") if not p.is_dir())
     return sorted(rel for rel in found if not ours(rel))
+
+
+def artefact_claim(marker: str, ours: Callable[[str], bool], kind: str) -> Claim:
+    """The :data:`Claim` of an artefact folder: it may be replaced when it holds ``marker`` and only
+    files ``ours`` recognises (``kind`` names the artefact in the reasons, e.g. "PEACE artefact")."""
+
+    def claim(root: Path) -> str | None:
+        if not (root / marker).is_file():
+            return f"it is not a {kind} folder (no {marker})"
+        foreign = foreign_files(root, ours)
+        return f"it holds {foreign[0]!r}, which is not a {kind}" if foreign else None
+
+    return claim

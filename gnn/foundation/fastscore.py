@@ -91,7 +91,7 @@ class FastScorer:
             ]
         self._items: dict[int, _DomainItems] = {}
         for name in art.enc.domains if domains is None else domains:
-            self._domain_items(self._domain_index(name))
+            self._domain_items(self.art.domain_index(name))
 
     @property
     def macs_per_candidate(self) -> int:
@@ -101,11 +101,6 @@ class FastScorer:
         macs = self._a_both.shape[1] * h + self._w1.numel() + self._gates[0][0].numel()
         macs += sum(w.numel() for layers in self._rest for w, _ in layers)
         return int(macs + sum(w.numel() for w, _ in self._towers[0]))
-
-    def _domain_index(self, domain: str) -> int:
-        if domain not in self.art.enc.domains:
-            raise InputError(f"unknown domain {domain!r}; the model knows {', '.join(self.art.enc.domains)}")
-        return self.art.enc.domains.index(domain)
 
     def _map(self, k: int) -> int:
         return k if self._a_req.shape[0] > 1 else 0
@@ -121,22 +116,10 @@ class FastScorer:
             self._items[k] = _DomainItems(vec.contiguous(), proj.contiguous())
         return self._items[k]
 
-    def scenario(self, request: str, domain: str) -> tuple[int, int, int]:
-        """(request row, domain index, scenario index); InputError naming what is unknown."""
-        art = self.art
-        if request not in art.request_index:
-            raise InputError(f"unknown user or query {request!r}: the model was trained without it")
-        k = self._domain_index(domain)
-        row = art.request_index[request]
-        scen = f"{domain}/{'search' if art.kinds[row] == 'query' else 'rec'}"
-        if scen not in art.enc.scenarios:
-            raise InputError(f"the model has no scenario {scen}; it has {', '.join(art.enc.scenarios)}")
-        return row, k, art.enc.scenarios.index(scen)
-
     @torch.inference_mode()
     def logits(self, request: str, domain: str, candidates: np.ndarray | Tensor) -> Tensor:
         """Logits [C] of ``request`` for item rows ``candidates`` [C] shown in ``domain``."""
-        row, k, s = self.scenario(request, domain)
+        row, k, s = self.art.scenario(request, domain)
         cand = torch.as_tensor(candidates, dtype=torch.long)
         m, km = self.model, self._map(k)
         req = torch.tensor([row])
@@ -173,9 +156,5 @@ class FastScorer:
     ) -> list[tuple[str, float]]:
         """Top ``k`` of ``candidates`` (default: the domain's items, as :func:`serve.score`) by click
         probability: ``(item id, probability)``, best first."""
-        if k < 1:
-            raise InputError(f"-k must be >= 1, got {k}")
         cand = self.art.candidates(domain) if candidates is None else np.asarray(candidates)
-        prob = torch.sigmoid(self.logits(request, domain, cand)).numpy()
-        top = np.argsort(-prob, kind="stable")[:k]
-        return [(str(self.art.enc.item_ids[cand[i]]), float(prob[i])) for i in top]
+        return self.art.top_k(cand, self.logits(request, domain, cand), k)

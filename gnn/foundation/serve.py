@@ -52,26 +52,25 @@ def model_hash(model: SRFoundation) -> str:
     return h.hexdigest()[:12]
 
 
-def _claim(root: Path) -> str | None:
-    if not (root / MANIFEST).is_file():
-        return f"it is not a foundation artefact folder (no {MANIFEST})"
-    foreign = files.foreign_files(root, lambda rel: rel in OURS)
-    return f"it holds {foreign[0]!r}, which is not a foundation artefact" if foreign else None
+_claim = files.artefact_claim(MANIFEST, lambda rel: rel in OURS, "foundation artefact")
+
+
+def _majority_domain(rows: torch.Tensor, n: int, enc: Encoded) -> np.ndarray:
+    """[n] the domain each of ``n`` rows (indexed by the samples' ``rows``) is shown in most."""
+    counts = np.zeros((n, len(enc.domains)), np.int64)
+    np.add.at(counts, (rows.numpy(), enc.domain.numpy()), 1)
+    names: np.ndarray = np.array(enc.domains, dtype=object)[counts.argmax(1)]
+    return names
 
 
 def item_domains(enc: Encoded) -> np.ndarray:
     """[Ni] the domain each item is shown in most (its candidates' domain when scoring)."""
-    counts = np.zeros((len(enc.item_ids), len(enc.domains)), np.int64)
-    np.add.at(counts, (enc.item.numpy(), enc.domain.numpy()), 1)
-    names: np.ndarray = np.array(enc.domains, dtype=object)[counts.argmax(1)]
-    return names
+    return _majority_domain(enc.item, len(enc.item_ids), enc)
 
 
 def request_domains(enc: Encoded) -> np.ndarray:
-    counts = np.zeros((len(enc.request_ids), len(enc.domains)), np.int64)
-    np.add.at(counts, (enc.req.numpy(), enc.domain.numpy()), 1)
-    names: np.ndarray = np.array(enc.domains, dtype=object)[counts.argmax(1)]
-    return names
+    """[Nr] the domain each request is made in most."""
+    return _majority_domain(enc.req, len(enc.request_ids), enc)
 
 
 @torch.no_grad()
@@ -147,10 +146,34 @@ class Artefacts:
     item_domains: np.ndarray
     request_index: dict[str, int]
 
-    def candidates(self, domain: str) -> np.ndarray:
+    def domain_index(self, domain: str) -> int:
         if domain not in self.enc.domains:
             raise InputError(f"unknown domain {domain!r}; the model knows {', '.join(self.enc.domains)}")
+        return self.enc.domains.index(domain)
+
+    def candidates(self, domain: str) -> np.ndarray:
+        """Item rows of ``domain`` (the domain each item is shown in most)."""
+        self.domain_index(domain)
         return np.flatnonzero(self.item_domains == domain)
+
+    def scenario(self, request: str, domain: str) -> tuple[int, int, int]:
+        """(request row, domain index, scenario index); InputError naming what is unknown."""
+        if request not in self.request_index:
+            raise InputError(f"unknown user or query {request!r}: the model was trained without it")
+        k = self.domain_index(domain)
+        row = self.request_index[request]
+        scen = f"{domain}/{'search' if self.kinds[row] == 'query' else 'rec'}"
+        if scen not in self.enc.scenarios:
+            raise InputError(f"the model has no scenario {scen}; it has {', '.join(self.enc.scenarios)}")
+        return row, k, self.enc.scenarios.index(scen)
+
+    def top_k(self, candidates: np.ndarray, logits: torch.Tensor, k: int) -> list[tuple[str, float]]:
+        """``(item id, click probability)`` of the ``k`` best ``candidates``, best first."""
+        if k < 1:
+            raise InputError(f"-k must be >= 1, got {k}")
+        prob = torch.sigmoid(logits).numpy()
+        top = np.argsort(-prob, kind="stable")[:k]
+        return [(str(self.enc.item_ids[candidates[i]]), float(prob[i])) for i in top]
 
 
 def load_artefacts(folder: Path) -> Artefacts:
@@ -197,24 +220,22 @@ def load_artefacts(folder: Path) -> Artefacts:
 
 
 @torch.no_grad()
-def score(art: Artefacts, request: str, domain: str, k: int = 20) -> list[tuple[str, float]]:
-    """Top ``k`` items of ``domain`` for a user or query id, by click probability."""
-    if request not in art.request_index:
-        raise InputError(f"unknown user or query {request!r}: the model was trained without it")
-    if k < 1:
-        raise InputError(f"-k must be >= 1, got {k}")
-    cand = torch.from_numpy(art.candidates(domain))
-    kind = art.kinds[art.request_index[request]]
-    scen = f"{domain}/{'search' if kind == 'query' else 'rec'}"
-    if scen not in art.enc.scenarios:
-        raise InputError(f"the model has no scenario {scen}; it has {', '.join(art.enc.scenarios)}")
-    n = len(cand)
-    req = torch.full((n,), art.request_index[request], dtype=torch.long)
-    dom = torch.full((n,), art.enc.domains.index(domain), dtype=torch.long)
-    sc = torch.full((n,), art.enc.scenarios.index(scen), dtype=torch.long)
-    prob = torch.sigmoid(art.model(req, cand, dom, sc)[0]).numpy()
-    top = np.argsort(-prob, kind="stable")[:k]
-    return [(str(art.enc.item_ids[cand[i]]), float(prob[i])) for i in top]
+def full_logits(art: Artefacts, request: str, domain: str, candidates: np.ndarray) -> torch.Tensor:
+    """Logits [C] of the full model forward for item rows ``candidates`` [C] shown in ``domain``."""
+    row, k, s = art.scenario(request, domain)
+    cand = torch.as_tensor(candidates, dtype=torch.long)
+    req, dom, sc = (torch.full((len(cand),), v, dtype=torch.long) for v in (row, k, s))
+    logits: torch.Tensor = art.model(req, cand, dom, sc)[0]
+    return logits
+
+
+def score(
+    art: Artefacts, request: str, domain: str, k: int = 20, candidates: np.ndarray | None = None
+) -> list[tuple[str, float]]:
+    """Top ``k`` of ``candidates`` (default: the items of ``domain``) for a user or query id, by
+    click probability, through the full model (:mod:`.fastscore` gives the same scores faster)."""
+    cand = art.candidates(domain) if candidates is None else np.asarray(candidates)
+    return art.top_k(cand, full_logits(art, request, domain, cand), k)
 
 
 def write_representations(store: GraphStore, reps: pd.DataFrame) -> tuple[str, int]:

@@ -51,6 +51,16 @@ def _batch(enc: Encoded, rows: np.ndarray) -> tuple[torch.Tensor, ...]:
     return enc.req[idx], enc.item[idx], enc.domain[idx], enc.scenario[idx]
 
 
+def train_step(model: nn.Module, enc: Encoded, rows: np.ndarray, opt: torch.optim.Optimizer) -> float:
+    """One Adam step on samples ``rows``: BCE on the logits plus the model's auxiliary loss."""
+    logits, aux = model(*_batch(enc, rows))
+    loss = nn.functional.binary_cross_entropy_with_logits(logits, enc.label[torch.from_numpy(rows)]) + aux
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
 @torch.no_grad()
 def predict(model: nn.Module, enc: Encoded, rows: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """Logits of samples ``rows`` ([N] float32)."""
@@ -88,7 +98,6 @@ def fit(
     rng = np.random.default_rng(config.seed)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    loss_fn = nn.BCEWithLogitsLoss()
     best, best_auc, best_state, best_epoch, waited = float("inf"), float("nan"), None, 0, 0
     t0, seen = time.perf_counter(), 0
     n_batches = -(-len(train_rows) // config.batch_size)
@@ -99,11 +108,7 @@ def fit(
         order = rng.permutation(train_rows)
         for i in range(0, len(order), config.batch_size):
             rows = order[i : i + config.batch_size]
-            logits, aux = model(*_batch(enc, rows))
-            loss = loss_fn(logits, enc.label[torch.from_numpy(rows)]) + aux
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
+            train_step(model, enc, rows, opt)
             seen += len(rows)
             if tick:
                 tick()

@@ -52,20 +52,16 @@ def export_artefacts(
     return out
 
 
-def claim(root: Path) -> str | None:
-    """None if ``root`` holds PEACE artefacts and nothing else (it may be replaced), else why not."""
-    if not (root / MANIFEST).is_file():
-        return f"it is not a PEACE artefact folder (no {MANIFEST})"
-    foreign = files.foreign_files(root, _ours)
-    return f"it holds {foreign[0]!r}, which is not a PEACE artefact" if foreign else None
-
-
 def _ours(rel: str) -> bool:
     if rel in (MANIFEST, "users.npz"):
         return True
     return (rel.startswith("domain-") and rel.endswith(".npz")) or (
         rel.startswith("interests-") and rel.endswith(".npy")
     )
+
+
+claim = files.artefact_claim(MANIFEST, _ours, "PEACE artefact")
+"""None if a folder holds PEACE artefacts and nothing else (it may be replaced), else why not."""
 
 
 def _write_artefacts(

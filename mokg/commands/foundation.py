@@ -15,6 +15,7 @@ import typer
 from graph.errors import InputError
 
 if TYPE_CHECKING:
+    from gnn.foundation.job import DataRequest
     from mokg.commands import Groups
 
 ARTEFACTS = Path("mokg-data/foundation")
@@ -57,9 +58,9 @@ def register(groups: Groups) -> None:
     groups.app.command("score")(score)
 
 
-def _data_request(  # type: ignore[no-untyped-def]
+def _data_request(
     data: str, world: Path | None, max_pages: int | None, max_users: int | None, text_encoder: str
-):
+) -> DataRequest:
     from gnn.foundation.job import DataRequest
 
     return DataRequest(
