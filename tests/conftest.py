@@ -116,3 +116,31 @@ def one_torch_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session")
+def _small_world(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    from loaders.ingest import ingest_world
+    from loaders.world.generate import generate_world
+    from tests.support.worlds import SMALL_WORLD
+
+    root = tmp_path_factory.mktemp("small-world")
+    generate_world(SMALL_WORLD, root / "world")
+    with open_store(StoreConfig(path=root / "graph"), create=True) as store:
+        ingest_world(store, root / "world")
+    return root / "world", root / "graph"
+
+
+@pytest.fixture(scope="module")
+def world_store(
+    _small_world: tuple[Path, Path], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Path]:
+    """(world directory, store directory) of :data:`tests.support.worlds.SMALL_WORLD`: the world is
+    generated and ingested once per session; each module gets its own copy of the store (tests may
+    write to it). The world directory is shared: copy it before changing it."""
+    import shutil
+
+    world, graph = _small_world
+    copy = tmp_path_factory.mktemp("small-world-store") / "graph"
+    shutil.copytree(graph, copy)
+    return world, copy

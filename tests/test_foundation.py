@@ -20,15 +20,12 @@ from gnn.foundation.serve import load_artefacts, read_representations, save_arte
 from gnn.foundation.train import TrainConfig, fit, mean_auc, predict
 from graph.errors import InputError
 from graph.store import StoreConfig, open_store
-from loaders.ingest import ingest_world
-from loaders.world.config import world_config
-from loaders.world.generate import generate_world
 from mokg.cli import app
 from tests.support.fakes import FakeEncoder
 from tests.support.foundation_toy import toy_data
+from tests.support.worlds import SMALL_WORLD
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-TINY = world_config("demo", seed=7, n_users=300, n_items=400, n_campaigns=4, chunk_users=120)
 
 
 @pytest.fixture(scope="module")
@@ -124,15 +121,6 @@ def test_bad_samples_are_refused_with_the_reason() -> None:
         validate(FoundationData("x", bad, data.requests, data.items))
 
 
-@pytest.fixture(scope="module")
-def world_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("foundation")
-    generate_world(TINY, root / "world")
-    with open_store(StoreConfig(path=root / "graph"), create=True) as store:
-        ingest_world(store, root / "world")
-    return root / "world", root / "graph"
-
-
 def test_the_world_gives_search_and_rec_scenarios_with_real_negatives(world_store: tuple[Path, Path]) -> None:
     from gnn.foundation.world import world_data
 
@@ -150,8 +138,8 @@ def test_the_world_gives_search_and_rec_scenarios_with_real_negatives(world_stor
     assert (queries["text"] != "").all()
     with open_store(StoreConfig(path=graph)) as store:
         latest = world_data(store, world, max_pages=50)  # read through a filter, not whole
-    assert len(latest.samples) == 50 * TINY.impression_page_size
-    assert latest.samples["ts"].min() >= s["ts"].sort_values().iloc[-50 * TINY.impression_page_size]
+    assert len(latest.samples) == 50 * SMALL_WORLD.impression_page_size
+    assert latest.samples["ts"].min() >= s["ts"].sort_values().iloc[-50 * SMALL_WORLD.impression_page_size]
 
 
 def test_artefacts_score_without_the_data_and_carry_the_representations(toy: Encoded, tmp_path: Path) -> None:

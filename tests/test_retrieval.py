@@ -18,28 +18,15 @@ from consumers.retrieval.index import load_index, overlap_at_k, save_index
 from consumers.retrieval.run import run
 from graph.errors import InputError
 from graph.store import StoreConfig, open_store
-from loaders.ingest import ingest_world
-from loaders.world.config import world_config
-from loaders.world.generate import generate_world
 from mokg.cli import app
 from tests.support.fakes import CenteredFakeEncoder as FakeEncoder
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-TINY = world_config("demo", seed=7, n_users=300, n_items=400, n_campaigns=4, chunk_users=120)
 
 
 @pytest.fixture(autouse=True)
 def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MOKG_CACHE", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="module")
-def world_store(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    root = tmp_path_factory.mktemp("retrieval")
-    generate_world(TINY, root / "world")
-    with open_store(StoreConfig(path=root / "graph"), create=True) as store:
-        ingest_world(store, root / "world")
-    return root / "world", root / "graph"
 
 
 def test_world_corpus_has_disjoint_splits_a_test_only_cold_domain_and_grades(
@@ -61,7 +48,8 @@ def test_world_corpus_has_disjoint_splits_a_test_only_cold_domain_and_grades(
     assert len(item["category_path"]) >= 2 and item["brand"] and item["domain"] and item["leaf"]
     leaf = c.items.set_index("item")["leaf"]
     two = c.qrels[c.qrels["relevance"] == 2].groupby("query")["item"].first()
-    one = c.qrels[c.qrels["relevance"] == 1].drop_duplicates("query").set_index("query")["item"]
+    plain = c.qrels[c.qrels["query"].isin(q.loc[q["intent"] == "", "query"])]  # no intent grade
+    one = plain[plain["relevance"] == 1].drop_duplicates("query").set_index("query")["item"]
     shared = one.index.intersection(two.index)
     assert len(shared) and (leaf[one[shared]].to_numpy() == leaf[two[shared]].to_numpy()).all()
     assert set(c.select("test")["query"]).isdisjoint(c.select("cold")["query"])
@@ -94,7 +82,8 @@ def test_bm25_beats_random_on_the_world_and_the_table_has_both_methods(
     qrels = c.qrels_dict()
     assert evaluate(bm, qrels)["NDCG@10"] > 2 * evaluate(rand, qrels)["NDCG@10"] + 0.05
     t = res.table
-    assert set(t["method"].str.split().str[0]) == {"BM25", "MiniLM"} and set(t["queries"]) == {"test", "cold"}
+    assert set(t["method"].str.split().str[0]) == {"BM25", "MiniLM"}
+    assert set(t["queries"]) == {"test", "cold", "intent"}
     assert 0.0 <= res.ann_recall["hnsw recall@10"] <= 1.0 and "| BM25" in res.markdown()
 
 

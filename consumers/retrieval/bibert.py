@@ -25,9 +25,9 @@ from graph.progress import StageProgress
 BIBERT_CONFIG = MuralConfig(placement="cls")
 
 
-def load_bibert(items: Any, path: Any = None) -> Mural:
+def load_bibert(items: Any, path: Any = None, seed: int = 0) -> Mural:
     """BIBERT from a local BERT folder (default: the shipped all-MiniLM-L6-v2), offline."""
-    return load_mural(items, BIBERT_CONFIG, path)
+    return load_mural(items, BIBERT_CONFIG, path, seed)
 
 
 def finetune_bibert(

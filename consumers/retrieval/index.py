@@ -2,7 +2,7 @@
 
 Two index types: ``flat`` (``IndexFlatIP``, exact inner product) and ``hnsw`` (``IndexHNSWFlat``
 over inner product, M=32, efConstruction=200, efSearch=128: approximate). Vectors are unit length
-(:mod:`.biencoder`), so scores are cosines.
+(:mod:`.biencoder`), so scores are cosines; a trained model's (MURAL, BIBERT) are not: dot products.
 
 Layout of an index folder (written aside and swapped in whole by :func:`graph.files.write_folder`;
 a non-empty folder that is not an index folder is never replaced):
@@ -13,12 +13,15 @@ a non-empty folder that is not an index folder is never replaced):
 - ``items.faiss``: the faiss index;
 - ``items.parquet``: one row per item: ``item``, ``title``, ``domain``, ``category_path``, ``brand``
   (what a search answer shows).
+- trained models (MURAL, BIBERT) only: ``model.safetensors``, ``model.json`` and ``encoder/``
+  (:mod:`.serve`), with ``model`` and ``model_hash`` in the manifest.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,7 +37,8 @@ faiss: Any = _faiss  # its bundled stubs lack the SWIG search-parameter classes 
 
 KIND = "mokg-retrieval-index"
 MANIFEST = "manifest.json"
-OURS = (MANIFEST, "items.faiss", "items.parquet")
+WEIGHTS, MODEL_JSON, MODEL_DIR = "model.safetensors", "model.json", "encoder"  # trained models only
+OURS = (MANIFEST, "items.faiss", "items.parquet", WEIGHTS, MODEL_JSON)
 SHOWN = ["item", "title", "domain", "category_path", "brand"]
 HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 32, 200, 128
 
@@ -62,16 +66,23 @@ def _claim(root: Path) -> str | None:
         ok = False
     if not ok:
         return "it is not a retrieval index folder (no manifest.json of `mokg train retrieval`)"
-    foreign = files.foreign_files(root, lambda rel: rel in OURS)
+    foreign = files.foreign_files(root, lambda rel: rel in OURS or rel.startswith(f"{MODEL_DIR}/"))
     return f"it holds {foreign[0]!r}, which is not part of a retrieval index" if foreign else None
 
 
 def save_index(
-    out: Path, vectors: np.ndarray, items: pd.DataFrame, index_type: str, meta: dict[str, Any]
+    out: Path,
+    vectors: np.ndarray,
+    items: pd.DataFrame,
+    index_type: str,
+    meta: dict[str, Any],
+    write_model: Callable[[Path], object] | None = None,
 ) -> Path:
     """Write an index folder (module doc) for ``items`` (rows aligned with ``vectors``).
 
-    ``meta`` should hold ``graph_version``, ``encoder``, ``model_id`` and ``corpus``.
+    ``meta`` should hold ``graph_version``, ``encoder``, ``model_id`` and ``corpus``;
+    ``write_model(tmp)`` writes a trained model's files (``WEIGHTS``, ``MODEL_JSON``, ``MODEL_DIR/``)
+    into the folder being written.
     """
     if len(items) != len(vectors):
         raise ValueError(f"{len(items)} items but {len(vectors)} vectors")
@@ -89,6 +100,8 @@ def save_index(
     def write(tmp: Path) -> None:
         faiss.write_index(index, str(tmp / "items.faiss"))
         items[SHOWN].to_parquet(tmp / "items.parquet", index=False)
+        if write_model is not None:
+            write_model(tmp)
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
 
     return files.write_folder(out, write, _claim)

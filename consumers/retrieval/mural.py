@@ -17,6 +17,16 @@ word-piece, :mod:`.aspects`) is embedded as the mean of the encoder's *input* to
 
     e_u^g = W_g · mean_{t ∈ tok(u)} W_tok[t] + b_g                       [U_ag, H]
 
+With ``value_embedding="ids"`` a unit is a class id instead: ``e_u^g = E_ag[u]``, a free table per
+(aspect, granularity), initialised N(0, 0.02²), that knows nothing of the value's words. This is how
+the baselines MURAL compares against treat aspect values:
+
+* **MTBERT** (multi-task BERT): no placeholders, ``[CLS]`` predicts every aspect's value id, and the
+  representation is ``h_cls`` (``placement="cls"``, ``granularities=("value",)``, ids);
+* **MADRAL** (Kong et al., "Multi-Aspect Dense Retrieval", KDD 2022): learned aspect tokens after
+  [CLS] attend over the text tokens in every layer (our placeholders) and predict value ids, fused
+  from [CLS] (``placement="placeholders"``, ``granularities=("value",)``, ids).
+
 (A) Aspect loss. ``h_a`` is scored against every unit of its aspect, softmax over the units; the
 loss is minus the mean log-probability of the item's positive units (its value, the value's words,
 its pieces), averaged over the items that have a value and then over the (aspect, granularity)
@@ -57,6 +67,7 @@ from torch import nn
 from consumers.retrieval.aspects import GRANULARITIES, AspectVocab
 
 PLACEMENTS = ("placeholders", "cls")
+VALUE_EMBEDDINGS = ("tokens", "ids")
 
 
 @dataclass(frozen=True)
@@ -71,6 +82,8 @@ class MuralConfig:
     max_len: tokens per input, [CLS], placeholders and [SEP] included.
     temperature: τ of the contrastive loss (1: plain dot products, as DPR; a small τ on unnormalised
         BERT vectors blows the logits up).
+    value_embedding: ``tokens`` (MURAL, Eq. V from the value's input-token embeddings) or ``ids``
+        (a free embedding per unit: MTBERT and MADRAL).
     """
 
     granularities: tuple[str, ...] = GRANULARITIES
@@ -80,12 +93,15 @@ class MuralConfig:
     aspect_weight: float = 0.1
     max_len: int = 64
     temperature: float = 1.0
+    value_embedding: str = "tokens"
 
     def __post_init__(self) -> None:
         if not self.granularities or any(g not in GRANULARITIES for g in self.granularities):
             raise ValueError(f"granularities must be a non-empty subset of {GRANULARITIES}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        if self.value_embedding not in VALUE_EMBEDDINGS:
+            raise ValueError(f"value_embedding is one of {VALUE_EMBEDDINGS}, not {self.value_embedding!r}")
         if not 0.0 < self.mlm_prob < 1.0 or self.temperature <= 0 or self.max_len < 8:
             raise ValueError("need 0 < mlm_prob < 1, temperature > 0 and max_len ≥ 8")
 
@@ -128,7 +144,11 @@ class Mural(nn.Module):
             self.placeholder_ids = [int(i) for i in tokenizer.convert_tokens_to_ids(names)]
             if encoder.get_input_embeddings().num_embeddings < len(tokenizer):
                 encoder.resize_token_embeddings(len(tokenizer))
-        self.value_proj = nn.ModuleDict({g: nn.Linear(hidden, hidden) for g in config.granularities})
+        ids_only = config.value_embedding == "ids"
+        self.value_proj = nn.ModuleDict(
+            {} if ids_only else {g: nn.Linear(hidden, hidden) for g in config.granularities}
+        )
+        self.value_table = nn.ParameterDict()
         self.gate = nn.Linear(hidden, self.n_placeholders) if self.n_placeholders else None
         eps = float(getattr(encoder.config, "layer_norm_eps", 1e-12))
         self.mlm_transform = nn.Sequential(
@@ -150,6 +170,8 @@ class Mural(nn.Module):
                 self.register_buffer(keys[1], tmask, persistent=False)
                 self.register_buffer(keys[2], torch.from_numpy(grain.membership()), persistent=False)
                 self._units[(name, g)] = keys
+                if ids_only:
+                    self.value_table[f"{a}_{g}"] = nn.Parameter(torch.randn(len(grain.tokens), hidden) * 0.02)
 
     # -- inputs ------------------------------------------------------------------------------------------
     def tokenize(self, texts: Sequence[str]) -> Batch:
@@ -220,6 +242,9 @@ class Mural(nn.Module):
 
     def unit_embeddings(self, aspect: str, granularity: str) -> torch.Tensor:
         """(Eq. V) [U, H]: every unit of ``aspect`` at ``granularity``."""
+        if self.config.value_embedding == "ids":
+            table: torch.Tensor = self.value_table[f"{self.vocab.names.index(aspect)}_{granularity}"]
+            return table
         ids_key, mask_key, _ = self._units[(aspect, granularity)]
         ids, tmask = getattr(self, ids_key), getattr(self, mask_key)
         tokens = self.encoder.get_input_embeddings()(ids) * tmask[..., None]  # [U, T, H]
@@ -292,11 +317,14 @@ def contrastive_loss(
     return F.cross_entropy(logits, labels)
 
 
-def load_mural(items: Any, config: MuralConfig, path: Any = None) -> Mural:
+def load_mural(items: Any, config: MuralConfig, path: Any = None, seed: int = 0) -> Mural:
     """MURAL from a local BERT folder (default: the shipped all-MiniLM-L6-v2), offline; the aspect
-    vocabulary from the corpus ``items``."""
+    vocabulary from the corpus ``items``. The new weights (placeholder token rows, value projections
+    or tables, gate, MLM head) are drawn under ``seed``, so equal seeds give equal models."""
     from consumers.retrieval.aspects import build_vocab
     from mining.lightpair.model import load_encoder
 
     tokenizer, encoder = load_encoder(path)
-    return Mural(encoder, tokenizer, build_vocab(items, tokenizer, config.granularities), config)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return Mural(encoder, tokenizer, build_vocab(items, tokenizer, config.granularities), config)

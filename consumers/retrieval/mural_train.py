@@ -62,9 +62,14 @@ def _steps(batches_per_epoch: int, epochs: int, cap: int | None) -> int:
 
 
 def pretrain(
-    model: Mural, corpus: RetrievalCorpus, cfg: TrainConfig, progress: StageProgress | None = None
+    model: Mural,
+    corpus: RetrievalCorpus,
+    cfg: TrainConfig,
+    progress: StageProgress | None = None,
+    stage: str = "mural pretrain",
 ) -> dict[str, list[float]]:
-    """Pre-train ``model`` in place (module doc) → {"loss", "mlm", "aspect"} per step."""
+    """Pre-train ``model`` in place (module doc) → {"loss", "mlm", "aspect"} per step; ``stage``: the
+    progress bar's name."""
     torch.manual_seed(cfg.seed)
     rng, gen = random.Random(cfg.seed), torch.Generator().manual_seed(cfg.seed)
     texts = [str(t) for t in corpus.items[cfg.item_field]]
@@ -75,7 +80,7 @@ def pretrain(
     ids = torch.from_numpy(values)
     per_epoch = -(-len(texts) // cfg.batch_size)
     total = _steps(per_epoch, cfg.pretrain_epochs, cfg.max_steps)
-    tick = (progress or _noop)("mural pretrain", total)
+    tick = (progress or _noop)(stage, total)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr)
     history: dict[str, list[float]] = {"loss": [], "mlm": [], "aspect": []}
     model.train()

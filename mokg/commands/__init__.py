@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import typer
 
+from graph.errors import InputError
+
 MODULES: tuple[str, ...] = (
     "audience",
     "mining",
@@ -62,3 +64,14 @@ def register_all(app: typer.Typer, eval_app: typer.Typer, modules: Iterable[str]
     for name in modules:
         importlib.import_module(f"mokg.commands.{name}").register(groups)
     return groups
+
+
+def seed_list(text: str) -> tuple[int, ...]:
+    """``--seeds 0,1,2`` → (0, 1, 2); a one-line error for anything else."""
+    try:
+        seeds = tuple(int(s) for s in text.split(",") if s.strip())
+    except ValueError:
+        raise InputError(f"--seeds must be comma-separated integers, got {text!r}") from None
+    if not seeds:
+        raise InputError(f"--seeds needs at least one integer, got {text!r}")
+    return seeds

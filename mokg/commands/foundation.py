@@ -152,6 +152,7 @@ def eval_foundation(
     from gnn.foundation.model import ABLATIONS, FoundationConfig
     from gnn.foundation.train import TrainConfig
     from graph.progress import Progress
+    from mokg.commands import seed_list
     from mokg.context import open_store
 
     torch.set_num_threads(threads)
@@ -159,12 +160,8 @@ def eval_foundation(
     unknown = [m for m in chosen if m not in METHODS]
     if unknown:
         raise InputError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
-    try:
-        seed_list = tuple(int(s) for s in seeds.split(","))
-    except ValueError:
-        raise InputError(f"--seeds must be comma-separated integers, got {seeds!r}") from None
     req = EvalRequest(
-        seeds=seed_list,
+        seeds=seed_list(seeds),
         methods=chosen,
         ablations=tuple(ABLATIONS) if ablations else (),
         peer=peer,

@@ -14,8 +14,6 @@ import typer
 from graph.errors import InputError
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from mokg.commands import Groups
 
 INDEX = Path("mokg-data/retrieval/index")
@@ -43,37 +41,94 @@ def train_retrieval(
     out: Annotated[
         Path, typer.Option(help="Index folder (replaced whole; never a folder of other files).")
     ] = INDEX,
+    method: Annotated[
+        str,
+        typer.Option(
+            help="minilm: the zero-shot bi-encoder (seconds); mural: MURAL pre-trained on the items and "
+            "fine-tuned on the queries (aspect-fused vectors; `mokg search --explain` decomposes its "
+            "scores by aspect); bibert: the MiniLM fine-tuned without aspects; mtbert, madral and the "
+            "mural-* ablations as `mokg eval retrieval` trains them. Trained methods start from the "
+            "shipped MiniLM (minutes on CPU) and save the model in the index folder."
+        ),
+    ] = "minilm",
     world: Annotated[
         Path | None,
         typer.Option(
-            help="The world the store was ingested from; read by trainable encoders (MURAL, next). "
-            "The zero-shot encoder needs only the store's items."
+            help="The world the store was ingested from: mural/bibert train on its search log (every "
+            "warm-domain query; the cold domain's never). Without it they train on the store's "
+            "Query-CLICKED->Item edges, if any."
         ),
     ] = None,
+    epochs: Annotated[
+        str,
+        typer.Option(
+            help="mural/bibert: pre-training and fine-tuning epochs, e.g. 1,3 (bibert only fine-tunes)."
+        ),
+    ] = "1,1",
+    max_steps: Annotated[
+        int | None,
+        typer.Option(help="mural/bibert: cap each training stage at this many steps (a quick run)."),
+    ] = None,
+    item_field: Annotated[
+        str,
+        typer.Option(
+            help="mural/bibert: what the model reads of an item: text (title, category path, brand) or title."
+        ),
+    ] = "text",
+    base_model: Annotated[
+        Path | None,
+        typer.Option(help="mural/bibert: a local BERT folder to start from (default: the shipped MiniLM)."),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="mural/bibert: training seed.")] = 0,
     index_type: IndexTypeOpt = "hnsw",
     encoder: EncoderOpt = "minilm",
     threads: ThreadsOpt = 2,
 ) -> None:
-    """Encode every item of the store (title, category path, brand) with the zero-shot bi-encoder and
-    save a faiss index with its manifest (graph version, encoder, item ids) for `mokg search`.
+    """Encode every item of the store (title, category path, brand) and save a faiss index with its
+    manifest (graph version, model, model hash, item ids) for `mokg search`. With --method mural or
+    bibert the model is trained first and saved with the index.
 
-    Example: mokg world generate --scale demo --out w && mokg ingest w && mokg train retrieval --out idx
+    Examples: mokg world generate --scale demo --out w && mokg ingest w && mokg train retrieval --out idx;
+    mokg train retrieval --method mural --world w --epochs 1,1 --out idx
     """
     import torch
 
-    from consumers.retrieval.run import build_index
+    from consumers.retrieval.mural_train import TrainConfig
+    from consumers.retrieval.serve import build_index
+    from graph.progress import Progress
     from mokg.context import open_store
 
     if world is not None and not world.is_dir():
         raise InputError(f"--world {world} is not a directory")
+    if max_steps is not None and max_steps < 1:
+        raise InputError(f"--max-steps must be ≥ 1, got {max_steps}")
+    pre, fine = _epochs(epochs, "--epochs")
+    train = TrainConfig(
+        pretrain_epochs=pre, finetune_epochs=fine, seed=seed, item_field=item_field, max_steps=max_steps
+    )
     torch.set_num_threads(threads)
-    with open_store() as store:
-        meta = build_index(store, out, encoder_name=encoder, index_type=index_type)
+    with open_store() as store, Progress() as board:
+        meta = build_index(
+            store,
+            out,
+            method=method,
+            index_type=index_type,
+            world=world,
+            encoder_name=encoder,
+            train=train,
+            base_model=base_model,
+            progress=board.stages(""),
+        )
     typer.echo(
         f"indexed {meta['n_items']:,} items ({meta['index_type']}, {meta['model_id']}, graph "
         f"{meta['graph_version']}) in {out}"
     )
-    typer.echo(f'search: mokg search "waterproof hiking boots" -k 10 --index {out}')
+    if "training" in meta:
+        typer.echo(f"trained: {meta['training']}; model hash {meta['model_hash'][:16]}…")
+    typer.echo(
+        f'search: mokg search "waterproof hiking boots" -k 10 --index {out}'
+        + (" --explain" if method == "mural" else "")
+    )
 
 
 def eval_retrieval(
@@ -85,62 +140,79 @@ def eval_retrieval(
         ),
     ] = "world",
     world: Annotated[Path | None, typer.Option(help="The world directory (--corpus world).")] = None,
-    out: Annotated[Path, typer.Option(help="Directory for retrieval_<corpus>.csv and .md.")] = Path(
-        "mokg-data/eval/retrieval"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Directory for retrieval_<corpus>.csv, .md, _recall.csv and _recall.png.")
+    ] = Path("mokg-data/eval/retrieval"),
     methods: Annotated[
         str,
         typer.Option(
-            help="Comma-separated: bm25, minilm, bibert, mural (mural pre-trains and fine-tunes MURAL from "
-            "the shipped MiniLM first; bibert fine-tunes the MiniLM as a plain bi-encoder, MURAL's "
-            "fine-tuning without the aspects: minutes on CPU)."
+            help="Comma-separated: bm25, minilm (no training); bibert (the MiniLM fine-tuned as a plain "
+            "bi-encoder), mural, mtbert ([CLS] predicts value ids), madral (aspect tokens, value ids) and "
+            "MURAL's ablations mural-nomlm, mural-value, mural-cls: each trains from the shipped MiniLM "
+            "(minutes on CPU)."
         ),
     ] = "bm25,minilm",
+    ablations: Annotated[
+        bool, typer.Option(help="Add MURAL's ablations (mural-nomlm, mural-value, mural-cls) to --methods.")
+    ] = False,
     mural_epochs: Annotated[
         str,
         typer.Option(
-            help="MURAL's pre-training and fine-tuning epochs, e.g. 1,1 (BIBERT: the fine-tuning ones)."
+            help="Pre-training and fine-tuning epochs of every trained method, e.g. 1,3 (BIBERT only "
+            "fine-tunes)."
         ),
     ] = "1,1",
     mural_item_field: Annotated[
         str,
         typer.Option(
-            help="What MURAL and BIBERT read of an item: text (title + category path + brand, what BM25 "
+            help="What the trained methods read of an item: text (title + category path + brand, what BM25 "
             "and MiniLM index) or title (the paper's setting: aspect values only as training labels)."
         ),
     ] = "text",
-    seed: Annotated[int, typer.Option(help="Seed of the query split.")] = 0,
+    seeds: Annotated[
+        str,
+        typer.Option(help="Comma-separated seeds (query split and model training); several: mean ± std."),
+    ] = "0",
     index_type: IndexTypeOpt = "hnsw",
     encoder: EncoderOpt = "minilm",
     threads: ThreadsOpt = 2,
 ) -> None:
-    """Recall@50/100, NDCG@10/50 and MRR of BM25 and the zero-shot MiniLM bi-encoder on the test queries
-    and, separately, on the cold-start domain's queries (never in train); written as CSV and Markdown.
+    """Recall@50/100, NDCG@10/50 and MRR of every method on the test queries and, separately, on the
+    cold-start domain's queries (never in train) and the intent-only queries (world), mean ± std over
+    the seeds; written as CSV and Markdown, with a Recall@K figure.
 
-    Example: mokg eval retrieval --corpus electronics --out results/
+    Examples: mokg eval retrieval --corpus electronics --out results/;
+    mokg eval retrieval --corpus electronics --methods bm25,bibert,mural,mtbert,madral --ablations
+    --mural-epochs 1,3 --seeds 0,1,2 --out results/
     """
     import torch
 
     from consumers.retrieval.config import RetrievalConfig
-    from consumers.retrieval.run import run, write_results
+    from consumers.retrieval.methods import ABLATIONS
+    from consumers.retrieval.report import write_results
+    from consumers.retrieval.run import run_seeds
+    from graph.progress import Progress
+    from mokg.commands import seed_list
     from mokg.context import open_store
 
     torch.set_num_threads(threads)
+    chosen = tuple(m.strip() for m in methods.split(",") if m.strip())
     config = RetrievalConfig(
         corpus=corpus,
         world=world,
-        seed=seed,
-        methods=tuple(m.strip() for m in methods.split(",") if m.strip()),
+        methods=tuple(dict.fromkeys(chosen + (ABLATIONS if ablations else ()))),
         encoder=encoder,
         index_type=index_type,
         mural_epochs=_epochs(mural_epochs),
         mural_item_field=mural_item_field,
     )
-    if corpus == "world":
-        with open_store() as store:
-            results = run(store, config)
-    else:
-        results = run(None, config)
+    seed_tuple = seed_list(seeds)
+    with Progress() as board:
+        if corpus == "world":
+            with open_store() as store:
+                results = run_seeds(store, config, seed_tuple, progress=board.stages(""))
+        else:
+            results = run_seeds(None, config, seed_tuple, progress=board.stages(""))
     written = write_results(results, out)
     typer.echo(results.markdown())
     typer.echo("wrote " + ", ".join(str(p) for p in written))
@@ -151,6 +223,14 @@ def search(
     index: Annotated[Path, typer.Option(help="Index folder from `mokg train retrieval`.")] = INDEX,
     domain: Annotated[str | None, typer.Option(help="Only items of this domain.")] = None,
     k: Annotated[int, typer.Option("-k", help="How many items per query.")] = 20,
+    explain: Annotated[
+        bool,
+        typer.Option(
+            help="Which aspects drove each hit: on a MURAL index the score split into z_q·h_cls plus one "
+            "part per aspect (z_q·w_a h_a) and the query's predicted value per aspect; on a MiniLM or "
+            "BIBERT index only the lexical aspect matches."
+        ),
+    ] = False,
     batch: Annotated[
         Path | None, typer.Option(help="A UTF-8 file of queries, one a line (needs --out).")
     ] = None,
@@ -158,32 +238,36 @@ def search(
         Path | None,
         typer.Option(
             help="--batch: Parquet of candidates (query, text, rank, item, score, title, domain, "
-            "category_path, brand)."
+            "category_path, brand, matched_aspects)."
         ),
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="table or json (one query).")] = "table",
     threads: ThreadsOpt = 2,
 ) -> None:
-    """Items for a text query from a saved index (no store needed): id, score, title and the item's
-    aspect values (category path, brand, domain).
+    """Items for a text query from a saved index (no store needed): id, score, title, the item's aspect
+    values (category path, brand, domain) and the ones matching the query's words (matched).
 
     Examples: mokg search "rugged wireless earbuds" -k 10 --index idx;
+    mokg search "dog food" --index idx --explain;
     mokg search --batch queries.txt --out cands.parquet --index idx
     """
     if (query is None) == (batch is None):
         raise InputError('give a query text or --batch FILE, not both (e.g. mokg search "running shoes")')
     if batch is not None and out is None:
         raise InputError("--batch needs --out FILE.parquet for the candidates")
+    if batch is not None and explain:
+        raise InputError(
+            "--explain explains one query's hits; drop it with --batch (the Parquet has matched_aspects)"
+        )
     if k < 1:
         raise InputError(f"-k must be ≥ 1, got {k}")
+    if fmt not in ("table", "json"):
+        raise InputError(f"--format is table or json, not {fmt!r}")
     import torch
 
-    from consumers.retrieval.biencoder import embed
-    from consumers.retrieval.index import load_index
-    from loaders.features import make_encoder
+    from consumers.retrieval.search import Searcher, write_candidates
 
     torch.set_num_threads(threads)
-    idx = load_index(index)
     if batch is not None:
         try:
             texts = [t.strip() for t in batch.read_text(encoding="utf-8").splitlines() if t.strip()]
@@ -194,61 +278,66 @@ def search(
     else:
         assert query is not None
         texts = [query]
-    vectors = embed(texts, make_encoder(idx.manifest["encoder"]))
-    found = idx.search(vectors, k, domain)
-    shown = idx.items.set_index("item")
+    searcher = Searcher(index)
+    answers = searcher.search(texts, k, domain, explain=explain)
     if batch is not None:
         assert out is not None
-        _write_candidates(texts, found, shown, out)
+        write_candidates(answers, out)
+        n = sum(len(a.hits) for a in answers)
+        typer.echo(f"{n:,} candidates for {len(texts):,} queries written to {out}")
         return
-    hits = found[0]
+    answer, m = answers[0], searcher.manifest
     if fmt == "json":
-        typer.echo(json.dumps([_row(item, s, shown) for item, s in hits]))
+        doc = {
+            "query": answer.query,
+            "domain": domain,
+            "model": m.get("model", "minilm"),
+            "model_id": m["model_id"],
+            "graph_version": m["graph_version"],
+            "hits": [h.row() for h in answer.hits],
+        }
+        if explain:
+            doc |= {"query_aspects": answer.query_aspects, "note": answer.note}
+        typer.echo(json.dumps(doc))
         return
     typer.echo(
-        f"{query!r}{f' in {domain}' if domain else ''} ({idx.manifest['index_type']}, "
-        f"{idx.manifest['model_id']}, graph {idx.manifest['graph_version']}):"
+        f"{query!r}{f' in {domain}' if domain else ''} ({m['index_type']}, {m['model_id']}, graph "
+        f"{m['graph_version']}):"
     )
-    for rank, (item, s) in enumerate(hits, 1):
-        r = _row(item, s, shown)
+    if answer.query_aspects:
         typer.echo(
-            f"{rank:3d}  {item}  {s:.4f}  {r['title']}  [{' > '.join(r['category_path'])}"
-            f" | brand {r['brand'] or '-'} | {r['domain']}]"
+            "  query's predicted aspects: "
+            + ", ".join(f"{a} {v['value']!r} ({v['p']:.2f})" for a, v in answer.query_aspects.items())
         )
+    for rank, h in enumerate(answer.hits, 1):
+        typer.echo(
+            f"{rank:3d}  {h.item}  {h.score:.4f}  {h.title}  [{' > '.join(h.category_path)}"
+            f" | brand {h.brand or '-'} | {h.domain}]"
+        )
+        matched = "; ".join(f"{x['aspect']} {x['value']!r} ({', '.join(x['words'])})" for x in h.matched)
+        typer.echo(f"       matched: {matched or '-'}")
+        if h.explanation is not None:
+            typer.echo("       " + _explanation(h.explanation, h.score))
+    if answer.note:
+        typer.echo(f"note: {answer.note}")
 
 
-def _row(item: str, score: float, shown: pd.DataFrame) -> dict[str, Any]:
-    row = shown.loc[item]
-    return {
-        "item": item,
-        "score": round(score, 5),
-        "title": str(row["title"]),
-        "category_path": [str(c) for c in row["category_path"]],
-        "brand": str(row["brand"]),
-        "domain": str(row["domain"]),
-    }
+def _explanation(e: dict[str, Any], score: float) -> str:
+    """One line: the parts, largest first (each aspect with its gate weight), and their sum."""
+    parts = sorted(e["parts"].items(), key=lambda kv: -kv[1])
+    shown = ", ".join(
+        f"{a} {v:+.3f}"
+        if a == "cls"
+        else f"{a}={e['values'].get(a) or '-'!r} {v:+.3f} (w {e['weights'][a]:.2f})"
+        for a, v in parts
+    )
+    drivers = ", ".join(e["drivers"][:3]) or "none (the [CLS] part alone)"
+    return f"explain: driven by {drivers}; score = {shown} = {e['sum']:.4f} (index {score:.4f})"
 
 
-def _write_candidates(
-    texts: list[str], found: list[list[tuple[str, float]]], shown: pd.DataFrame, out: Path
-) -> None:
-    import pandas as pd
-
-    from graph import files
-
-    rows = [
-        {"query": n, "text": t, "rank": rank} | _row(item, s, shown)
-        for n, (t, hits) in enumerate(zip(texts, found, strict=True))
-        for rank, (item, s) in enumerate(hits, 1)
-    ]
-    frame = pd.DataFrame(rows)
-    files.write_file(out, lambda tmp: frame.to_parquet(tmp, index=False))
-    typer.echo(f"{len(frame):,} candidates for {len(texts):,} queries written to {out}")
-
-
-def _epochs(text: str) -> tuple[int, int]:
-    """``--mural-epochs`` ("1,1") → (pre-training, fine-tuning) epochs."""
+def _epochs(text: str, flag: str = "--mural-epochs") -> tuple[int, int]:
+    """``--mural-epochs``/``--epochs`` ("1,1") → (pre-training, fine-tuning) epochs."""
     parts = [p.strip() for p in text.split(",")]
     if len(parts) != 2 or not all(p.isdigit() for p in parts):
-        raise InputError(f"--mural-epochs takes two whole numbers, pre-training,fine-tuning, not {text!r}")
+        raise InputError(f"{flag} takes two whole numbers, pre-training,fine-tuning, not {text!r}")
     return int(parts[0]), int(parts[1])
