@@ -26,6 +26,7 @@ MODULES: tuple[str, ...] = (
     "privatelora",
     "schema",
     "retrieval",
+    "density",
 )
 GROUPS: dict[str, str] = {
     "audience": "Score users for a campaign and export audiences (methods: rule, ppr, gnn, lookalike).",
