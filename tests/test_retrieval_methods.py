@@ -115,3 +115,12 @@ def test_bad_seeds_and_unknown_methods_are_one_line_errors() -> None:
     assert unknown.exit_code != 0 and "colbert" in str(unknown.exception)
     helped = runner.invoke(app, ["eval", "retrieval", "--help"])
     assert all(m in helped.output for m in ("mtbert", "madral", "--ablations", "--seeds"))
+
+
+def test_fusion_cls_keeps_the_placeholders_but_represents_by_cls() -> None:
+    model = tiny_mural(fusion="cls")
+    assert model.n_placeholders == 4 and model.gate is None
+    out = model(model.tokenize(["Soft cotton towel set"]))
+    assert torch.equal(out.fused, out.cls) and not torch.equal(out.aspects[:, 0], out.cls)
+    with pytest.raises(ValueError, match="fusion"):
+        MuralConfig(fusion="mean")

@@ -10,7 +10,10 @@ from graph.errors import InputError
 CORPORA = ("world", "electronics")
 INDEX_TYPES = ("flat", "hnsw")
 # the trained ones are consumers.retrieval.methods.TRAINED (kept apart so this module imports no torch)
-METHODS = ("bm25", "minilm", "bibert", "mural", "mtbert", "madral", "mural-nomlm", "mural-value", "mural-cls")
+METHODS = (
+    *("bm25", "minilm", "bibert", "mural", "mtbert", "madral"),
+    *("mural-nomlm", "mural-value", "mural-cls", "mural-clsvec"),
+)
 DEFAULT_METHODS = ("bm25", "minilm")  # the others train a model: asked for by name
 
 

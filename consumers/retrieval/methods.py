@@ -12,7 +12,9 @@ seed; they differ only in their :class:`.mural.MuralConfig` and in whether the a
 * **MADRAL** (Kong et al., KDD 2022): aspect tokens after [CLS] that attend over the text, predicting
   value *ids*, fused from [CLS], same two stages.
 * MURAL's ablations, as the issue asks: ``mural-nomlm`` (pre-training without MLM), ``mural-value``
-  (one granularity: the whole value), ``mural-cls`` (aspects predicted from [CLS], no placeholders).
+  (one granularity: the whole value), ``mural-cls`` (aspects predicted from [CLS], no placeholders);
+  and one diagnostic of ours, ``mural-clsvec``: MURAL with its placeholders and losses, but the
+  [CLS] vector as the representation (no fusion), to separate the fusion from the aspect learning.
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ TRAINED: dict[str, TrainedMethod] = {
     "mural-nomlm": TrainedMethod("MURAL w/o MLM", MuralConfig(mlm=False)),
     "mural-value": TrainedMethod("MURAL, value granularity only", MuralConfig(granularities=("value",))),
     "mural-cls": TrainedMethod("MURAL, aspects in [CLS]", MuralConfig(placement="cls")),
+    "mural-clsvec": TrainedMethod("MURAL, [CLS] vector (no fusion)", MuralConfig(fusion="cls")),
 }
 ABLATIONS = ("mural-nomlm", "mural-value", "mural-cls")
 

@@ -45,8 +45,9 @@ added to [CLS]::
     w = softmax(W_f h_cls + b_f) ∈ R^A,     z = h_cls + Σ_a w_a h_a        [B, H]
 
 (with ``placement="cls"`` there are no placeholders, every aspect is predicted from ``h_cls`` and
-``z = h_cls``). Relevance is the dot product ``s(q, d) = z_q · z_d``; queries go through the same
-encoder with the same placeholders.
+``z = h_cls``; with ``fusion="cls"`` the placeholders stay in the input and carry the aspect loss,
+but the representation is ``z = h_cls``: a diagnostic switch, not in the paper). Relevance is the
+dot product ``s(q, d) = z_q · z_d``; queries go through the same encoder with the same placeholders.
 
 (C) Fine-tuning: in-batch softmax with one hard negative per query, temperature τ::
 
@@ -84,6 +85,7 @@ class MuralConfig:
         BERT vectors blows the logits up).
     value_embedding: ``tokens`` (MURAL, Eq. V from the value's input-token embeddings) or ``ids``
         (a free embedding per unit: MTBERT and MADRAL).
+    fusion: ``gate`` (Eq. F) or ``cls`` (``z = h_cls`` even with placeholders; diagnostic).
     """
 
     granularities: tuple[str, ...] = GRANULARITIES
@@ -94,12 +96,15 @@ class MuralConfig:
     max_len: int = 64
     temperature: float = 1.0
     value_embedding: str = "tokens"
+    fusion: str = "gate"
 
     def __post_init__(self) -> None:
         if not self.granularities or any(g not in GRANULARITIES for g in self.granularities):
             raise ValueError(f"granularities must be a non-empty subset of {GRANULARITIES}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
+        if self.fusion not in ("gate", "cls"):
+            raise ValueError(f"fusion is gate or cls, not {self.fusion!r}")
         if self.value_embedding not in VALUE_EMBEDDINGS:
             raise ValueError(f"value_embedding is one of {VALUE_EMBEDDINGS}, not {self.value_embedding!r}")
         if not 0.0 < self.mlm_prob < 1.0 or self.temperature <= 0 or self.max_len < 8:
@@ -149,7 +154,8 @@ class Mural(nn.Module):
             {} if ids_only else {g: nn.Linear(hidden, hidden) for g in config.granularities}
         )
         self.value_table = nn.ParameterDict()
-        self.gate = nn.Linear(hidden, self.n_placeholders) if self.n_placeholders else None
+        fuse = self.n_placeholders and config.fusion == "gate"
+        self.gate = nn.Linear(hidden, self.n_placeholders) if fuse else None
         eps = float(getattr(encoder.config, "layer_norm_eps", 1e-12))
         self.mlm_transform = nn.Sequential(
             nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden, eps=eps)
@@ -214,10 +220,12 @@ class Mural(nn.Module):
         """Encode ``batch``: [CLS], per-aspect outputs and the fused representation (Eq. F)."""
         hidden = self.encoder(input_ids=batch.ids, attention_mask=batch.mask).last_hidden_state  # [B, L, H]
         cls = hidden[:, 0]
-        if self.gate is None:
+        if not self.n_placeholders:
             aspects = cls[:, None, :].expand(-1, self.n_aspects, -1)
             return Output(cls, aspects, cls, hidden)
         aspects = hidden[:, 1 : 1 + self.n_placeholders]  # [B, A, H]
+        if self.gate is None:  # fusion="cls"
+            return Output(cls, aspects, cls, hidden)
         weights = torch.softmax(self.gate(cls), dim=-1)  # [B, A]
         fused = cls + torch.einsum("ba,bah->bh", weights, aspects)
         return Output(cls, aspects, fused, hidden)
