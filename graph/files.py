@@ -23,8 +23,12 @@ import stat
 import uuid
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from graph.errors import InputError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Claim = Callable[[Path], str | None]  # None: the folder may be replaced; else why it may not
 _KINDS = {
@@ -106,6 +110,11 @@ def write_file(path: str | Path, write: Callable[[Path], object]) -> Path:
 def write_text(path: str | Path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` as :func:`write_file` does."""
     return write_file(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def write_csv(path: str | Path, frame: pd.DataFrame) -> Path:
+    """Write ``frame`` as CSV (no index) to ``path`` as :func:`write_file` does."""
+    return write_file(path, lambda tmp: frame.to_csv(tmp, index=False))
 
 
 def write_folder(path: str | Path, write: Callable[[Path], object], claim: Claim) -> Path:

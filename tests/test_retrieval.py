@@ -114,6 +114,12 @@ def test_the_index_round_trips_and_exact_search_is_brute_force(tmp_path: Path) -
     assert recall >= 0.9
     in_b = flat.search(q[:3], 5, domain="b")
     assert all(int(i[1:]) % 2 == 1 for row in in_b for i, _ in row) and all(len(r) == 5 for r in in_b)
+    save_index(tmp_path / "ivf", x, items, "ivf", meta)
+    ivf = load_index(tmp_path / "ivf")
+    assert (ivf.index.nlist, ivf.index.nprobe) == (12, 8)  # min(√500, 500 / 39) lists, 8 probed
+    assert overlap_at_k(ivf.search(q, 10), exact, 10) >= 0.9
+    ivf_b = ivf.search(q[:3], 5, domain="b")
+    assert all(int(i[1:]) % 2 == 1 for row in ivf_b for i, _ in row)
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")
     with pytest.raises(InputError, match="not a retrieval index folder"):

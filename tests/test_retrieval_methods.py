@@ -124,3 +124,12 @@ def test_fusion_cls_keeps_the_placeholders_but_represents_by_cls() -> None:
     assert torch.equal(out.fused, out.cls) and not torch.equal(out.aspects[:, 0], out.cls)
     with pytest.raises(ValueError, match="fusion"):
         MuralConfig(fusion="mean")
+
+
+def test_scaled_fusion_starts_at_the_cls_vector_and_learns_its_scale() -> None:
+    model = tiny_mural(fusion="scaled")
+    assert model.fusion_scale is not None and float(model.fusion_scale.detach()) == 0.0
+    out = model(model.tokenize(["Soft cotton towel set", "Tuna flakes"]))
+    assert torch.equal(out.fused, out.cls)
+    (out.fused * torch.randn_like(out.fused)).sum().backward()
+    assert model.fusion_scale.grad is not None and float(model.fusion_scale.grad) != 0.0

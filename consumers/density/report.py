@@ -113,7 +113,7 @@ def write_results(results: DensityResults, out: Path, config: dict[str, Any] | N
     out.mkdir(parents=True, exist_ok=True)
     stem = f"density_{results.name}"
     csv, md = out / f"{stem}.csv", out / f"{stem}.md"
-    files.write_file(csv, lambda tmp: results.table.to_csv(tmp, index=False))
+    files.write_csv(csv, results.table)
     files.write_text(md, results.markdown())
     written = [csv, md]
     if config is not None:

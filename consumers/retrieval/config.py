@@ -8,11 +8,11 @@ from pathlib import Path
 from graph.errors import InputError
 
 CORPORA = ("world", "electronics")
-INDEX_TYPES = ("flat", "hnsw")
+INDEX_TYPES = ("flat", "hnsw", "ivf")
 # the trained ones are consumers.retrieval.methods.TRAINED (kept apart so this module imports no torch)
 METHODS = (
     *("bm25", "minilm", "bibert", "mural", "mtbert", "madral"),
-    *("mural-nomlm", "mural-value", "mural-cls", "mural-clsvec"),
+    *("mural-nomlm", "mural-value", "mural-cls", "mural-clsvec", "mural-scaled"),
 )
 DEFAULT_METHODS = ("bm25", "minilm")  # the others train a model: asked for by name
 
@@ -35,7 +35,7 @@ class RetrievalConfig:
         mural_epochs: (pre-training, fine-tuning) epochs of every trained method; BIBERT only
             fine-tunes.
         encoder: registered text encoder of the bi-encoder (``loaders.features.ENCODERS``).
-        index_type: faiss index compared against the exact one (``hnsw``) or ``flat``.
+        index_type: faiss index compared against the exact one (``hnsw``, ``ivf``) or ``flat``.
         cache_dir: embedding cache (None: ``$MOKG_CACHE`` or ``~/.cache/mokg/embeddings``).
     """
 

@@ -1,7 +1,10 @@
 """Item vectors in a faiss index, saved with a manifest, loaded and searched by ``mokg search``.
 
-Two index types: ``flat`` (``IndexFlatIP``, exact inner product) and ``hnsw`` (``IndexHNSWFlat``
-over inner product, M=32, efConstruction=200, efSearch=128: approximate). Vectors are unit length
+Three index types: ``flat`` (``IndexFlatIP``, exact inner product), ``hnsw`` (``IndexHNSWFlat``
+over inner product, M=32, efConstruction=200, efSearch=128: approximate) and ``ivf``
+(``IndexIVFFlat`` over inner product: ``nlist = round(√N)`` lists, at most 4,096 and N / 39,
+k-means trained on at most 64 vectors per list, seeded; ``nprobe = max(8, nlist / 64)`` lists
+searched: approximate; `bench/retrieval.py` measures both against the exact index). Vectors are unit length
 (:mod:`.biencoder`), so scores are cosines; a trained model's (MURAL, BIBERT) are not: dot products.
 
 Layout of an index folder (written aside and swapped in whole by :func:`graph.files.write_folder`;
@@ -41,10 +44,17 @@ WEIGHTS, MODEL_JSON, MODEL_DIR = "model.safetensors", "model.json", "encoder"  #
 OURS = (MANIFEST, "items.faiss", "items.parquet", WEIGHTS, MODEL_JSON)
 SHOWN = ["item", "title", "domain", "category_path", "brand"]
 HNSW_M, EF_CONSTRUCTION, EF_SEARCH = 32, 200, 128
+MAX_LISTS = 4096
+
+
+def ivf_lists(n: int) -> tuple[int, int]:
+    """(nlist, nprobe) of the ``ivf`` index over ``n`` vectors (module doc)."""
+    nlist = max(1, min(MAX_LISTS, round(n**0.5), n // 39))  # faiss wants ≥ 39 training points a list
+    return nlist, min(nlist, max(8, nlist // 64))
 
 
 def build_faiss(vectors: np.ndarray, index_type: str) -> Any:
-    """A faiss index over ``vectors`` [N, d] (inner product): ``flat`` or ``hnsw``."""
+    """A faiss index over ``vectors`` [N, d] (inner product): ``flat``, ``hnsw`` or ``ivf``."""
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     if index_type == "flat":
         index = faiss.IndexFlatIP(x.shape[1])
@@ -52,8 +62,15 @@ def build_faiss(vectors: np.ndarray, index_type: str) -> Any:
         index = faiss.IndexHNSWFlat(x.shape[1], HNSW_M, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = EF_CONSTRUCTION
         index.hnsw.efSearch = EF_SEARCH
+    elif index_type == "ivf":
+        nlist, nprobe = ivf_lists(len(x))
+        index = faiss.index_factory(x.shape[1], f"IVF{nlist},Flat", faiss.METRIC_INNER_PRODUCT)
+        index.cp.seed = 0
+        sample = np.random.default_rng(0).permutation(len(x))[: 64 * nlist]
+        index.train(x[np.sort(sample)])
+        index.nprobe = nprobe
     else:
-        raise InputError(f"unknown index type {index_type!r}; choose flat or hnsw")
+        raise InputError(f"unknown index type {index_type!r}; choose flat, hnsw or ivf")
     index.add(x)
     return index
 
@@ -131,6 +148,8 @@ class ItemIndex:
             sel = faiss.IDSelectorBatch(rows)
             if self.manifest["index_type"] == "hnsw":
                 params = faiss.SearchParametersHNSW(sel=sel, efSearch=max(EF_SEARCH, k))
+            elif self.manifest["index_type"] == "ivf":
+                params = faiss.SearchParametersIVF(sel=sel, nprobe=int(self.index.nprobe))
             else:
                 params = faiss.SearchParameters(sel=sel)
         elif self.manifest["index_type"] == "hnsw":

@@ -14,7 +14,9 @@ seed; they differ only in their :class:`.mural.MuralConfig` and in whether the a
 * MURAL's ablations, as the issue asks: ``mural-nomlm`` (pre-training without MLM), ``mural-value``
   (one granularity: the whole value), ``mural-cls`` (aspects predicted from [CLS], no placeholders);
   and one diagnostic of ours, ``mural-clsvec``: MURAL with its placeholders and losses, but the
-  [CLS] vector as the representation (no fusion), to separate the fusion from the aspect learning.
+  [CLS] vector as the representation (no fusion), to separate the fusion from the aspect learning;
+  and ``mural-scaled``, MURAL whose aspect sum enters the vector through a learned scale that starts
+  at 0 (our attempt to keep the fusion without its cost).
 """
 
 from __future__ import annotations
@@ -55,6 +57,7 @@ TRAINED: dict[str, TrainedMethod] = {
     "mural-value": TrainedMethod("MURAL, value granularity only", MuralConfig(granularities=("value",))),
     "mural-cls": TrainedMethod("MURAL, aspects in [CLS]", MuralConfig(placement="cls")),
     "mural-clsvec": TrainedMethod("MURAL, [CLS] vector (no fusion)", MuralConfig(fusion="cls")),
+    "mural-scaled": TrainedMethod("MURAL, fusion scaled from 0", MuralConfig(fusion="scaled")),
 }
 ABLATIONS = ("mural-nomlm", "mural-value", "mural-cls")
 

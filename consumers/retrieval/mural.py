@@ -46,7 +46,9 @@ added to [CLS]::
 
 (with ``placement="cls"`` there are no placeholders, every aspect is predicted from ``h_cls`` and
 ``z = h_cls``; with ``fusion="cls"`` the placeholders stay in the input and carry the aspect loss,
-but the representation is ``z = h_cls``: a diagnostic switch, not in the paper). Relevance is the
+but the representation is ``z = h_cls``: a diagnostic switch, not in the paper; with
+``fusion="scaled"``, ours too, ``z = h_cls + γ Σ_a w_a h_a`` with a learned scalar γ that starts at 0,
+so fine-tuning starts from the [CLS] vector and adds as much aspect evidence as helps). Relevance is the
 dot product ``s(q, d) = z_q · z_d``; queries go through the same encoder with the same placeholders.
 
 (C) Fine-tuning: in-batch softmax with one hard negative per query, temperature τ::
@@ -69,6 +71,7 @@ from consumers.retrieval.aspects import GRANULARITIES, AspectVocab
 
 PLACEMENTS = ("placeholders", "cls")
 VALUE_EMBEDDINGS = ("tokens", "ids")
+FUSIONS = ("gate", "cls", "scaled")
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,8 @@ class MuralConfig:
         BERT vectors blows the logits up).
     value_embedding: ``tokens`` (MURAL, Eq. V from the value's input-token embeddings) or ``ids``
         (a free embedding per unit: MTBERT and MADRAL).
-    fusion: ``gate`` (Eq. F) or ``cls`` (``z = h_cls`` even with placeholders; diagnostic).
+    fusion: ``gate`` (Eq. F), ``cls`` (``z = h_cls`` even with placeholders; diagnostic) or ``scaled``
+        (Eq. F's aspect sum times a learned γ initialised at 0; ours).
     """
 
     granularities: tuple[str, ...] = GRANULARITIES
@@ -103,8 +107,8 @@ class MuralConfig:
             raise ValueError(f"granularities must be a non-empty subset of {GRANULARITIES}")
         if self.placement not in PLACEMENTS:
             raise ValueError(f"placement must be one of {PLACEMENTS}, got {self.placement!r}")
-        if self.fusion not in ("gate", "cls"):
-            raise ValueError(f"fusion is gate or cls, not {self.fusion!r}")
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"fusion is one of {FUSIONS}, not {self.fusion!r}")
         if self.value_embedding not in VALUE_EMBEDDINGS:
             raise ValueError(f"value_embedding is one of {VALUE_EMBEDDINGS}, not {self.value_embedding!r}")
         if not 0.0 < self.mlm_prob < 1.0 or self.temperature <= 0 or self.max_len < 8:
@@ -154,8 +158,9 @@ class Mural(nn.Module):
             {} if ids_only else {g: nn.Linear(hidden, hidden) for g in config.granularities}
         )
         self.value_table = nn.ParameterDict()
-        fuse = self.n_placeholders and config.fusion == "gate"
+        fuse = self.n_placeholders and config.fusion != "cls"
         self.gate = nn.Linear(hidden, self.n_placeholders) if fuse else None
+        self.fusion_scale = nn.Parameter(torch.zeros(())) if fuse and config.fusion == "scaled" else None
         eps = float(getattr(encoder.config, "layer_norm_eps", 1e-12))
         self.mlm_transform = nn.Sequential(
             nn.Linear(hidden, hidden), nn.GELU(), nn.LayerNorm(hidden, eps=eps)
@@ -227,7 +232,8 @@ class Mural(nn.Module):
         if self.gate is None:  # fusion="cls"
             return Output(cls, aspects, cls, hidden)
         weights = torch.softmax(self.gate(cls), dim=-1)  # [B, A]
-        fused = cls + torch.einsum("ba,bah->bh", weights, aspects)
+        mixed = torch.einsum("ba,bah->bh", weights, aspects)
+        fused = cls + (mixed if self.fusion_scale is None else self.fusion_scale * mixed)
         return Output(cls, aspects, fused, hidden)
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:

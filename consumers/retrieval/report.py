@@ -113,11 +113,11 @@ def write_results(results: RetrievalResults, out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     stem = f"retrieval_{results.corpus}"
     csv, md = out / f"{stem}.csv", out / f"{stem}.md"
-    files.write_file(csv, lambda tmp: results.table.to_csv(tmp, index=False))
+    files.write_csv(csv, results.table)
     files.write_text(md, results.markdown())
     written = [csv, md]
     if not results.curves.empty:
         curve_csv = out / f"{stem}_recall.csv"
-        files.write_file(curve_csv, lambda tmp: results.curves.to_csv(tmp, index=False))
+        files.write_csv(curve_csv, results.curves)
         written += [curve_csv, plot_recall(results.curves, out / f"{stem}_recall.png", results.corpus)]
     return written

@@ -194,6 +194,8 @@ def explain_hits(
             w = torch.softmax(model.gate(d.cls), dim=-1).double()  # [K, A]
             cls_part = d.cls.double() @ z_q  # [K]
             asp_part = torch.einsum("kah,h->ka", d.aspects.double(), z_q) * w  # [K, A]
+            if model.fusion_scale is not None:  # fusion="scaled": z = h_cls + γ Σ_a w_a h_a
+                asp_part = asp_part * float(model.fusion_scale.detach())
             for n, r in enumerate(rows):
                 parts = {"cls": float(cls_part[n])}
                 parts.update({name: float(asp_part[n, a]) for a, name in enumerate(model.vocab.names)})
