@@ -21,8 +21,9 @@ IndexTypeOpt = Annotated[
     str,
     typer.Option(
         "--index-type",
-        help="flat (IndexFlatIP, exact) or hnsw (IndexHNSWFlat, approximate; its recall against the "
-        "exact index is reported by `mokg eval retrieval`).",
+        help="flat (IndexFlatIP, exact), hnsw (IndexHNSWFlat) or ivf (IndexIVFFlat, √N lists; the "
+        "faster to build at 1M items); the approximate ones' recall against the exact index is "
+        "reported by `mokg eval retrieval` and `python -m bench.retrieval`.",
     ),
 ]
 EncoderOpt = Annotated[
