@@ -133,3 +133,22 @@ def test_scaled_fusion_starts_at_the_cls_vector_and_learns_its_scale() -> None:
     assert torch.equal(out.fused, out.cls)
     (out.fused * torch.randn_like(out.fused)).sum().backward()
     assert model.fusion_scale.grad is not None and float(model.fusion_scale.grad) != 0.0
+
+
+def test_train_method_runs_each_stage_it_needs_and_says_what_it_did(tmp_path: Path) -> None:
+    from consumers.retrieval.methods import train_method
+    from consumers.retrieval.mural_train import TrainConfig
+    from graph.errors import InputError
+    from tests.support.tiny_bert import tiny_bert
+
+    bert, tokenizer = tiny_bert()
+    bert.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    cfg = TrainConfig(pretrain_epochs=1, finetune_epochs=1, batch_size=4, max_steps=1, item_field="title")
+    scaled, used, note = train_method("mural-scaled", tiny_corpus(), cfg, base_model=tmp_path)
+    assert not scaled.training and used.pretrain_epochs == 1 and "(1+1 steps" in note and "γ" in note
+    bibert, used, note = train_method("bibert", tiny_corpus(), cfg, base_model=tmp_path)
+    assert bibert.gate is None and bibert.n_placeholders == 0
+    assert used.pretrain_epochs == 0 and not used.finetune_aspect and note.startswith("no aspects")
+    with pytest.raises(InputError, match="unknown trained method"):
+        train_method("colbert", tiny_corpus(), cfg, base_model=tmp_path)

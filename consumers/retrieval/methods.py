@@ -98,6 +98,8 @@ def train_method(
         f"{cfg.finetune_epochs} ({len(pre_loss)}+{len(fine['loss'])} steps, last losses {_last(pre_loss)} / "
         f"{_last(fine['loss'])}); {time.perf_counter() - started:.0f} s"
     )
+    if model.fusion_scale is not None:
+        note += f"; learned fusion scale γ {float(model.fusion_scale.detach()):.4f}"
     return model, cfg, note
 
 
