@@ -55,7 +55,7 @@ def train_retrieval(
     world: Annotated[
         Path | None,
         typer.Option(
-            help="The world the store was ingested from: mural/bibert train on its search log (every "
+            help="The world the store was ingested from: trained methods learn from its search log (every "
             "warm-domain query; the cold domain's never). Without it they train on the store's "
             "Query-CLICKED->Item edges, if any."
         ),
@@ -63,31 +63,32 @@ def train_retrieval(
     epochs: Annotated[
         str,
         typer.Option(
-            help="mural/bibert: pre-training and fine-tuning epochs, e.g. 1,3 (bibert only fine-tunes)."
+            help="Trained methods: pre-training and fine-tuning epochs, e.g. 1,3 (bibert only fine-tunes)."
         ),
     ] = "1,1",
     max_steps: Annotated[
         int | None,
-        typer.Option(help="mural/bibert: cap each training stage at this many steps (a quick run)."),
+        typer.Option(help="Trained methods: cap each training stage at this many steps (a quick run)."),
     ] = None,
     item_field: Annotated[
         str,
         typer.Option(
-            help="mural/bibert: what the model reads of an item: text (title, category path, brand) or title."
+            help="Trained methods: what the model reads of an item: text (title, category path, brand) "
+            "or title."
         ),
     ] = "text",
     base_model: Annotated[
         Path | None,
-        typer.Option(help="mural/bibert: a local BERT folder to start from (default: the shipped MiniLM)."),
+        typer.Option(help="Trained methods: a local BERT folder to start from (default: shipped MiniLM)."),
     ] = None,
-    seed: Annotated[int, typer.Option(help="mural/bibert: training seed.")] = 0,
+    seed: Annotated[int, typer.Option(help="Trained methods: training seed.")] = 0,
     index_type: IndexTypeOpt = "hnsw",
     encoder: EncoderOpt = "minilm",
     threads: ThreadsOpt = 2,
 ) -> None:
     """Encode every item of the store (title, category path, brand) and save a faiss index with its
-    manifest (graph version, model, model hash, item ids) for `mokg search`. With --method mural or
-    bibert the model is trained first and saved with the index.
+    manifest (graph version, model, model hash, item ids) for `mokg search`. With a trained
+    --method (mural, bibert, mtbert, …) the model is trained first and saved with the index.
 
     Examples: mokg world generate --scale demo --out w && mokg ingest w && mokg train retrieval --out idx;
     mokg train retrieval --method mural --world w --epochs 1,1 --out idx
