@@ -1,4 +1,5 @@
-"""Jobs that consume the graph's outputs downstream (each one ``run(store, config)``); it holds no
-module yet. What exists today lives with its layer: audience exports in ``gnn.audience.export``,
+"""Models that read the graph as a service, each a folder with its config, model parts, evaluation
+and a ``run(store, config)`` entry: multi-aspect retrieval (:mod:`consumers.retrieval`) and density
+estimation (:mod:`consumers.density`). Audience exports live in ``gnn.audience.export``,
 recommendations in ``gnn.rec.serve``, graph exports in ``graph.export``.
 """

@@ -1,7 +1,10 @@
-"""Multi-aspect retrieval over the KG's item aspects (issue 17).
+"""Multi-aspect retrieval over the KG's item aspects (issue 17): MURAL ("A Multi-Granularity-Aware
+Aspect Learning Model for Multi-Aspect Dense Retrieval", arXiv 2312.02538) beside BM25, the zero-shot
+MiniLM, BIBERT, MTBERT and MADRAL.
 
-This increment holds everything around the MURAL model: the corpora (:mod:`.corpus`), the BM25 and
-zero-shot MiniLM baselines (:mod:`.bm25`, :mod:`.biencoder`), the faiss item index served by
-``mokg search`` (:mod:`.index`), the metrics (:mod:`.evaluate`) and the entry point
-``run(store, config)`` (:mod:`.run`). MURAL plugs in later as one more method.
+The corpora (:mod:`.corpus`), the baselines (:mod:`.bm25`, :mod:`.biencoder`), the model and its
+training (:mod:`.aspects`, :mod:`.mural`, :mod:`.mural_train`, :mod:`.methods`), the metrics
+(:mod:`.evaluate`), the evaluation ``run(store, config)`` (:mod:`.run`, :mod:`.report`), and serving:
+the faiss item index (:mod:`.index`), built by :mod:`.serve` and searched by :mod:`.search`
+(``mokg search``).
 """
