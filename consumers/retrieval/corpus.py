@@ -168,15 +168,29 @@ def assign_split(
     return out
 
 
-def store_items(store: GraphStore) -> pd.DataFrame:
-    """Every item of ``store`` with its aspects (ITEM_COLUMNS); refuses a store without a category tree."""
+def category_parents(store: GraphStore) -> dict[str, str]:
+    """Category id → its parent's id (``SUBCATEGORY_OF``); refuses a store without a category tree."""
     parent_edges = store.edge_table(("Category", "SUBCATEGORY_OF", "Category"))
     if parent_edges.empty:
         raise InputError(
             "the store has no category tree (no Category-SUBCATEGORY_OF->Category edges); retrieval needs "
             "the category aspect: ingest a world (`mokg ingest DIR`) or load a catalogue with categories"
         )
-    parent = parent_edges.set_index("head")["tail"].to_dict()
+    return {str(h): str(t) for h, t in zip(parent_edges["head"], parent_edges["tail"], strict=True)}
+
+
+def ancestry(leaf: str, parent: dict[str, str]) -> list[str]:
+    """``leaf`` and its ancestors, leaf first (at most 16 levels; [] for no leaf)."""
+    chain = [leaf] if leaf else []
+    while chain and chain[-1] in parent and len(chain) < 16:
+        chain.append(parent[chain[-1]])
+    return chain
+
+
+def store_items(store: GraphStore, parent: dict[str, str] | None = None) -> pd.DataFrame:
+    """Every item of ``store`` with its aspects (ITEM_COLUMNS); refuses a store without a category tree.
+    ``parent``: :func:`category_parents` when the caller has read it already."""
+    parent = category_parents(store) if parent is None else parent
     cats = store.node_table("Category", ["name"]).set_index("id")["name"]
     nodes = store.node_table("Item", ["title", "name"]).set_index("id")
     titles = nodes["title"].fillna(nodes["name"]).fillna("")
@@ -190,9 +204,7 @@ def store_items(store: GraphStore) -> pd.DataFrame:
     )
     rows = []
     for item, title in zip(titles.index.astype(str), titles.astype(str), strict=True):
-        chain = [leaf[item]] if item in leaf.index else []
-        while chain and chain[-1] in parent and len(chain) < 16:
-            chain.append(parent[chain[-1]])
+        chain = ancestry(str(leaf[item]), parent) if item in leaf.index else []
         path = [str(cats.get(c, c)) for c in reversed(chain)]
         b = brand.get(item)
         bname = "" if b is None else str(brand_names.get(b, b) or b)
@@ -271,7 +283,8 @@ def world_corpus(
     store: GraphStore, world_dir: Path, *, seed: int = 0, shares: tuple[float, float, float] = (0.8, 0.1, 0.1)
 ) -> RetrievalCorpus:
     """The seeded world's corpus (module doc): items from ``store``, queries from the search log."""
-    items = store_items(store)
+    parent = category_parents(store)
+    items = store_items(store, parent)
     world = WorldDir(Path(world_dir))
     path = world.visible("events", "searches.parquet")
     if not path.exists():
@@ -299,7 +312,7 @@ def world_corpus(
     needs_path = world.hidden_for_evaluation("kg", NEEDS_FILE)
     notes: tuple[str, ...] = ()
     if needs_path.exists():
-        served = _intent_items(store, items, pd.read_parquet(needs_path, columns=["head", "tail"]))
+        served = _intent_items(parent, items, pd.read_parquet(needs_path, columns=["head", "tail"]))
         held_out = (queries["intent"] != "") & (queries["split"] == "test")  # cold: all test
         by_intent = queries.loc[held_out, ["query", "intent"]]
         served_rel = by_intent.merge(served, on="intent")[["query", "item"]].assign(relevance=1)
@@ -325,15 +338,9 @@ def _intent_names(store: GraphStore, world: WorldDir) -> pd.DataFrame:
     return names
 
 
-def _intent_items(store: GraphStore, items: pd.DataFrame, needs: pd.DataFrame) -> pd.DataFrame:
+def _intent_items(parent: dict[str, str], items: pd.DataFrame, needs: pd.DataFrame) -> pd.DataFrame:
     """``intent``, ``item``: the items whose leaf category or one of its ancestors the intent NEEDS."""
-    parent = store.edge_table(("Category", "SUBCATEGORY_OF", "Category")).set_index("head")["tail"].to_dict()
-    rows: list[tuple[str, str]] = []
-    for leaf in items["leaf"].unique():
-        chain = [leaf] if leaf else []
-        while chain and chain[-1] in parent and len(chain) < 16:
-            chain.append(parent[chain[-1]])
-        rows.extend((leaf, c) for c in chain)
+    rows = [(leaf, c) for leaf in items["leaf"].unique() for c in ancestry(str(leaf), parent)]
     lineage = pd.DataFrame(rows, columns=["leaf", "tail"])
     served = (
         needs.rename(columns={"head": "intent"})

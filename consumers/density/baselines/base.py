@@ -9,12 +9,17 @@ the last ``fit``. Each baseline takes one frozen config dataclass.
 
 from __future__ import annotations
 
-from typing import Protocol, Self
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+if TYPE_CHECKING:
+    from torch import Tensor
+
 Array = NDArray[np.float64]
+T = TypeVar("T")
 
 
 class DensityBaseline(Protocol):
@@ -34,3 +39,19 @@ def as_rows(x: object) -> Array:
     """``x`` as float64 ``[rows, dim]``."""
     a = np.asarray(x, dtype=np.float64)
     return a.reshape(len(a), -1)
+
+
+def float_tensors(*arrays: object) -> tuple[Tensor, ...]:
+    """Each array as a float32 ``[rows, dim]`` tensor (:func:`as_rows` first)."""
+    import torch
+
+    return tuple(torch.as_tensor(as_rows(a), dtype=torch.float32) for a in arrays)
+
+
+def seeded_build(seed: int, build: Callable[[], T]) -> T:
+    """``build()`` with torch's global generator at ``seed``, restored afterwards."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()

@@ -38,7 +38,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from consumers.density.baselines.base import Array, as_rows
+from consumers.density.baselines.base import Array, float_tensors, seeded_build
 from graph.errors import InputError
 
 
@@ -149,10 +149,8 @@ class DSM:
 
         start = time.perf_counter()
         c = self.config
-        x, v = (torch.as_tensor(as_rows(a), dtype=torch.float32) for a in (train, valid))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            model = NoiseMLP(x.shape[1], c)
+        x, v = float_tensors(train, valid)
+        model = seeded_build(seed, lambda: NoiseMLP(x.shape[1], c))
         optimiser = torch.optim.Adam(model.net.parameters(), lr=c.lr)
         generator = torch.Generator().manual_seed(seed)
         for _ in range(c.steps):

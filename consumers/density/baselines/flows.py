@@ -21,7 +21,7 @@ from typing import Any, Self
 
 import numpy as np
 
-from consumers.density.baselines.base import Array, as_rows
+from consumers.density.baselines.base import Array, float_tensors, seeded_build
 from graph.errors import InputError
 
 
@@ -71,10 +71,8 @@ class Flow:
 
         start = time.perf_counter()
         c = self.config
-        x, v = (torch.as_tensor(as_rows(a), dtype=torch.float32) for a in (train, valid))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            self._flow = self._build(x.shape[1])
+        x, v = float_tensors(train, valid)
+        self._flow = seeded_build(seed, lambda: self._build(x.shape[1]))
         optimiser = torch.optim.Adam(self._flow.parameters(), lr=c.lr)
         generator = torch.Generator().manual_seed(seed)
         best, best_state, waited = float("inf"), copy.deepcopy(self._flow.state_dict()), 0
@@ -106,9 +104,8 @@ class Flow:
             return torch.cat([self._flow().log_prob(b) for b in x.split(self.config.eval_batch)])
 
     def log_prob(self, x: Array) -> Array:
-        import torch
 
-        rows = torch.as_tensor(as_rows(x), dtype=torch.float32)
+        (rows,) = float_tensors(x)
         return np.asarray(self._log_prob(rows).numpy(), dtype=np.float64)
 
     def sample(self, n: int, seed: int = 0) -> Array:
