@@ -83,3 +83,17 @@ def test_the_cli_refuses_bad_names_in_one_line_and_its_help_teaches() -> None:
     assert bad.exit_code != 0 and "--seeds must be comma-separated integers" in str(bad.exception)
     helped = runner.invoke(app, ["eval", "density", "--help"])
     assert all(w in helped.output for w in ("diffusion-ode", "checkerboard", "--sample-size", "Examples"))
+
+
+def test_diffusion_fast_is_its_own_fit_with_the_cheaper_labelling() -> None:
+    from consumers.density.config import FAST_LABELLING
+    from consumers.density.data import load_dataset
+    from consumers.density.evaluate import OursCache, evaluate
+
+    data, cache = load_dataset("moons", 400, 0), OursCache()
+    rows = {m: evaluate(m, data, TINY, 0, cache).row for m in ("diffusion", "diffusion-fast")}
+    fast, _ = cache.get(data, TINY, 0, None, fast=True)
+    paper, _ = cache.get(data, TINY, 0, None)
+    assert fast is not paper and fast.config.steps == FAST_LABELLING["steps"] and paper.config.steps == 20
+    assert fast.config.solver == FAST_LABELLING["solver"] and fast.config.pairs == paper.config.pairs
+    assert math.isnan(rows["diffusion-fast"]["test_loglik"]) and rows["diffusion-fast"]["fit_s"] > 0

@@ -10,10 +10,11 @@ has a density, ``test_loglik`` is its mean log-likelihood over the first ``logli
 Ours: ``diffusion`` samples with the MLP generator (D8) (``fit_s`` = labelling the pairs with the
 ODE + training the MLP); ``diffusion-ode`` samples with the probability-flow ODE (D5) itself, which
 needs no training (``fit_s`` = 0; its cost is in ``sample_s_10k``). The two share one fit per data
-set and seed. The generator has no density; ``diffusion-ode``'s ``test_loglik`` is the ODE
-likelihood (D7), i.e. a Gaussian kernel density of bandwidth ``√ε`` on the Monte Carlo batches of
-the train split (:mod:`consumers.density.likelihood`), computed only up to ``loglik_max_dim``
-dimensions.
+set and seed. ``diffusion-fast`` is ``diffusion`` with its pairs labelled by a cheaper solve of the
+same ODE (:data:`~consumers.density.config.FAST_LABELLING`). The generator has no density;
+``diffusion-ode``'s ``test_loglik`` is the ODE likelihood (D7), i.e. a Gaussian kernel density of
+bandwidth ``√ε`` on the Monte Carlo batches of the train split (:mod:`consumers.density.likelihood`),
+computed only up to ``loglik_max_dim`` dimensions.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from graph.progress import StageProgress
 
 Array = NDArray[np.float64]
-OURS = ("diffusion", "diffusion-ode")
+OURS = ("diffusion", "diffusion-ode", "diffusion-fast")
 PER = 10_000  # sampling time is reported per this many samples
 SAMPLE_SEED = 10_000  # samples are drawn with seed + this: noise no model saw in training
 
@@ -58,20 +59,28 @@ class Evaluated:
 
 
 class OursCache:
-    """The one fit of ours per (data set, seed) that ``diffusion`` and ``diffusion-ode`` share."""
+    """The one fit of ours per (data set, seed) that ``diffusion`` and ``diffusion-ode`` share (and
+    ``diffusion-fast``'s own, labelled with :data:`~consumers.density.config.FAST_LABELLING`)."""
 
     def __init__(self) -> None:
-        self._fits: dict[tuple[str, int], tuple[DiffusionDensity, float]] = {}
+        self._fits: dict[tuple[str, int, bool], tuple[DiffusionDensity, float]] = {}
 
     def get(
-        self, data: DensityData, config: EvalConfig, seed: int, progress: StageProgress | None
+        self,
+        data: DensityData,
+        config: EvalConfig,
+        seed: int,
+        progress: StageProgress | None,
+        fast: bool = False,
     ) -> tuple[DiffusionDensity, float]:
-        key = (data.name, seed)
+        key = (data.name, seed, fast)
         if key not in self._fits:
+            from consumers.density.config import FAST_LABELLING
             from consumers.density.model import fit
 
+            settings = FAST_LABELLING if fast else {}
             start = time.perf_counter()
-            model = fit(data.train, replace(config.density, seed=seed), progress)
+            model = fit(data.train, replace(config.density, seed=seed, **settings), progress)
             self._fits[key] = (model, time.perf_counter() - start)
         return self._fits[key]
 
@@ -88,9 +97,10 @@ def fit_ours(
     cache: OursCache,
     progress: StageProgress | None = None,
 ) -> Fitted:
-    """``diffusion`` (MLP generator, no density) or ``diffusion-ode`` (ODE sampler, ODE likelihood)."""
-    model, seconds = cache.get(data, config, seed, progress)
-    if method == "diffusion":
+    """``diffusion``/``diffusion-fast`` (MLP generator, no density) or ``diffusion-ode`` (ODE
+    sampler, ODE likelihood)."""
+    model, seconds = cache.get(data, config, seed, progress, fast=method == "diffusion-fast")
+    if method != "diffusion-ode":
         return Fitted(lambda n, s: _numpy(model.sample(n, s)), None, seconds)
     log_prob = None
     if data.dim <= config.loglik_max_dim:

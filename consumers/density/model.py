@@ -11,8 +11,10 @@ itself, and scores points by (D7).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from consumers.density.config import DensityConfig
 from consumers.density.schedule import Schedule
@@ -70,6 +72,23 @@ class DiffusionDensity:
             seed=c.seed,
             progress=progress,
         )
+
+    def save(
+        self,
+        path: str | Path,
+        *,
+        feature_names: Sequence[str] | None = None,
+        mean: np.ndarray | None = None,
+        std: np.ndarray | None = None,
+        info: dict[str, Any] | None = None,
+    ) -> Path:
+        """Write the estimator to one file (:mod:`consumers.density.persist`; read back with
+        :func:`~consumers.density.persist.load_density`), with the data's column names and
+        standardisation (default: ``x0…``, mean 0, std 1) and provenance ``info``."""
+        from consumers.density.persist import save_density
+
+        names = None if feature_names is None else list(feature_names)
+        return save_density(path, self, feature_names=names, mean=mean, std=std, info=info)
 
 
 def _as_points(data: Tensor | np.ndarray, dim: int | None = None) -> Tensor:

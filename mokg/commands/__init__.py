@@ -27,14 +27,18 @@ MODULES: tuple[str, ...] = (
     "schema",
     "retrieval",
     "density",
+    "allocation",
 )
 GROUPS: dict[str, str] = {
-    "audience": "Score users for a campaign and export audiences (methods: rule, ppr, gnn, lookalike).",
+    "audience": "Score users for a campaign and export audiences "
+    "(methods: rule, ppr, gnn, lookalike, density).",
     "train": "Train models on the store's graph.",
     "lightpair": "LightPAIR: a small model distilled from the teacher's PAIR answers; adapters; alignment; "
     "PrivateLoRA's split serving.",
     "feedback": "User feedback on mined triples.",
     "schema": "The store's schema: the MoKG's own relation types and those declared in the store.",
+    "density": "Density of the store's users (training-free diffusion): synthetic users.",
+    "allocate": "GreenFlow: per-request computation allocation over the cascade under a budget.",
 }
 """Every command group a module may fill: name → help."""
 

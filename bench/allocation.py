@@ -1,0 +1,219 @@
+"""GreenFlow allocation benchmark (issue 20; run: `python -m bench.allocation --help`).
+
+In one run, on synthetic traffic (:func:`consumers.allocation.synthetic.synthetic_outcomes`,
+``--requests`` today and as many yesterday) or on saved chain outcomes (``--outcomes DIR``, as
+written by ``ChainOutcomes.save``), with numpy/BLAS and torch on ``--threads`` threads:
+
+1. the day is replayed through GreenFlow's dynamic primal-dual allocator at ``--budget`` (a share of
+   the most expensive chain's cost, as ``mokg allocate simulate``'s;
+   :func:`consumers.allocation.simulate.run_simulation`), which fits the reward estimator on
+   yesterday's exploration log and yields the allocator at the day's last ``λ``;
+2. decision overhead per request: :meth:`~consumers.allocation.primal_dual.Allocator.choose` on each
+   of ``--decisions`` request rows in turn (the serving path: one features row in, one chain index
+   out) and :meth:`~consumers.allocation.primal_dual.Allocator.choose_batch` on all of them in one
+   call; ``--rounds`` rounds each, interleaved, median; µs per request (goal: ``choose`` < 50 µs);
+3. end-to-end requests/s of the cascade, per core: at the budget (the chains the replay chose) and
+   with the most expensive chain for every request, and their ratio. **Computed, not run**: from
+   the outcomes' ``cpu_seconds`` per chain (synthetic: nominal, FLOPs / 5 GFLOP/s + 50 µs; the
+   world's and MovieLens's: measured by the cascade) as ``1 / (mean CPU s of the chosen chains +
+   decision overhead)``; the output says so. Running the cascade itself is a hook left for when a
+   trained cascade can be loaded here (:func:`cascade_throughput`).
+
+The tables are printed and written to ``--out`` (Markdown; JSON beside), each aside and renamed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shlex
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bench.foundation import peak_rss_mb
+
+if TYPE_CHECKING:
+    from consumers.allocation.outcomes import ChainOutcomes
+    from consumers.allocation.primal_dual import Allocator
+
+GOAL_US = 50.0
+
+
+def time_decisions(allocator: Allocator, rows: np.ndarray, rounds: int) -> dict[str, Any]:
+    """Median µs per request of ``choose`` (row by row) and ``choose_batch`` (all rows), interleaved."""
+    single, batch = [], []
+    rows = np.ascontiguousarray(rows, dtype=float)
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for row in rows:
+            allocator.choose(row)
+        single.append((time.perf_counter() - start) / len(rows))
+        start = time.perf_counter()
+        allocator.choose_batch(rows)
+        batch.append((time.perf_counter() - start) / len(rows))
+    choose_us, batch_us = statistics.median(single) * 1e6, statistics.median(batch) * 1e6
+    return {
+        "rows": len(rows),
+        "choose_us": choose_us,
+        "choose_batch_us": batch_us,
+        "goal_met": choose_us < GOAL_US,
+        "rounds_us": {"choose": [t * 1e6 for t in single], "choose_batch": [t * 1e6 for t in batch]},
+    }
+
+
+def cascade_throughput(outcomes: ChainOutcomes, choices: np.ndarray) -> dict[str, Any] | None:
+    """End-to-end requests/s through the real cascade (choose + serve the chain per request).
+
+    TODO(issue 20): ``consumers.allocation.cascade`` exists (another helper's work in progress) but
+    this benchmark has no trained cascade to load for the requests of ``outcomes``; when the
+    cascade can be built or loaded here with a call that serves one chain for one request, time
+    ``allocator.choose`` + that call per request and return the same keys as
+    :func:`throughput_rows`' rows. Until then the end-to-end numbers are computed from
+    ``cpu_seconds`` and this returns None.
+    """
+    return None
+
+
+def throughput_rows(
+    outcomes: ChainOutcomes, choices: np.ndarray, decision: dict[str, Any], cost_unit: str = "flops"
+) -> dict[str, Any]:
+    """Requests/s per core from the chains' CPU seconds (module doc, 3.), by policy; the most
+    expensive chain by ``cost_unit``."""
+    cpu = outcomes.cpu_seconds
+    top = int(np.argmax(outcomes.cost(cost_unit)))
+    rewards = outcomes.rewards
+    chosen_cpu = float(cpu[choices].mean())
+    kept = float(rewards[np.arange(len(choices)), choices].sum() / rewards[:, top].sum())
+    rows = {
+        "max chain": {"cpu_s": float(cpu[top]), "decision_us": 0.0, "reward_kept": 1.0},
+        "greenflow, choose": {"cpu_s": chosen_cpu, "decision_us": decision["choose_us"], "reward_kept": kept},
+        "greenflow, choose_batch": {
+            "cpu_s": chosen_cpu,
+            "decision_us": decision["choose_batch_us"],
+            "reward_kept": kept,
+        },
+    }
+    for row in rows.values():
+        row["requests_per_s"] = 1.0 / (row["cpu_s"] + row["decision_us"] * 1e-6)
+    base = rows["max chain"]["requests_per_s"]
+    for row in rows.values():
+        row["over_max"] = row["requests_per_s"] / base
+    return rows
+
+
+def markdown(r: dict[str, Any]) -> str:
+    d, e = r["decision"], r["end_to_end"]
+    goal = "met" if d["goal_met"] else "not met"
+    lines = [
+        f"`{r['command']}`",
+        "",
+        f"{r['source']}: {r['requests']:,} requests today, {r['chains']} chains; budget "
+        f"{r['budget']:.0%} of the most expensive chain's cost ({r['cost_unit']}); "
+        f"replay spent {r['spend_share']:.1%} of it. "
+        f"{r['threads']} thread(s), {r['rounds']} round(s), median; load average {r['loadavg']:.2f} on "
+        f"{r['cpus']} CPUs.",
+        "",
+        f"| decision overhead ({d['rows']:,} requests) | µs per request |",
+        "|---|---|",
+        f"| Allocator.choose, one row at a time (goal < {GOAL_US:g} µs: {goal}) | {d['choose_us']:.2f} |",
+        f"| Allocator.choose_batch, all rows in one call | {d['choose_batch_us']:.3f} |",
+        "",
+        "| end to end, per core | CPU s / request (chains) | decision µs | requests/s | / max chain "
+        "| reward kept |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in e["rows"].items():
+        lines.append(
+            f"| {name} | {row['cpu_s']:.3g} | {row['decision_us']:.2f} | {row['requests_per_s']:,.0f} "
+            f"| {row['over_max']:.2f}× | {row['reward_kept']:.1%} |"
+        )
+    lines += ["", f"End to end: {e['method']}", "", f"Peak RSS: {r['peak_rss_mb']:.0f} MB", ""]
+    return "\n".join(lines)
+
+
+FLAGS: list[tuple[str, type, Any, str]] = [
+    ("--outcomes", Path, None, "a folder written by ChainOutcomes.save (default: synthetic traffic)"),
+    ("--requests", int, 20_000, "synthetic requests today (and as many yesterday)"),
+    ("--budget", float, 0.6, "share in (0, 1] of the most expensive chain's cost per request"),
+    ("--cost", str, "flops", "cost unit of the budget: flops or cpu_seconds"),
+    ("--epochs", int, 20, "epochs of the reward estimator (mlp)"),
+    ("--decisions", int, 10_000, "request rows timed per round"),
+    ("--rounds", int, 5, "repetitions of every timing (median)"),
+    ("--seed", int, 0, "traffic, exploration log and estimator"),
+    ("--threads", int, 1, "torch and numpy/BLAS threads"),
+    ("--out", Path, Path("bench/out/allocation.md"), "Markdown table (the JSON beside it)"),
+]
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="python -m bench.allocation", description=__doc__)
+    ap.formatter_class = argparse.RawDescriptionHelpFormatter
+    for flag, kind, default, help_ in FLAGS:
+        ap.add_argument(flag, type=kind, default=default, help=help_)
+    return ap
+
+
+def _traffic(args: argparse.Namespace) -> tuple[ChainOutcomes, ChainOutcomes | None]:
+    from consumers.allocation.outcomes import ChainOutcomes
+    from consumers.allocation.synthetic import synthetic_outcomes
+
+    if args.outcomes is not None:
+        return ChainOutcomes.load(args.outcomes), None
+    today = synthetic_outcomes(args.requests, args.seed + 1, day=1)
+    return today, synthetic_outcomes(args.requests, args.seed, campaign_hour=None, day=0)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    import torch
+    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+    from consumers.allocation.config import AllocationConfig, RewardConfig
+    from consumers.allocation.simulate import SimulationRequest, run_simulation
+    from graph import files
+
+    ap = parser()
+    args = ap.parse_args(argv)
+    if min(args.requests, args.epochs, args.decisions, args.rounds, args.threads) < 1:
+        ap.error("--requests, --epochs, --decisions, --rounds and --threads must be >= 1")
+    if not 0 < args.budget <= 1:
+        ap.error(f"--budget is a share in (0, 1] of the most expensive chain's cost, got {args.budget}")
+    torch.set_num_threads(args.threads)
+    command = "python -m bench.allocation " + shlex.join(argv if argv is not None else sys.argv[1:])
+    config = AllocationConfig(cost_unit=args.cost, seed=args.seed, reward=RewardConfig(epochs=args.epochs))
+    today, yesterday = _traffic(args)
+    with threadpool_limits(limits=args.threads):
+        sim = run_simulation(today, SimulationRequest(args.budget, config, command), None, yesterday)
+        rows = sim.today  # the requests replayed: today's, or a split of --outcomes
+        decision = time_decisions(sim.allocator, rows.features[: args.decisions], args.rounds)
+    measured = cascade_throughput(rows, sim.choices)
+    cpu = "nominal, FLOPs / 5 GFLOP/s + 50 µs" if rows.source == "synthetic" else "measured by the cascade"
+    importable = importlib.util.find_spec("consumers.allocation.cascade") is not None
+    end_to_end = {
+        "rows": throughput_rows(rows, sim.choices, decision, args.cost),
+        "measured": measured,
+        "method": f"computed from the outcomes' cpu_seconds per chain ({cpu}) as 1 / (mean CPU s of the "
+        "chosen chains + decision overhead); the cascade itself was not run (consumers.allocation.cascade "
+        f"importable: {importable}; hook: bench.allocation.cascade_throughput, TODO).",
+    }
+    r: dict[str, Any] = {"command": command, "source": rows.source, "requests": rows.n_requests}
+    r.update(chains=len(rows.chains), budget=args.budget, cost_unit=args.cost, threads=args.threads)
+    r.update(rounds=args.rounds, spend_share=sim.summary["spend_share"], lam=sim.allocator.lam)
+    r.update(decision=decision, end_to_end=end_to_end, simulation=sim.summary)
+    r["cpus"], r["loadavg"], r["peak_rss_mb"] = os.cpu_count(), os.getloadavg()[0], peak_rss_mb()
+    text = markdown(r)
+    print(text, end="")
+    files.write_text(args.out, text)
+    files.write_text(args.out.with_suffix(".json"), json.dumps(r, indent=2, default=str))
+    print(f"results: {args.out}, {args.out.with_suffix('.json')}")
+    return r
+
+
+if __name__ == "__main__":
+    main()

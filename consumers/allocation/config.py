@@ -1,0 +1,130 @@
+"""Settings of GreenFlow's allocation (arXiv:2312.16176) and of its evaluation: the reward
+estimator (:class:`RewardConfig`), the energy factors (:class:`EnergyConfig`) and one run
+(:class:`AllocationConfig`, :func:`consumers.allocation.run.run`)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from graph.errors import InputError
+
+ESTIMATORS = ("mlp", "hgb")
+COST_UNITS = ("flops", "cpu_seconds")
+BUDGET_SPLITS = ("traffic", "forecast", "flat")
+
+
+@dataclass(frozen=True)
+class RewardConfig:
+    """The reward estimator (:func:`consumers.allocation.reward.fit_reward`).
+
+    Args:
+        kind: ``mlp`` (one torch MLP with a head per chain) or ``hgb`` (sklearn gradient boosting).
+        hidden, depth: the MLP's ReLU layers (``depth`` layers of ``hidden`` units).
+        epochs, batch_size, lr, weight_decay: its AdamW training (``hgb``: ``10·epochs`` trees).
+        monotonic: ``hgb`` only: the reward non-decreasing in each stage's item count (the
+            paper's monotonic constraint).
+        threads: OpenMP threads of ``hgb``'s fit and predict (sklearn's default, all cores,
+            oversubscribes a shared machine: 30× slower on this one's 2 cores).
+        seed: seeds the weights and the batches.
+    """
+
+    kind: str = "mlp"
+    hidden: int = 64
+    depth: int = 2
+    epochs: int = 20
+    batch_size: int = 512
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    monotonic: bool = True
+    threads: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in ESTIMATORS:
+            raise InputError(f"unknown reward estimator {self.kind!r}; choose from {', '.join(ESTIMATORS)}")
+        for name in ("hidden", "depth", "epochs", "batch_size", "threads"):
+            if getattr(self, name) < 1:
+                raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lr > 0 or self.weight_decay < 0:
+            raise InputError(
+                f"lr must be positive and weight_decay non-negative, got {self.lr}, {self.weight_decay}"
+            )
+
+
+@dataclass(frozen=True)
+class EnergyConfig:
+    """Factors of the energy and carbon *estimate* (:mod:`consumers.allocation.energy`).
+
+    Args:
+        watts_per_core: power of one busy CPU core; default 6.75 W = a 270 W TDP, 40-core server
+            CPU (Intel Xeon Platinum 8380's datasheet figures) at full load, a rough figure.
+        grid_kg_per_kwh: grid carbon intensity; default 0.5703 kg CO2/kWh, China's national grid
+            average emission factor for 2022 (Ministry of Ecology and Environment, 2023); the
+            paper's deployment is in China.
+        requests_per_day: traffic the per-request cost is scaled to; 1e9 is an assumed order of
+            magnitude for a large e-commerce feed, not a figure from the paper.
+    """
+
+    watts_per_core: float = 6.75
+    grid_kg_per_kwh: float = 0.5703
+    requests_per_day: float = 1e9
+
+    def __post_init__(self) -> None:
+        for name in ("watts_per_core", "grid_kg_per_kwh", "requests_per_day"):
+            if not getattr(self, name) > 0:
+                raise InputError(f"{name} must be positive, got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class AllocationConfig:
+    """One evaluation of issue 20 (:func:`consumers.allocation.run.run`).
+
+    Args:
+        budget_saving: the headline budget saves this share of the most expensive chain's cost.
+        frontier_savings: the savings the revenue-computation frontier is swept over.
+        cost_unit: ``flops`` or ``cpu_seconds`` (the cost ``q_j`` of (P1)).
+        window_s: budget window (the budget is given, and adherence measured, per window).
+        control_s: interval of the dual update within a window (divides ``window_s``).
+        step_size: ``η`` of the dual update (D2).
+        budget_split: the day's budget per window ∝ the window's ``traffic`` (a perfect traffic
+            forecast), ∝ yesterday's traffic (``forecast``: misses today's campaign) or ``flat``.
+        explore_share: when no separate "yesterday" is given, this share of the requests (drawn at
+            random) forms the exploration log and yesterday's traffic.
+        seed: seeds the exploration log, the split and the random policy.
+        reward, energy: the estimator's and the energy estimate's settings.
+    """
+
+    budget_saving: float = 0.4
+    frontier_savings: tuple[float, ...] = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+    cost_unit: str = "flops"
+    window_s: float = 3600.0
+    control_s: float = 60.0
+    step_size: float = 0.5
+    budget_split: str = "traffic"
+    explore_share: float = 0.5
+    seed: int = 0
+    reward: RewardConfig = field(default_factory=RewardConfig)
+    energy: EnergyConfig = field(default_factory=EnergyConfig)
+
+    def __post_init__(self) -> None:
+        for s in (self.budget_saving, *self.frontier_savings):
+            if not 0.0 <= s < 1.0:
+                raise InputError(f"a budget saving is a share in [0, 1), got {s}")
+        if self.cost_unit not in COST_UNITS:
+            raise InputError(f"unknown cost unit {self.cost_unit!r}; choose from {', '.join(COST_UNITS)}")
+        if self.budget_split not in BUDGET_SPLITS:
+            raise InputError(
+                f"unknown budget split {self.budget_split!r}; choose from {', '.join(BUDGET_SPLITS)}"
+            )
+        if not 0 < self.control_s <= self.window_s:
+            raise InputError(f"control_s must lie in (0, window_s], got {self.control_s} and {self.window_s}")
+        if abs(self.window_s / self.control_s - round(self.window_s / self.control_s)) > 1e-9:
+            raise InputError(f"control_s ({self.control_s}) must divide window_s ({self.window_s})")
+        if not self.step_size > 0:
+            raise InputError(f"step_size must be positive, got {self.step_size}")
+        if not 0.0 < self.explore_share < 1.0:
+            raise InputError(f"explore_share must lie in (0, 1), got {self.explore_share}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)

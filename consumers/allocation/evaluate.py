@@ -1,0 +1,186 @@
+"""Every policy of GreenFlow's evaluation (arXiv:2312.16176) on one day at one budget, the
+revenue-computation frontier over budgets, and budget adherence per window.
+
+A :class:`Day` is today's requests (true rewards, for scoring only), the estimator's predictions
+for today and for yesterday, and yesterday's traffic. The day's budget at saving ``s`` is
+``B = (1 − s) · max_j q_j · R`` (what the most expensive chain would spend, less ``s``), split
+over windows ∝ today's traffic, ∝ yesterday's (a forecast that misses today's campaign), or flat.
+Policies: ``max chain``, ``best fixed`` (the best chain within ``B/R`` per request, hindsight),
+``random`` (cost-matched), ``dcaf`` (static ``λ`` from yesterday), ``greenflow`` (dynamic (D2) on
+the estimated rewards), ``greenflow (true rewards)`` (the same on the true rewards: what the
+estimator's errors cost) and ``optimum`` (the LP (O1) with hindsight, pooled budget). Each row:
+budget, spend, reward and the reward kept as a share of the max chain's and of the optimum's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from consumers.allocation.config import BUDGET_SPLITS, AllocationConfig
+from consumers.allocation.outcomes import ChainOutcomes
+from consumers.allocation.policies import best_fixed, optimum, random_choices
+from consumers.allocation.primal_dual import StreamRun, dynamic_run, solve_lambda, static_run
+from consumers.allocation.traffic import window_counts, window_index
+
+F64 = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class Day:
+    """``today`` [R requests], ``pred`` [R, C] estimated for today, ``pred_yesterday`` [R_y, C] for
+    ``yesterday``'s requests (DCAF's ``λ`` and the dynamic policy's ``λ_ref`` are solved on them)."""
+
+    today: ChainOutcomes
+    pred: F64
+    yesterday: ChainOutcomes
+    pred_yesterday: F64
+    cost_unit: str = "flops"
+
+    @property
+    def cost(self) -> F64:
+        return self.today.cost(self.cost_unit)
+
+    def n_windows(self, window_s: float) -> int:
+        return int(window_index(self.today.times, window_s)[-1]) + 1
+
+
+def window_budgets(day: Day, per_request: float, split: str, window_s: float) -> F64:
+    """[W] the day's budget ``per_request · R`` split over the windows by ``split``."""
+    n = day.n_windows(window_s)
+    total = per_request * day.today.n_requests
+    if split == "traffic":
+        share = window_counts(day.today.times, window_s, n).astype(float)
+    elif split == "forecast":
+        share = window_counts(day.yesterday.times, window_s, n).astype(float) + 1.0
+    else:
+        share = np.ones(n)
+    return np.asarray(total * share / share.sum(), dtype=float)
+
+
+def stream_runs(day: Day, saving: float, split: str, config: AllocationConfig) -> dict[str, StreamRun]:
+    """``dcaf``, ``greenflow`` and ``greenflow (true rewards)`` over the day at ``saving``."""
+    cost, per_request = day.cost, (1 - saving) * float(day.cost.max())
+    budgets = window_budgets(day, per_request, split, config.window_s)
+    y_budget = per_request * day.yesterday.n_requests
+    lam = solve_lambda(day.pred_yesterday, cost, y_budget)
+    lam_true = solve_lambda(day.yesterday.rewards, cost, y_budget)
+    t = day.today.times
+    return {
+        "dcaf": static_run(day.pred, cost, t, budgets, lam, config.window_s),
+        "greenflow": dynamic_run(
+            day.pred, cost, t, budgets, lam, config.window_s, config.control_s, config.step_size
+        ),
+        "greenflow (true rewards)": dynamic_run(
+            day.today.rewards, cost, t, budgets, lam_true, config.window_s, config.control_s, config.step_size
+        ),
+    }
+
+
+def policy_rows(day: Day, saving: float, config: AllocationConfig) -> list[dict[str, Any]]:
+    """One row per policy at the budget saving ``saving`` (module doc)."""
+    out, cost, rewards = day.today, day.cost, day.today.rewards
+    r, per_request = out.n_requests, (1 - saving) * float(day.cost.max())
+    budget = per_request * r
+    opt = optimum(rewards, cost, budget)
+    top = int(np.argmax(cost))
+    choices = {
+        "max chain": np.full(r, top),
+        "best fixed": np.full(r, best_fixed(rewards, cost, per_request)),
+        "random": random_choices(cost, per_request, r, config.seed),
+        **{k: v.choices for k, v in stream_runs(day, saving, config.budget_split, config).items()},
+        "optimum": opt.choices,
+    }
+    max_reward = float(rewards[:, top].sum())
+    rows = []
+    for name, ch in choices.items():
+        reward = opt.value if name == "optimum" else float(rewards[np.arange(r), ch].sum())
+        spend = float(cost[ch].sum())
+        rows.append(
+            {
+                "saving": saving,
+                "policy": name,
+                "budget": budget,
+                "spend": spend,
+                "spend_share": spend / budget,
+                "saved_vs_max": 1 - spend / (float(cost[top]) * r),
+                "reward": reward,
+                "kept_vs_max": reward / max_reward,
+                "kept_vs_optimum": reward / opt.value,
+                "cpu_s_per_request": float(out.cpu_seconds[ch].mean()),
+            }
+        )
+    return rows
+
+
+def frontier(day: Day, config: AllocationConfig) -> pd.DataFrame:
+    """Every policy at every saving of ``config.frontier_savings``, and every fixed chain."""
+    rows = [row for s in config.frontier_savings for row in policy_rows(day, s, config)]
+    cost, rewards, top = day.cost, day.today.rewards, float(day.cost.max())
+    for j, chain in enumerate(day.today.chains):
+        rows.append(
+            {
+                "saving": np.nan,
+                "policy": f"fixed {chain.name}",
+                "spend": float(cost[j]) * day.today.n_requests,
+                "saved_vs_max": 1 - float(cost[j]) / top,
+                "reward": float(rewards[:, j].sum()),
+                "kept_vs_max": float(rewards[:, j].sum() / rewards[:, int(np.argmax(cost))].sum()),
+                "cpu_s_per_request": float(day.today.cpu_seconds[j]),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def adherence(day: Day, config: AllocationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Spend against budget per window for ``dcaf`` and ``greenflow`` at ``config.budget_saving``
+    under every budget split: (per window, summary). A window *binds* when the max chain for all
+    its requests would overspend it; the summary's peak is the window with the most requests, and
+    its reward is a share of the offline optimum at the day's budget."""
+    n = day.n_windows(config.window_s)
+    counts = window_counts(day.today.times, config.window_s, n)
+    peak = int(np.argmax(counts))
+    rewards, r = day.today.rewards, day.today.n_requests
+    best = optimum(rewards, day.cost, (1 - config.budget_saving) * float(day.cost.max()) * r).value
+    rows, summary = [], []
+    for split in BUDGET_SPLITS:
+        runs = stream_runs(day, config.budget_saving, split, config)
+        for name in ("dcaf", "greenflow"):
+            run = runs[name]
+            ratio = run.spend / np.where(run.budget > 0, run.budget, np.nan)
+            binds = counts * float(day.cost.max()) > run.budget
+            for w in range(n):
+                rows.append(
+                    {
+                        "split": split,
+                        "policy": name,
+                        "window": w,
+                        "requests": int(counts[w]),
+                        "budget": run.budget[w],
+                        "spend": run.spend[w],
+                        "ratio": ratio[w],
+                        "binds": bool(binds[w]),
+                    }
+                )
+            off_peak = binds & (np.arange(n) != peak)
+            summary.append(
+                {
+                    "split": split,
+                    "policy": name,
+                    "day_ratio": float(run.spend.sum() / run.budget.sum()),
+                    "kept_vs_optimum": float(rewards[np.arange(r), run.choices].sum() / best),
+                    "peak_ratio": float(ratio[peak]),
+                    "max_overspend": float(np.nanmax(ratio - 1.0)),
+                    "max_abs_dev_binding_off_peak": float(
+                        np.nanmax(np.abs(ratio[off_peak] - 1.0), initial=0.0)
+                    ),
+                    "mean_abs_dev_binding": float(np.nanmean(np.abs(ratio[binds] - 1.0)))
+                    if binds.any()
+                    else 0.0,
+                }
+            )
+    return pd.DataFrame(rows), pd.DataFrame(summary)

@@ -1,0 +1,134 @@
+"""GreenFlow's allocator on disk and in serving: :func:`save_allocator` / :func:`load_allocator`,
+and :func:`serve_table` (one chain per request row).
+
+The allocator of "GreenFlow: A Computation Allocation Framework for Building Environmentally
+Sound Recommendation System" (IJCAI 2023, arXiv:2312.16176) serves (D1) of
+:mod:`.primal_dual`, ``j*(x) = argmax_j (Q̂_j(x) − λ q_j)``: all it needs is the reward
+estimator's MLP (``mlp`` kind: input standardisation ``mean``, ``std`` [F]; layers ``W_l``
+[d_l, d_{l+1}], ``b_l`` [d_{l+1}]; the target's ``scale`` and ``shift``), the chain costs ``q``
+[C], ``λ``, the chains' names and the feature names. One ``.npz`` file (numpy, no pickle):
+
+- arrays ``mean``, ``std``, ``cost``, ``w0, b0, w1, b1, …`` (float64);
+- ``meta``: UTF-8 JSON bytes (format, ``λ``, scale, shift, chains, feature names, provenance:
+  code version and what the caller adds);
+- ``sha256``: the hash of ``meta`` and of every array's name, dtype, shape and bytes, checked on
+  loading, so an altered or truncated file is a one-line :class:`~graph.errors.InputError`.
+
+The file is written aside and renamed (:func:`graph.files.write_file`). The ``hgb`` estimator (an
+sklearn model) is not saved: it would need pickle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from graph import files
+from graph.errors import InputError
+from graph.version import code_version
+
+if TYPE_CHECKING:
+    from consumers.allocation.primal_dual import Allocator
+
+FORMAT = "mokg-allocator/1"
+
+
+def _digest(meta: bytes, arrays: dict[str, np.ndarray]) -> str:
+    h = hashlib.sha256(meta)
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] | None = None) -> Path:
+    """Write ``allocator`` (module doc) to ``path``; ``info`` joins its provenance."""
+    model = allocator.model
+    if model.kind != "mlp":
+        raise InputError(
+            f"only the mlp reward estimator can be saved (this one is {model.kind}); fit with --estimator mlp"
+        )
+    if allocator.chains is None or allocator.feature_names is None:
+        raise InputError("an allocator is saved with its chains and feature names; build it with both")
+    st = model.state
+    arrays = {"mean": st["mean"], "std": st["std"], "cost": allocator.cost}
+    for i, (w, b) in enumerate(st["layers"]):
+        arrays[f"w{i}"], arrays[f"b{i}"] = w, b
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    meta = {
+        "format": FORMAT,
+        "lam": allocator.lam,
+        "scale": float(st["scale"]),
+        "shift": float(st["shift"]),
+        "layers": len(st["layers"]),
+        "chains": [c.name for c in allocator.chains],
+        "feature_names": list(allocator.feature_names),
+        "info": {"code_version": code_version(), **(info or {})},
+    }
+    raw = json.dumps(meta, sort_keys=True, default=str).encode()
+    blob = io.BytesIO()
+    np.savez(blob, meta=np.frombuffer(raw, np.uint8), sha256=np.asarray(_digest(raw, arrays)), **arrays)
+    return files.write_file(path, lambda tmp: tmp.write_bytes(blob.getvalue()))
+
+
+def load_allocator(path: str | Path) -> Allocator:
+    """Read what :func:`save_allocator` wrote, hash checked; anything else is a one-line error."""
+    from consumers.allocation.outcomes import Chain
+    from consumers.allocation.primal_dual import Allocator
+    from consumers.allocation.reward import RewardModel
+
+    p = Path(path)
+    if not p.is_file():
+        raise InputError(
+            f"{p} is not a file; give an allocator written by mokg allocate simulate --save-allocator"
+        )
+    if not zipfile.is_zipfile(p):
+        raise InputError(
+            f"{p} is not an allocator (.npz); write one with mokg allocate simulate --save-allocator"
+        )
+    try:
+        with np.load(p, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        raw = arrays.pop("meta").tobytes()
+        digest = str(arrays.pop("sha256"))
+        meta = json.loads(raw)
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
+        raise InputError(f"{p} is not a readable allocator ({exc}); save it again") from None
+    if meta.get("format") != FORMAT or digest != _digest(raw, arrays):
+        raise InputError(f"{p} fails its sha256 check (altered or foreign); save the allocator again")
+    layers = [(arrays[f"w{i}"], arrays[f"b{i}"]) for i in range(meta["layers"])]
+    chains = tuple(Chain.parse(n) for n in meta["chains"])
+    state = {"mean": arrays["mean"], "std": arrays["std"], "layers": layers}
+    state |= {"scale": meta["scale"], "shift": meta["shift"]}
+    model = RewardModel("mlp", len(chains), state)
+    return Allocator(model, arrays["cost"], meta["lam"], chains, tuple(meta["feature_names"]))
+
+
+def serve_table(allocator: Allocator, requests: pd.DataFrame, id_column: str = "request") -> pd.DataFrame:
+    """One row per request of ``requests`` (its feature columns by name; ``id_column`` when there,
+    else the row number): ``request``, ``chain`` (index) and ``chain_name``, by (D1) at the
+    allocator's ``λ``."""
+    names = list(allocator.feature_names or ())
+    missing = [n for n in names if n not in requests.columns]
+    if missing:
+        raise InputError(
+            f"the requests lack the feature columns {', '.join(missing)}; give every one of {names}"
+        )
+    choice = allocator.choose_batch(requests[names].to_numpy(float)) if len(requests) else np.zeros(0, int)
+    ids = requests[id_column].astype(str) if id_column in requests else pd.Series(range(len(requests)))
+    chains = allocator.chains or ()
+    return pd.DataFrame(
+        {
+            "request": ids.to_numpy(),
+            "chain": choice,
+            "chain_name": [chains[j].name if chains else "" for j in choice],
+        }
+    )
