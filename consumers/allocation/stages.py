@@ -1,0 +1,146 @@
+"""The cascade's model instances: what each stage runs, trained on the world's visible past.
+
+GreenFlow (Zhou et al., "GreenFlow: A Computation Allocation Framework for Building
+Environmentally Sound Recommendation System", IJCAI 2023, arXiv 2312.16176) allocates computation
+over the stages of a cascade; here every stage instance is one of the project's own models:
+
+- recall: ``s(u, i) = e_u · e_i`` over the whole item universe, from BPR-MF
+  (:func:`gnn.rec.baselines.train_bpr`, ``bpr<d>``) or LightGCN (:func:`gnn.rec.lightgcn.train_lightgcn`,
+  ``lightgcn<d>``) embeddings of width ``d``: ``[1, d] @ [d, I]`` per request;                 (S1)
+- pre-ranking: the same dot product over the recalled items only (``[N, d] @ [d, 1]``), from a
+  smaller or larger BPR-MF / LightGCN;                                                            (S2)
+- ranking: the S&R Multi-Domain Foundation model (Gong et al., CIKM 2023, arXiv 2309.08939;
+  :class:`gnn.foundation.model.SRFoundation`, ``srf<d>``, widths scaled with ``d``) trained on the
+  impression log's train split, its logit ``f(u, i, domain(i), domain(i)/rec)`` per candidate; (S3)
+  or a wider dot-product model (eq. S2 with a larger ``d``). On the small and demo worlds the
+  foundation model's validation AUC stays near 0.5 (too few pages per user), so its top-K is
+  close to random; the default ranking instances therefore include a wide LightGCN.
+
+Every instance maps (user rows ``[B]``, candidate item rows ``[B, n]`` or None = all items) to
+scores ``[B, n]`` in torch, so :func:`stage_flops` counts its floating-point operations with
+:class:`torch.utils.flop_counter.FlopCounterMode` on the real call (matrix products; lookups and
+the top-n selection count zero).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from graph.errors import InputError
+
+if TYPE_CHECKING:
+    from gnn.foundation.features import Encoded
+    from gnn.foundation.model import SRFoundation
+
+INSTANCE = re.compile(r"^(bpr|lightgcn|srf)(\d+)$")
+
+
+def parse_instance(name: str, allowed: tuple[str, ...]) -> tuple[str, int]:
+    """``bpr16`` → (``bpr``, 16); a kind outside ``allowed`` or a width < 1 is an error."""
+    m = INSTANCE.match(name)
+    if not m or m.group(1) not in allowed or int(m.group(2)) < 1:
+        raise InputError(
+            f"unknown stage instance {name!r}; write one of {'/'.join(allowed)} + width, e.g. {allowed[0]}16"
+        )
+    return m.group(1), int(m.group(2))
+
+
+@dataclass(frozen=True)
+class DotStage:
+    """Eq. S1/S2: user vectors ``[U, d]`` · item vectors ``[I, d]``."""
+
+    name: str
+    users: Tensor
+    items: Tensor
+
+    def scores(self, u: Tensor, cand: Tensor | None = None) -> Tensor:
+        """[B, I] over every item (recall) or [B, n] over the candidates ``cand`` [B, n]."""
+        q = self.users[u]
+        if cand is None:
+            return q @ self.items.T
+        return torch.bmm(self.items[cand], q[:, :, None])[:, :, 0]
+
+
+@dataclass(frozen=True)
+class RankStage:
+    """Eq. S3: the foundation model's logit per (user request, candidate)."""
+
+    name: str
+    model: SRFoundation
+    req_row: Tensor  # [U] the user's request row in the model's inputs
+    item_row: Tensor  # [I] the item's row in the model's inputs
+    item_domain: Tensor  # [I] the item's domain index
+    item_scenario: Tensor  # [I] the index of the scenario ``domain/rec`` (or its search one)
+
+    def scores(self, u: Tensor, cand: Tensor | None = None) -> Tensor:
+        if cand is None:
+            cand = torch.arange(len(self.item_row)).expand(len(u), -1)
+        flat = cand.reshape(-1)
+        req = self.req_row[u].repeat_interleave(cand.shape[1])
+        logits, _ = self.model(req, self.item_row[flat], self.item_domain[flat], self.item_scenario[flat])
+        out: Tensor = logits.reshape(cand.shape)
+        return out
+
+
+Stage = DotStage | RankStage
+
+
+def stage_flops(stage: Stage, n_candidates: int | None) -> int:
+    """FLOPs of one request through ``stage`` scoring ``n_candidates`` items (None: all of them)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    u = torch.zeros(1, dtype=torch.long)
+    cand = None if n_candidates is None else torch.zeros(1, n_candidates, dtype=torch.long)
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        stage.scores(u, cand)
+    return int(counter.get_total_flops())
+
+
+def train_dot(
+    name: str,
+    n_users: int,
+    n_items: int,
+    users: np.ndarray,
+    items: np.ndarray,
+    epochs: int,
+    seed: int,
+    batch_size: int = 512,
+) -> DotStage:
+    """A recall / pre-ranking instance ``bpr<d>`` or ``lightgcn<d>`` fitted on the (user, item) clicks."""
+    from gnn.rec.baselines import BaselineConfig, train_bpr
+    from gnn.rec.lightgcn import train_lightgcn
+
+    kind, dim = parse_instance(name, ("bpr", "lightgcn"))
+    cfg = BaselineConfig(dim=dim, epochs=epochs, batch_size=batch_size, seed=seed)
+    if kind == "bpr":
+        u, i = train_bpr(n_users, n_items, users.copy(), items.copy(), cfg, seed)
+    else:
+        u, i, _ = train_lightgcn(n_users, n_items, users.copy(), items.copy(), cfg, seed)
+    return DotStage(name, u.detach().contiguous(), i.detach().contiguous())
+
+
+def train_rank(name: str, enc: Encoded, epochs: int, seed: int) -> SRFoundation:
+    """A ranking instance ``srf<d>``: the foundation model with every width scaled from ``d``
+    (shared ``2d``, experts ``2d``, towers ``d``), no text aspect, trained on ``enc``'s train rows."""
+    from gnn.foundation.model import FoundationConfig, SRFoundation
+    from gnn.foundation.train import TrainConfig, fit
+
+    _, dim = parse_instance(name, ("srf",))
+    torch.manual_seed(seed)
+    cfg = FoundationConfig(dim=dim, shared_dim=2 * dim, expert_dim=2 * dim, tower_dim=dim, use_text=False)
+    model = SRFoundation(enc, cfg)
+    fit(
+        model,
+        enc,
+        enc.rows("train"),
+        enc.rows("valid"),
+        TrainConfig(epochs=epochs, batch_size=512, seed=seed),
+    )
+    model.eval()
+    return model
