@@ -76,6 +76,14 @@ def test_a_multi_day_replay_folds_into_one_day() -> None:
     replay = dataclasses.replace(out, times=out.times + days_later)
     folded = fold_to_day(replay)
     assert np.allclose(folded.times, out.times) and np.array_equal(folded.rewards, out.rewards)
+    # a replay in its own order (day by day) whose seconds of the day interleave across days
+    rng = np.random.default_rng(1)
+    seconds, days = rng.uniform(0, 86_400, out.n_requests), np.arange(out.n_requests) // 50
+    replay = replay.retimed(np.sort(days * 86_400.0 + seconds))
+    folded = fold_to_day(replay)
+    assert np.all(np.diff(folded.times) >= 0) and folded.times.max() < 86_400
+    by_id = dict(zip(replay.request_ids, replay.rewards[:, 0], strict=True))
+    assert [by_id[r] for r in folded.request_ids] == folded.rewards[:, 0].tolist()  # rows move together
 
 
 def test_dual_update_makes_spend_converge_to_the_budget_on_a_stationary_stream() -> None:

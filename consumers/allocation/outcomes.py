@@ -133,6 +133,22 @@ class ChainOutcomes:
             self.source,
         )
 
+    def retimed(self, times: np.ndarray) -> ChainOutcomes:
+        """The same requests at new arrival ``times`` [R], re-sorted by them (stable)."""
+        times = np.asarray(times, dtype=float)
+        order = np.argsort(times, kind="stable")
+        return ChainOutcomes(
+            self.chains,
+            self.flops,
+            self.cpu_seconds,
+            self.rewards[order],
+            self.features[order],
+            self.feature_names,
+            times[order],
+            self.request_ids[order],
+            self.source,
+        )
+
     def save(self, folder: Path) -> None:
         """``requests.parquet`` (id, time, features, one reward column per chain) and
         ``chains.json`` (names, flops, cpu seconds, source), each written aside and renamed."""

@@ -14,7 +14,6 @@ midnight of day 0, non-decreasing; hourly profiles [24], summing to 1.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 from typing import TYPE_CHECKING
 
@@ -146,6 +145,4 @@ def fold_to_day(outcomes: ChainOutcomes) -> ChainOutcomes:
     """The requests of a multi-day replay (MovieLens-1M's test period spans two years) as one day:
     each arrival keeps its second of the day (``t mod 86400``, UTC) and the requests are re-sorted
     by it (stable), so the day has the replay's hour-of-day profile and every request once."""
-    order = np.argsort(np.asarray(outcomes.times, float) % DAY_S, kind="stable")
-    folded = outcomes.subset(order)
-    return dataclasses.replace(folded, times=np.asarray(outcomes.times, float)[order] % DAY_S)
+    return outcomes.retimed(np.asarray(outcomes.times, float) % DAY_S)
