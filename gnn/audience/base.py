@@ -29,6 +29,7 @@ TARGETERS: dict[str, str] = {
     "ppr": "gnn.audience.ppr:PPRTargeter",
     "gnn": "gnn.audience.gnn:GNNTargeter",
     "lookalike": "gnn.audience.lookalike:LookalikeTargeter",
+    "density": "gnn.audience.density:DensityTargeter",
 }
 SCORE_COLUMNS = ["user_id", "score"]
 

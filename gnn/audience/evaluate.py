@@ -6,9 +6,10 @@ oracle) and ``mined`` (a store holding the world plus a mined KG, given by path)
 ``truth`` are built under the work directory with :func:`loaders.ingest.ingest_world` (re-running is
 a no-op). For each campaign of the world, with ``P`` its converters (``hidden/conversions.parquet``)
 and K its budget (the Campaign node's ``budget``; the number of converters if missing), every
-method ranks all users and :mod:`gnn.audience.metrics` scores the ranking. Lookalike seeds for a
-campaign are cut from the conversion table by the rule in :mod:`gnn.audience.lookalike`: only
-campaigns that ended before it started (``hidden/campaign_windows.parquet``).
+method ranks all users and :mod:`gnn.audience.metrics` scores the ranking. Lookalike and density
+seeds for a campaign are cut from the conversion table by the rule in :mod:`gnn.audience.lookalike`:
+only campaigns that ended before it started (``hidden/campaign_windows.parquet``). The GNN is
+trained once per condition and shared by gnn, lookalike and density.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ import numpy as np
 import pandas as pd
 
 from gnn.audience.base import AudienceError, make_targeter
+from gnn.audience.density import DensityTargeter, DensityTargeterConfig
 from gnn.audience.gnn import GNNConfig, GNNTargeter
 from gnn.audience.lookalike import ConversionLog, LookalikeTargeter
 from gnn.audience.metrics import audience_metrics
 from graph.store import GraphStore, StoreConfig, open_store
 from loaders.world.layout import WorldDir
 
-METHODS = ("rule", "ppr", "gnn", "lookalike")
+METHODS = ("rule", "ppr", "gnn", "lookalike", "density")
+SEEDED = ("lookalike", "density")  # methods that score from the past conversion log (and the GNN)
 CONDITIONS = ("none", "truth", "mined")
 Progress = Callable[[str], None]
 
@@ -38,7 +41,8 @@ Progress = Callable[[str], None]
 class EvalConfig:
     """Args: world: the world directory; work_dir: where the condition stores are built;
     mined_store: an embedded store with the world and a mined KG (adds the ``mined`` condition);
-    methods, conditions: what to run; gnn: the GNN's config (its seed is ``seed``)."""
+    methods, conditions: what to run; gnn: the GNN's config (its seed is ``seed``); density: the
+    density targeter's (its GNN and log are the evaluation's, its seed ``seed``)."""
 
     world: Path
     work_dir: Path = Path("mokg-data/audience-eval")
@@ -46,6 +50,7 @@ class EvalConfig:
     methods: tuple[str, ...] = METHODS
     conditions: tuple[str, ...] = ("none", "truth")
     gnn: GNNConfig = field(default_factory=GNNConfig)
+    density: DensityTargeterConfig = field(default_factory=DensityTargeterConfig)
     seed: int = 0
 
 
@@ -79,17 +84,25 @@ def _past_log(conv: pd.DataFrame, windows: pd.DataFrame, campaign: str) -> Conve
     return ConversionLog(conv[conv["campaign"].isin(over) & (conv["campaign"] != campaign)], windows)
 
 
-def _fit_all(config: EvalConfig, store: GraphStore) -> dict[str, tuple[Any, float]]:
-    """method → (fitted targeter, or the GNN for lookalike, or the AudienceError; fit seconds)."""
+def _fit_all(
+    config: EvalConfig, store: GraphStore, truth: tuple[pd.DataFrame, pd.DataFrame]
+) -> dict[str, tuple[Any, float]]:
+    """method → (fitted targeter, or the GNN for lookalike, or the AudienceError; fit seconds;
+    density's include the GNN's)."""
     fitted: dict[str, tuple[Any, float]] = {}
     gnn: Any = None
-    if {"gnn", "lookalike"} & set(config.methods):
+    if {"gnn", *SEEDED} & set(config.methods):
         t0 = time.perf_counter()
         try:
             gnn = GNNTargeter().fit(store, replace(config.gnn, seed=config.seed))
         except AudienceError as exc:
             gnn = exc
-        fitted["gnn"] = fitted["lookalike"] = (gnn, time.perf_counter() - t0)
+        fitted["gnn"] = fitted["lookalike"] = fitted["density"] = (gnn, time.perf_counter() - t0)
+    if "density" in config.methods and not isinstance(gnn, AudienceError):
+        t0, gnn_s = time.perf_counter(), fitted["density"][1]
+        no_log = ConversionLog(truth[0].iloc[:0], truth[1])  # each campaign's log comes at scoring
+        density = DensityTargeter(no_log, gnn).fit(store, replace(config.density, seed=config.seed))
+        fitted["density"] = (density, gnn_s + time.perf_counter() - t0)
     for method in config.methods:
         if method not in fitted:
             t0 = time.perf_counter()
@@ -98,12 +111,18 @@ def _fit_all(config: EvalConfig, store: GraphStore) -> dict[str, tuple[Any, floa
 
 
 def _score_one(
-    method: str, fitted: Any, store: GraphStore, campaign: str, conv: pd.DataFrame, windows: pd.DataFrame
+    method: str,
+    fitted: Any,
+    store: GraphStore,
+    campaign: str,
+    truth: tuple[pd.DataFrame, pd.DataFrame],
 ) -> pd.DataFrame:
     if isinstance(fitted, AudienceError):
         raise fitted
     if method == "lookalike":  # the seed depends on the campaign: the log as of its start
-        fitted = LookalikeTargeter(_past_log(conv, windows, campaign), fitted).fit(store)
+        fitted = LookalikeTargeter(_past_log(*truth, campaign), fitted).fit(store)
+    elif method == "density":  # fitted once per condition (PCA, population density); the seed here
+        fitted = fitted.with_log(_past_log(*truth, campaign))
     ranked: pd.DataFrame = fitted.score(campaign)
     return ranked
 
@@ -114,7 +133,7 @@ def evaluate_condition(config: EvalConfig, condition: str, progress: Progress) -
     rows: list[dict[str, Any]] = []
     with condition_store(config, condition) as store:
         budgets = store.node_table("Campaign", ["budget"]).set_index("id")["budget"]
-        fitted = _fit_all(config, store)
+        fitted = _fit_all(config, store, (conv, windows))
         for method in config.methods:
             progress(f"{condition}: {method}")
             for campaign in sorted(windows["id"]):
@@ -123,7 +142,7 @@ def evaluate_condition(config: EvalConfig, condition: str, progress: Progress) -
                 row: dict[str, Any] = {"method": method, "condition": condition, "campaign": campaign}
                 t0 = time.perf_counter()
                 try:
-                    ranked = _score_one(method, fitted[method][0], store, campaign, conv, windows)
+                    ranked = _score_one(method, fitted[method][0], store, campaign, (conv, windows))
                     row.update(audience_metrics(ranked, positives, k).as_dict())
                     row["score_s"] = time.perf_counter() - t0
                 except AudienceError as exc:

@@ -107,7 +107,7 @@ class LookalikeTargeter:
             )
         users, z = gnn.embeddings("User")
         zn = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
-        q = _unit(_campaign_vector(gnn, campaign))
+        q = unit(campaign_vector(gnn, campaign))
         mu = np.zeros(z.shape[1])
         for past, group in seed.groupby("campaign"):
             rows = positions(users, group["user"])
@@ -118,17 +118,13 @@ class LookalikeTargeter:
         return mu
 
     def _relatedness(self, q: np.ndarray, past: str) -> float:
-        """a = max(0, cos(q_c, q_c')) + ε; ε alone for a past campaign no longer in the store."""
         _, gnn = self._ready()
-        try:
-            return max(0.0, float(q @ _unit(_campaign_vector(gnn, past)))) + self.config.epsilon
-        except AudienceError:
-            return self.config.epsilon
+        return relatedness(gnn, q, past, self.config.epsilon)
 
     def score(self, campaign: str) -> pd.DataFrame:
         _, gnn = self._ready()
         users, z = gnn.embeddings("User")
-        mu = _unit(self.centroid(campaign))
+        mu = unit(self.centroid(campaign))
         zn = z / np.maximum(np.linalg.norm(z, axis=1, keepdims=True), 1e-12)
         return score_frame(users, zn @ mu)
 
@@ -143,7 +139,7 @@ class LookalikeTargeter:
         seed = log.seed_for(campaign)
         rows = positions(users, seed["user"])
         keep = rows >= 0
-        sims = np.array([float(_unit(z[me]) @ _unit(z[r])) for r in rows[keep]])
+        sims = np.array([float(unit(z[me]) @ unit(z[r])) for r in rows[keep]])
         pairs = seed[keep].assign(sim=sims).sort_values("sim", ascending=False).head(5)
         return [
             GraphPath(
@@ -153,10 +149,21 @@ class LookalikeTargeter:
         ]
 
 
-def _unit(v: np.ndarray) -> np.ndarray:
+def unit(v: np.ndarray) -> np.ndarray:
+    """``v / ‖v‖`` (0 stays 0)."""
     return v / max(float(np.linalg.norm(v)), 1e-12)
 
 
-def _campaign_vector(gnn: GNNTargeter, campaign: str) -> np.ndarray:
+def campaign_vector(gnn: GNNTargeter, campaign: str) -> np.ndarray:
+    """q_c: the campaign's intents' GNN embeddings, weighted by TARGETS confidence."""
     zi, w = gnn.intent_vector(campaign)
     return np.asarray(w @ zi)
+
+
+def relatedness(gnn: GNNTargeter, q: np.ndarray, past: str, epsilon: float) -> float:
+    """a_cc' = max(0, cos(q_c, q_c')) + ε for the unit campaign vector ``q`` = q_c; ε alone for a
+    past campaign no longer in the store."""
+    try:
+        return max(0.0, float(q @ unit(campaign_vector(gnn, past)))) + epsilon
+    except AudienceError:
+        return epsilon

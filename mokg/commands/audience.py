@@ -26,25 +26,28 @@ class Method(StrEnum):
     ppr = "ppr"
     gnn = "gnn"
     lookalike = "lookalike"
+    density = "density"
 
 
 CampaignOpt = Annotated[str, typer.Option("--campaign", "-c", help="Campaign id (e.g. camp_0007).")]
 MethodOpt = Annotated[Method, typer.Option("--method", "-m", help="Targeting method.")]
-SeedOpt = Annotated[int, typer.Option(help="Seed of the GNN (weights, negatives).")]
+SeedOpt = Annotated[int, typer.Option(help="Seed of the GNN (weights, negatives) and of density's samples.")]
 FeaturesOpt = Annotated[
     bool, typer.Option("--features/--no-features", help="MiniLM text features for the GNN.")
 ]
 LogOpt = Annotated[
     Path | None,
-    typer.Option(help="lookalike: the advertiser's past conversion log (Parquet: campaign, user)."),
+    typer.Option(help="lookalike, density: the advertiser's past conversion log (Parquet: campaign, user)."),
 ]
 WindowsOpt = Annotated[
-    Path | None, typer.Option(help="lookalike: the advertiser's campaign schedule (Parquet: id, start, end).")
+    Path | None,
+    typer.Option(help="lookalike, density: the advertiser's campaign schedule (Parquet: id, start, end)."),
 ]
 
 
 def method_config(method: str, seed: int, features: bool, log: Path | None, windows: Path | None) -> Any:
     """The typed config of ``method`` built from the CLI options."""
+    from gnn.audience.density import DensityTargeterConfig
     from gnn.audience.gnn import GNNConfig
     from gnn.audience.lookalike import LookalikeConfig
     from gnn.audience.ppr import PPRConfig
@@ -56,6 +59,7 @@ def method_config(method: str, seed: int, features: bool, log: Path | None, wind
         "ppr": PPRConfig(),
         "gnn": gnn,
         "lookalike": LookalikeConfig(gnn=gnn, conversions=log, windows=windows),
+        "density": DensityTargeterConfig(gnn=gnn, conversions=log, windows=windows, seed=seed),
     }
     return configs[method]
 
