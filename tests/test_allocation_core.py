@@ -145,6 +145,9 @@ def test_fixed_chains_cost_and_earn_what_the_outcomes_say(day: Day) -> None:
     assert fixed["reward"].tolist() == pytest.approx(day.today.rewards.sum(0).tolist())
     top = int(np.argmax(day.today.flops))
     assert fixed["kept_vs_max"][top] == pytest.approx(1.0)
+    beyond = 1 - 0.5 * float(day.cost.min() / day.cost.max())  # a budget no chain meets
+    swept = frontier(day, AllocationConfig(frontier_savings=(0.4, beyond)))
+    assert set(swept["saving"].dropna()) == {0.4}  # skipped, not an error
     per_request = 0.6 * day.today.flops.max()
     j = best_fixed(day.today.rewards, day.cost, per_request)
     assert day.today.flops[j] <= per_request

@@ -118,9 +118,11 @@ def policy_rows(day: Day, saving: float, config: AllocationConfig) -> list[dict[
 
 
 def frontier(day: Day, config: AllocationConfig) -> pd.DataFrame:
-    """Every policy at every saving of ``config.frontier_savings``, and every fixed chain."""
-    rows = [row for s in config.frontier_savings for row in policy_rows(day, s, config)]
+    """Every policy at every saving of ``config.frontier_savings`` that some chain can meet (a budget
+    below the cheapest chain's cost has no policy), and every fixed chain."""
     cost, rewards, top = day.cost, day.today.rewards, float(day.cost.max())
+    feasible = [s for s in config.frontier_savings if (1 - s) * top >= float(cost.min())]
+    rows = [row for s in feasible for row in policy_rows(day, s, config)]
     for j, chain in enumerate(day.today.chains):
         rows.append(
             {
