@@ -16,6 +16,7 @@ import torch
 from typer.testing import CliRunner
 
 from consumers.density.config import DensityConfig
+from consumers.density.data import load_dataset
 from consumers.density.model import DiffusionDensity, fit
 from consumers.density.persist import load_density
 from consumers.density.users import user_features
@@ -186,3 +187,25 @@ def test_cli_synthesize_is_refused_below_the_minimum_and_writes_nothing(
     r = runner.invoke(app, base)
     assert isinstance(r.exception, InputError) and "minimum of 400" in str(r.exception)
     assert not out.exists() and not (out.parent.exists() and list(out.parent.iterdir()))
+
+
+def test_eval_density_reads_the_stores_users_as_a_data_set(
+    world_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    graph, out = _copy(world_store, tmp_path), tmp_path / "eval"
+    args = ["--path", str(graph), "eval", "density", "--datasets", "users", "--methods", "diffusion,kde"]
+    args += ["--n", "0", "--sample-size", "200", "--steps", "20", "--pairs", "200", "--epochs", "3"]
+    result = CliRunner().invoke(app, [*args, "--out", str(out)])
+    assert result.exit_code == 0, str(result.exception)
+    table = pd.read_csv(out / "density_users.csv")
+    assert list(table["method"]) == ["diffusion", "kde"] and set(table["dataset"]) == {"users"}
+    with open_store(StoreConfig(path=graph)) as store:
+        assert int(table["dim"].iloc[0]) == len(user_features(store).names)
+    md = (out / "density_users.md").read_text()
+    assert md.startswith("`mokg eval density --datasets users --methods diffusion,kde --n 0")
+    assert "--steps 20 --pairs 200 --epochs 3`" in md.splitlines()[0]
+
+
+def test_the_users_data_set_needs_a_store() -> None:
+    with pytest.raises(InputError, match="read from a store"):
+        load_dataset("users", None, 0)

@@ -25,6 +25,9 @@ train split's mean and standard deviation (kept, with :meth:`DensityData.unstand
   argument, else ``$MOKG_DENSITY_DATA``, else ``~/.cache/mokg/density``. A missing file is an
   :class:`~graph.errors.InputError` that names it. ``n`` caps the three splits together, each in
   proportion to its size.
+- ``users``: the users of a store as rows of numbers (:func:`consumers.density.users.user_features`:
+  numeric attributes and activity in the graph), split 80 / 10 / 10 at random; only with a store
+  (``load_dataset(..., store=S)``, ``mokg eval density --datasets users`` on the chosen store).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.random import Generator
@@ -41,6 +45,9 @@ from numpy.typing import NDArray
 
 from consumers.density.toy2d import TOY_2D
 from graph.errors import InputError
+
+if TYPE_CHECKING:
+    from graph.store import GraphStore
 
 Array = NDArray[np.float64]
 Raw = Array | tuple[Array, Array, Array]  # one array to split, or given (train, valid, test)
@@ -188,7 +195,16 @@ def _register() -> dict[str, DatasetSpec]:
             f"UCI {name.upper()} as preprocessed by MAF ({dim}-d)",
             f"local files ${DATA_ENV}/{name}/{{train,validation,test}}.npy (Papamakarios et al. 2017)",
         )
+    specs["users"] = DatasetSpec(
+        _needs_store,
+        "the store's users: numeric attributes and activity in the graph",
+        "the graph store (consumers.density.users.user_features)",
+    )
     return specs
+
+
+def _needs_store(n: int, rng: Generator, root: Path) -> Raw:
+    raise InputError("the users data set is read from a store: pass store= (the CLI passes its store)")
 
 
 DATASETS: dict[str, DatasetSpec] = _register()
@@ -223,10 +239,12 @@ def load_dataset(
     *,
     root: Path | str | None = None,
     standardise: bool = True,
+    store: GraphStore | None = None,
 ) -> DensityData:
     """The data set ``name`` (a key of :data:`DATASETS`), ``n`` rows in all at most (None: the
     set's default size when generated, all rows otherwise), seeded by ``seed``; standardised with
-    the train split's statistics unless ``standardise`` is false (then mean 0, std 1)."""
+    the train split's statistics unless ``standardise`` is false (then mean 0, std 1); ``store``: the
+    store the ``users`` set is read from."""
     if name not in DATASETS:
         raise InputError(f"unknown data set {name!r}; choose one of {', '.join(DATASETS)}")
     if n is not None and n < 10:
@@ -234,7 +252,12 @@ def load_dataset(
     spec = DATASETS[name]
     rng = np.random.default_rng(seed)
     folder = Path(root or os.environ.get(DATA_ENV) or Path.home() / ".cache" / "mokg" / "density")
-    raw = spec.load(n or spec.default_n or 0, rng, folder)
+    if name == "users" and store is not None:
+        from consumers.density.users import user_features
+
+        raw: Raw = user_features(store).X
+    else:
+        raw = spec.load(n or spec.default_n or 0, rng, folder)
     train, valid, test = _splits(raw, n, rng)
     mean, std = train.mean(axis=0), train.std(axis=0)
     std = np.where(std > 0, std, 1.0)

@@ -2,8 +2,8 @@
 
 For every data set and seed of ``config`` the set is loaded (:func:`.data.load_dataset`, seeded),
 and every method is fit, timed, sampled and scored (:func:`.evaluate.evaluate`); ``diffusion`` and
-``diffusion-ode`` share one fit. ``store`` is not read yet (the graph's user features as a data set
-come later); pass None.
+``diffusion-ode`` share one fit. ``store`` is read only for the ``users`` data set (the store's users
+as rows of numbers); None otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import shlex
 import numpy as np
 import pandas as pd
 
-from consumers.density.config import METHODS, EvalConfig
+from consumers.density.config import METHODS, DensityConfig, EvalConfig
 from consumers.density.data import DATASETS, load_dataset
 from consumers.density.evaluate import OursCache, evaluate
 from consumers.density.report import PLOT_POINTS, DensityResults, write_results
@@ -22,7 +22,8 @@ from graph.store import GraphStore
 
 
 def command_line(config: EvalConfig) -> str:
-    """The ``mokg eval density`` call that makes ``config``'s table (models at their defaults)."""
+    """The ``mokg eval density`` call that makes ``config``'s table (ours' settings where they differ
+    from the defaults; the baselines at theirs)."""
     args = [
         "--datasets",
         ",".join(config.datasets),
@@ -35,6 +36,10 @@ def command_line(config: EvalConfig) -> str:
         "--sample-size",
         str(config.sample_size),
     ]
+    default = DensityConfig()
+    for name in ("eps", "steps", "pairs", "width", "depth", "epochs"):
+        if getattr(config.density, name) != getattr(default, name):
+            args += [f"--{name}", str(getattr(config.density, name))]
     return "mokg eval density " + " ".join(shlex.quote(a) for a in args)
 
 
@@ -47,7 +52,7 @@ def run(
     tick = progress("density: data set × seed × method", _count(config)) if progress else None
     for name in config.datasets:
         for seed in config.seeds:
-            data = load_dataset(name, config.n, seed)
+            data = load_dataset(name, config.n, seed, store=store)
             if seed == config.seeds[0] and data.dim == 2:
                 data_points[name] = data.train[:PLOT_POINTS]
             for method in config.methods:

