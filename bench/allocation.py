@@ -13,11 +13,16 @@ written by ``ChainOutcomes.save``), with numpy/BLAS and torch on ``--threads`` t
    out) and :meth:`~consumers.allocation.primal_dual.Allocator.choose_batch` on all of them in one
    call; ``--rounds`` rounds each, interleaved, median; µs per request (goal: ``choose`` < 50 µs);
 3. end-to-end requests/s of the cascade, per core: at the budget (the chains the replay chose) and
-   with the most expensive chain for every request, and their ratio. **Computed, not run**: from
-   the outcomes' ``cpu_seconds`` per chain (synthetic: nominal, FLOPs / 5 GFLOP/s + 50 µs; the
-   world's and MovieLens's: measured by the cascade) as ``1 / (mean CPU s of the chosen chains +
-   decision overhead)``; the output says so. Running the cascade itself is a hook left for when a
-   trained cascade can be loaded here (:func:`cascade_throughput`).
+   with the most expensive chain for every request, and their ratio. **Computed** for every
+   source: from the outcomes' ``cpu_seconds`` per chain (synthetic: nominal, FLOPs / 5 GFLOP/s +
+   50 µs; the world's and MovieLens's: measured by the cascade) as ``1 / (mean CPU s of the chosen
+   chains + decision overhead)``. **Measured** on a world (``--world W --store S``): the cascade
+   (``--cascade``, default ``quick``) is trained here and its outcomes built, or read from the cache
+   folder that ``mokg eval allocation --traffic world`` uses (``--cache``); then per request
+   ``Allocator.choose`` + :func:`consumers.allocation.cascade.serve` of the chain it picks, against
+   :func:`~consumers.allocation.cascade.serve` of the most expensive chain, one request at a time
+   on ``--serve-requests`` of today's requests, ``--rounds`` interleaved rounds, median requests/s
+   of each and their ratio (:func:`cascade_throughput`).
 
 The tables are printed and written to ``--out`` (Markdown; JSON beside), each aside and renamed.
 """
@@ -25,7 +30,6 @@ The tables are printed and written to ``--out`` (Markdown; JSON beside), each as
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
 import shlex
@@ -40,6 +44,7 @@ import numpy as np
 from bench.foundation import peak_rss_mb
 
 if TYPE_CHECKING:
+    from consumers.allocation.build import Built
     from consumers.allocation.outcomes import ChainOutcomes
     from consumers.allocation.primal_dual import Allocator
 
@@ -68,17 +73,58 @@ def time_decisions(allocator: Allocator, rows: np.ndarray, rounds: int) -> dict[
     }
 
 
-def cascade_throughput(outcomes: ChainOutcomes, choices: np.ndarray) -> dict[str, Any] | None:
-    """End-to-end requests/s through the real cascade (choose + serve the chain per request).
+def cascade_throughput(
+    built: Built | None,
+    rows: ChainOutcomes,
+    allocator: Allocator,
+    n_requests: int,
+    rounds: int,
+    cost_unit: str = "flops",
+) -> dict[str, Any] | None:
+    """End-to-end requests/s through the real cascade (module doc, 3.): the first ``n_requests``
+    of ``rows`` (requests of ``built``), each ``allocator.choose`` + ``serve`` of its chain, against
+    ``serve`` of the most expensive chain; ``rounds`` interleaved rounds, median. None without a
+    cascade (synthetic traffic, saved outcomes)."""
+    import torch
 
-    TODO(issue 20): ``consumers.allocation.cascade`` exists (another helper's work in progress) but
-    this benchmark has no trained cascade to load for the requests of ``outcomes``; when the
-    cascade can be built or loaded here with a call that serves one chain for one request, time
-    ``allocator.choose`` + that call per request and return the same keys as
-    :func:`throughput_rows`' rows. Until then the end-to-end numbers are computed from
-    ``cpu_seconds`` and this returns None.
-    """
-    return None
+    from consumers.allocation.cascade import serve
+
+    if built is None:
+        return None
+    user_of = dict(zip(built.outcomes.request_ids, built.users, strict=True))
+    take = min(n_requests, rows.n_requests)
+    users = [torch.tensor([int(user_of[r])]) for r in rows.request_ids[:take]]
+    features = np.ascontiguousarray(rows.features[:take], dtype=float)
+    chains, top = rows.chains, int(np.argmax(rows.cost(cost_unit)))
+    green: list[float] = []
+    dearest: list[float] = []
+    picked: list[int] = []
+    with torch.no_grad():
+        serve(built.cascade, chains[top], users[0])  # warm-up
+        for _ in range(rounds):
+            picked.clear()
+            start = time.perf_counter()
+            for x, u in zip(features, users, strict=True):
+                c = allocator.choose(x)
+                serve(built.cascade, chains[c], u)
+                picked.append(c)
+            green.append(take / (time.perf_counter() - start))
+            start = time.perf_counter()
+            for u in users:
+                serve(built.cascade, chains[top], u)
+            dearest.append(take / (time.perf_counter() - start))
+    g, d = statistics.median(green), statistics.median(dearest)
+    cost = rows.cost(cost_unit)
+    return {
+        "requests": take,
+        "rounds": rounds,
+        "rows": {
+            "max chain, serve": {"requests_per_s": d, "over_max": 1.0, "rounds": dearest},
+            "greenflow, choose + serve": {"requests_per_s": g, "over_max": g / d, "rounds": green},
+        },
+        "cost_share": float(cost[picked].mean() / cost[top]),
+        "max_chain": chains[top].name,
+    }
 
 
 def throughput_rows(
@@ -134,12 +180,27 @@ def markdown(r: dict[str, Any]) -> str:
             f"| {name} | {row['cpu_s']:.3g} | {row['decision_us']:.2f} | {row['requests_per_s']:,.0f} "
             f"| {row['over_max']:.2f}× | {row['reward_kept']:.1%} |"
         )
+    m = e["measured"]
+    if m is not None:
+        lines += [
+            "",
+            f"| end to end, measured ({m['requests']:,} requests, one by one) | requests/s | / max chain |",
+            "|---|---|---|",
+        ]
+        for name, row in m["rows"].items():
+            lines.append(f"| {name} | {row['requests_per_s']:,.0f} | {row['over_max']:.2f}× |")
     lines += ["", f"End to end: {e['method']}", "", f"Peak RSS: {r['peak_rss_mb']:.0f} MB", ""]
     return "\n".join(lines)
 
 
 FLAGS: list[tuple[str, type, Any, str]] = [
+    ("--traffic", str, "synthetic", "synthetic, or world (the cascade on --world, needs --store)"),
     ("--outcomes", Path, None, "a folder written by ChainOutcomes.save (default: synthetic traffic)"),
+    ("--world", Path, None, "a world directory (implies --traffic world): serve the real cascade"),
+    ("--store", Path, None, "world: the embedded store the world was ingested into"),
+    ("--cascade", str, "quick", "world: a cascade preset (full, quick, tiny) or a JSON file of its config"),
+    ("--cache", Path, Path("mokg-data/allocation/outcomes"), "world: the chain outcomes' cache folder"),
+    ("--serve-requests", int, 300, "world: today's requests served per round through the cascade"),
     ("--requests", int, 20_000, "synthetic requests today (and as many yesterday)"),
     ("--budget", float, 0.6, "share in (0, 1] of the most expensive chain's cost per request"),
     ("--cost", str, "flops", "cost unit of the budget: flops or cpu_seconds"),
@@ -160,14 +221,21 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def _traffic(args: argparse.Namespace) -> tuple[ChainOutcomes, ChainOutcomes | None]:
+def _traffic(args: argparse.Namespace) -> tuple[ChainOutcomes, ChainOutcomes | None, Built | None]:
+    from consumers.allocation.build import cascade_config, trained_world
     from consumers.allocation.outcomes import ChainOutcomes
     from consumers.allocation.synthetic import synthetic_outcomes
+    from graph.store import StoreConfig, open_store
 
     if args.outcomes is not None:
-        return ChainOutcomes.load(args.outcomes), None
+        return ChainOutcomes.load(args.outcomes), None, None
+    if args.traffic == "world":
+        config = cascade_config(args.cascade)
+        with open_store(StoreConfig(path=args.store)) as store:
+            built = trained_world(store, args.world, config, args.cache, lambda m: print(m, file=sys.stderr))
+        return built.outcomes, None, built
     today = synthetic_outcomes(args.requests, args.seed + 1, day=1)
-    return today, synthetic_outcomes(args.requests, args.seed, campaign_hour=None, day=0)
+    return today, synthetic_outcomes(args.requests, args.seed, campaign_hour=None, day=0), None
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -180,27 +248,43 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     ap = parser()
     args = ap.parse_args(argv)
-    if min(args.requests, args.epochs, args.decisions, args.rounds, args.threads) < 1:
-        ap.error("--requests, --epochs, --decisions, --rounds and --threads must be >= 1")
+    if min(args.requests, args.epochs, args.decisions, args.rounds, args.threads, args.serve_requests) < 1:
+        ap.error("--requests, --epochs, --decisions, --rounds, --threads and --serve-requests must be >= 1")
+    if args.world is not None:
+        args.traffic = "world"
+    if args.traffic not in ("synthetic", "world"):
+        ap.error(f"--traffic is synthetic or world, got {args.traffic!r}")
+    if args.traffic == "world" and (args.world is None or args.store is None):
+        ap.error("--traffic world needs --world DIR and --store DIR (the store the world was ingested into)")
     if not 0 < args.budget <= 1:
         ap.error(f"--budget is a share in (0, 1] of the most expensive chain's cost, got {args.budget}")
     torch.set_num_threads(args.threads)
     command = "python -m bench.allocation " + shlex.join(argv if argv is not None else sys.argv[1:])
     config = AllocationConfig(cost_unit=args.cost, seed=args.seed, reward=RewardConfig(epochs=args.epochs))
-    today, yesterday = _traffic(args)
+    today, yesterday, built = _traffic(args)
     with threadpool_limits(limits=args.threads):
         sim = run_simulation(today, SimulationRequest(args.budget, config, command), None, yesterday)
         rows = sim.today  # the requests replayed: today's, or a split of --outcomes
         decision = time_decisions(sim.allocator, rows.features[: args.decisions], args.rounds)
-    measured = cascade_throughput(rows, sim.choices)
+        measured = cascade_throughput(built, rows, sim.allocator, args.serve_requests, args.rounds, args.cost)
     cpu = "nominal, FLOPs / 5 GFLOP/s + 50 µs" if rows.source == "synthetic" else "measured by the cascade"
-    importable = importlib.util.find_spec("consumers.allocation.cascade") is not None
+    method = (
+        f"computed from the outcomes' cpu_seconds per chain ({cpu}) as 1 / (mean CPU s of the chosen "
+        "chains + decision overhead); "
+    )
+    if measured is None:
+        method += "the cascade itself was not run (give --world and --store to serve it)."
+    else:
+        method += (
+            f"measured: the trained cascade ({args.cascade}) served one request at a time, wall clock, "
+            f"Allocator.choose + serve of its chain (mean {measured['cost_share']:.0%} of the max chain's "
+            f"{args.cost}) against serve of {measured['max_chain']}; {args.rounds} interleaved round(s), "
+            "median."
+        )
     end_to_end = {
         "rows": throughput_rows(rows, sim.choices, decision, args.cost),
         "measured": measured,
-        "method": f"computed from the outcomes' cpu_seconds per chain ({cpu}) as 1 / (mean CPU s of the "
-        "chosen chains + decision overhead); the cascade itself was not run (consumers.allocation.cascade "
-        f"importable: {importable}; hook: bench.allocation.cascade_throughput, TODO).",
+        "method": method,
     }
     r: dict[str, Any] = {"command": command, "source": rows.source, "requests": rows.n_requests}
     r.update(chains=len(rows.chains), budget=args.budget, cost_unit=args.cost, threads=args.threads)

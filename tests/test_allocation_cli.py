@@ -111,8 +111,11 @@ def test_simulate_reads_saved_outcomes(tmp_path: Path) -> None:
     [
         (["--budget", "1.5"], "--budget is a share of the most expensive chain's cost in (0, 1]"),
         (["--budget", "0"], "--budget is a share"),
-        (["--budget", "0.6", "--traffic", "world"], "pass --outcomes DIR"),
-        (["--budget", "0.6", "--traffic", "movielens"], "pass --outcomes DIR"),
+        (["--budget", "0.6", "--traffic", "world"], "--traffic world needs --world DIR"),
+        (
+            ["--budget", "0.6", "--traffic", "movielens", "--cascade", "huge"],
+            "--cascade 'huge': name a preset",
+        ),
         (["--budget", "0.6", "--traffic", "mars"], "unknown --traffic 'mars'"),
         (["--budget", "0.6", "--control-s", "7"], "must divide window_s"),
         (["--budget", "0.6", "--estimator", "hgb", "--save-allocator", "a.npz"], "needs --estimator mlp"),

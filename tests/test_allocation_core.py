@@ -260,6 +260,6 @@ def test_the_cli_evaluates_synthetic_traffic_and_saved_outcomes(tmp_path: Path) 
     assert done.exit_code == 0, done.output
     assert "--outcomes" in (tmp_path / "o" / "allocation_synthetic.md").read_text().splitlines()[0]
     bad = runner.invoke(app, ["eval", "allocation", "--traffic", "world"])
-    assert bad.exit_code != 0 and "pass --outcomes DIR" in str(bad.exception)
+    assert bad.exit_code != 0 and "--traffic world needs --world DIR" in str(bad.exception)
     bad = runner.invoke(app, ["eval", "allocation", "--budget-split", "hourly"])
     assert bad.exit_code != 0 and "unknown budget split" in str(bad.exception)

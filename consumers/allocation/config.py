@@ -21,7 +21,10 @@ class RewardConfig:
     Args:
         kind: ``mlp`` (one torch MLP with a head per chain) or ``hgb`` (sklearn gradient boosting).
         hidden, depth: the MLP's ReLU layers (``depth`` layers of ``hidden`` units).
-        epochs, batch_size, lr, weight_decay: its AdamW training (``hgb``: ``10·epochs`` trees).
+        epochs, batch_size, lr, weight_decay: its AdamW training, at most ``epochs`` epochs
+            (``hgb``: ``10·epochs`` trees, capped at 500).
+        valid_share, patience: the MLP's early stopping: the share of the log held out, and the
+            epochs without improvement on it before training stops.
         monotonic: ``hgb`` only: the reward non-decreasing in each stage's item count (the
             paper's monotonic constraint).
         threads: OpenMP threads of ``hgb``'s fit and predict (sklearn's default, all cores,
@@ -32,10 +35,12 @@ class RewardConfig:
     kind: str = "mlp"
     hidden: int = 64
     depth: int = 2
-    epochs: int = 20
+    epochs: int = 200
     batch_size: int = 512
     lr: float = 3e-3
     weight_decay: float = 1e-4
+    valid_share: float = 0.1
+    patience: int = 10
     monotonic: bool = True
     threads: int = 1
     seed: int = 0
@@ -43,7 +48,9 @@ class RewardConfig:
     def __post_init__(self) -> None:
         if self.kind not in ESTIMATORS:
             raise InputError(f"unknown reward estimator {self.kind!r}; choose from {', '.join(ESTIMATORS)}")
-        for name in ("hidden", "depth", "epochs", "batch_size", "threads"):
+        if not 0.0 < self.valid_share < 0.5:
+            raise InputError(f"valid_share must lie in (0, 0.5), got {self.valid_share}")
+        for name in ("hidden", "depth", "epochs", "batch_size", "threads", "patience"):
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.lr > 0 or self.weight_decay < 0:

@@ -36,10 +36,10 @@ ADHERENCE_COLUMNS = {
 }
 ENERGY_COLUMNS = {
     "policy": ("policy", "s"),
-    "kwh_per_day": ("kWh/day", ",.0f"),
-    "kg_co2_per_day": ("kg CO2/day", ",.0f"),
-    "kwh_saved_per_day": ("kWh saved/day", ",.0f"),
-    "kg_co2_saved_per_day": ("kg CO2 saved/day", ",.0f"),
+    "kwh_per_day": ("kWh/day", ".3g"),
+    "kg_co2_per_day": ("kg CO2/day", ".3g"),
+    "kwh_saved_per_day": ("kWh saved/day", ".3g"),
+    "kg_co2_saved_per_day": ("kg CO2 saved/day", ".3g"),
 }
 
 

@@ -8,7 +8,9 @@ served by a chain drawn uniformly at random and only that chain's reward was obs
 
 - ``mlp`` (default): one torch MLP ``f: R^F → R^C`` (shared trunk, ``C`` outputs), trained on the
   observed entry only, ``min Σ_n (f(x_n)[c_n] − Q_n)²`` (E1), inputs standardised, targets scaled
-  by their std. Prediction runs in numpy from the exported weights, so one request costs a few µs.
+  by their std; ``valid_share`` of the log is held out and training stops when its error has not
+  improved for ``patience`` epochs (the best epoch's weights are kept), so a small log is neither
+  under- nor over-trained. Prediction runs in numpy from the exported weights: a few µs a request.
 - ``hgb``: sklearn's ``HistGradientBoostingRegressor`` on ``[x_n, s(c_n)]`` with ``s(c)`` the
   chain's stage choices (per stage: instance code and log item count), predicting each chain by
   tiling the request over the ``C`` chains; with ``monotonic`` the reward is constrained to be
@@ -28,6 +30,7 @@ Shapes: features [R, F], predictions [R, C].
 
 from __future__ import annotations
 
+import copy
 import itertools
 from dataclasses import dataclass
 from typing import Any
@@ -110,7 +113,7 @@ def fit_reward(log: ExplorationLog, chains: tuple[Chain, ...], config: RewardCon
         cm = chain_matrix(chains)
         monotone = [0] * log.features.shape[1] + [0, 1 if config.monotonic else 0] * (cm.shape[1] // 2)
         model = HistGradientBoostingRegressor(
-            max_iter=config.epochs * 10, monotonic_cst=monotone, random_state=config.seed
+            max_iter=min(config.epochs * 10, 500), monotonic_cst=monotone, random_state=config.seed
         )
         with threadpool_limits(limits=config.threads):
             model.fit(np.hstack([log.features, cm[log.chain]]), log.reward)
@@ -134,13 +137,34 @@ def _fit_mlp(log: ExplorationLog, n_chains: int, config: RewardConfig) -> dict[s
     net = torch.nn.Sequential(*layers[:-1])
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(config.seed)
+    order = torch.randperm(len(y), generator=gen)
+    n_valid = max(1, int(len(y) * config.valid_share)) if len(y) >= 20 else 0
+    valid, train = order[:n_valid], order[n_valid:]
+
+    def valid_loss() -> float:
+        with torch.no_grad():
+            out = net(x[valid]).gather(1, c[valid, None])[:, 0]
+            return float(torch.nn.functional.mse_loss(out, y[valid]))
+
+    best, best_state, waited = float("inf"), copy.deepcopy(net.state_dict()), 0
     for _ in range(config.epochs):
-        for idx in torch.split(torch.randperm(len(y), generator=gen), config.batch_size):
+        for idx in torch.split(train[torch.randperm(len(train), generator=gen)], config.batch_size):
             out = net(x[idx]).gather(1, c[idx, None])[:, 0]
             loss = torch.nn.functional.mse_loss(out, y[idx])
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
+        if not n_valid:
+            continue
+        current = valid_loss()
+        if current < best - 1e-6:
+            best, best_state, waited = current, copy.deepcopy(net.state_dict()), 0
+        else:
+            waited += 1
+            if waited >= config.patience:
+                break
+    if n_valid:
+        net.load_state_dict(best_state)
     linears = [m for m in net if isinstance(m, torch.nn.Linear)]
     weights = [
         (m.weight.detach().numpy().T.astype(float), m.bias.detach().numpy().astype(float)) for m in linears

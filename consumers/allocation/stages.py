@@ -15,6 +15,12 @@ over the stages of a cascade; here every stage instance is one of the project's 
   or a wider dot-product model (eq. S2 with a larger ``d``). On the small and demo worlds the
   foundation model's validation AUC stays near 0.5 (too few pages per user), so its top-K is
   close to random; the default ranking instances therefore include a wide LightGCN.
+- approximate recall (:class:`IVFStage`, :func:`train_ivf`): eq. S1 over the items of an inverted
+  file of a trained BPR-MF / LightGCN item table (:func:`gnn.rec.ivf.build_ivf`: spherical k-means
+  into ``C ≈ √I`` lists of at most ``2I / C`` items). Per request the lists are ranked by
+  ``e_u · c`` and taken best first until they hold ``target`` items (≥ the largest recall ``N``);
+  only those items are scored, every other item scores −∞:
+  ``[1, d] @ [d, C]`` + ``[n, d] @ [d, 1]`` with ``n ≈ target`` instead of ``[1, d] @ [d, I]``.  (S4)
 
 Every instance maps (user rows ``[B]``, candidate item rows ``[B, n]`` or None = all items) to
 scores ``[B, n]`` in torch, so :func:`stage_flops` counts its floating-point operations with
@@ -86,6 +92,56 @@ class RankStage:
         logits, _ = self.model(req, self.item_row[flat], self.item_domain[flat], self.item_scenario[flat])
         out: Tensor = logits.reshape(cand.shape)
         return out
+
+
+@dataclass(frozen=True)
+class IVFStage(DotStage):
+    """Eq. S4: a :class:`DotStage` whose recall (``cand=None``) scores only the items of the lists
+    probed for the user; candidates given (pre-ranking) are scored exactly, as eq. S2."""
+
+    centroids: Tensor  # [C, d] normalised list centroids
+    list_of: Tensor  # [I] the list of each position of ``order``
+    order: Tensor  # [I] item rows list by list
+    sizes: Tensor  # [C] items per list
+    target: int  # items to gather per request
+
+    def scores(self, u: Tensor, cand: Tensor | None = None) -> Tensor:
+        if cand is not None:
+            return super().scores(u, cand)
+        q = self.users[u]  # [B, d]
+        ranked = torch.argsort(q @ self.centroids.T, dim=1, descending=True)  # [B, C]
+        out = torch.full((len(u), len(self.items)), -torch.inf, dtype=q.dtype)
+        for b in range(len(u)):
+            before = torch.cumsum(self.sizes[ranked[b]], 0) - self.sizes[ranked[b]]
+            keep = torch.zeros(len(self.sizes), dtype=torch.bool)
+            keep[ranked[b][before < self.target]] = True
+            idx = self.order[keep[self.list_of]]  # [n] the items of the probed lists
+            out[b, idx] = (self.items[idx] @ q[b : b + 1].T)[:, 0]
+        return out
+
+
+def train_ivf(stage: DotStage, target: int, lists: int | None = None, seed: int = 0) -> IVFStage:
+    """Eq. S4 over ``stage``'s item table: an IVF of ``lists`` lists (None: ``round(√I)``) probed
+    until ``target`` items per request; named ``ivf-<stage name>``."""
+    from gnn.rec.ivf import IVFConfig, build_ivf
+
+    if not 1 <= target <= len(stage.items):
+        raise InputError(f"target must be between 1 and the {len(stage.items)} items, got {target}")
+    items = stage.items.numpy().astype(np.float64)
+    unit = items / np.maximum(np.linalg.norm(items, axis=1, keepdims=True), 1e-12)
+    index = build_ivf(unit, IVFConfig(lists=lists, seed=seed))
+    ptr = index["ivf_ptr"]
+    sizes = np.diff(ptr)
+    return IVFStage(
+        f"ivf-{stage.name}",
+        stage.users,
+        stage.items,
+        centroids=torch.from_numpy(index["ivf_centroids"]).to(stage.items.dtype),
+        list_of=torch.from_numpy(np.repeat(np.arange(len(sizes)), sizes)),
+        order=torch.from_numpy(index["ivf_order"]),
+        sizes=torch.from_numpy(sizes),
+        target=target,
+    )
 
 
 Stage = DotStage | RankStage

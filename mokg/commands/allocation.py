@@ -1,5 +1,6 @@
-"""GreenFlow computation allocation (issue 20): `mokg eval allocation`, `mokg allocate simulate`
-and `mokg allocate serve`.
+"""GreenFlow computation allocation (issue 20): `mokg eval allocation`, `mokg allocate simulate`,
+`mokg allocate serve` and `mokg allocate cascade` (the cascade's chain outcomes on a world or
+MovieLens-1M, :mod:`consumers.allocation.build`).
 
 Heavy imports happen inside the commands.
 """
@@ -27,15 +28,46 @@ def register(groups: Groups) -> None:
     groups.eval.command("allocation")(eval_allocation)
     groups["allocate"].command("simulate")(simulate)
     groups["allocate"].command("serve")(serve)
+    groups["allocate"].command("cascade")(cascade_command)
+
+
+WorldOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="--traffic world: the world directory the store was ingested from (its hidden/ click model "
+        "scores the chains)."
+    ),
+]
+CascadeOpt = Annotated[
+    str,
+    typer.Option(
+        help="world / movielens: the cascade, a preset (full: 56 chains; quick: the same chains, fewer "
+        "epochs and 3,000 requests, on movielens in batches of 8,192; tiny: 8 chains) or a JSON file "
+        "of CascadeConfig fields. Its chain "
+        "outcomes are built once per config (and world and store version) into "
+        "mokg-data/allocation/outcomes/ and reused by every later call, whatever its --seed."
+    ),
+]
 
 
 def load_traffic(
-    traffic: str, outcomes: Path | None, requests: int, seed: int, explore_share: float
+    traffic: str,
+    outcomes: Path | None,
+    requests: int | None,
+    seed: int,
+    explore_share: float,
+    world: Path | None = None,
+    cascade: str = "quick",
 ) -> tuple[ChainOutcomes, ChainOutcomes | None, str]:
     """(today, yesterday or None, the options that chose them): synthetic traffic is generated
-    (yesterday: a day without the campaign); world and movielens only come saved (``--outcomes``)."""
+    (yesterday: a day without the campaign); world and movielens are the cascade's outcomes, built
+    once per config into a cache folder (:func:`consumers.allocation.build.traffic_outcomes`)."""
+    from contextlib import nullcontext
+
+    from consumers.allocation.build import cascade_config, traffic_outcomes
     from consumers.allocation.outcomes import ChainOutcomes
     from consumers.allocation.synthetic import synthetic_outcomes
+    from mokg.context import open_store
 
     if traffic not in TRAFFIC:
         raise InputError(f"unknown --traffic {traffic!r}; choose from {', '.join(TRAFFIC)}")
@@ -47,13 +79,23 @@ def load_traffic(
             )
         return today, None, f"--outcomes {shlex.quote(str(outcomes))} --explore-share {explore_share}"
     if traffic == "synthetic":
-        today = synthetic_outcomes(requests, seed + 1, day=1)
-        yesterday = synthetic_outcomes(requests, seed, campaign_hour=None, day=0)
-        return today, yesterday, f"--traffic synthetic --requests {requests}"
-    raise InputError(
-        f"--traffic {traffic}: only synthetic is generated here; save the cascade's ChainOutcomes "
-        "for world or movielens and pass --outcomes DIR"
-    )
+        n = 100_000 if requests is None else requests
+        today = synthetic_outcomes(n, seed + 1, day=1)
+        yesterday = synthetic_outcomes(n, seed, campaign_hour=None, day=0)
+        return today, yesterday, f"--traffic synthetic --requests {n}"
+    config = cascade_config(cascade, traffic, max_requests=requests)
+    if traffic == "world" and world is None:
+        raise InputError("--traffic world needs --world DIR: the world directory the store was ingested from")
+    with open_store() if traffic == "world" else nullcontext() as store:
+        today, _ = traffic_outcomes(traffic, config, store, world, say=lambda m: typer.echo(m, err=True))
+    source = f"--traffic {traffic}" + (f" --world {shlex.quote(str(world))}" if traffic == "world" else "")
+    source += f" --cascade {shlex.quote(cascade)}" + (f" --requests {requests}" if requests else "")
+    return today, None, f"{source} --explore-share {explore_share}"
+
+
+def _check_requests(requests: int | None, threads: int) -> None:
+    if (requests is not None and requests < 10) or threads < 1:
+        raise InputError(f"--requests must be ≥ 10 and --threads ≥ 1, got {requests} and {threads}")
 
 
 def eval_allocation(
@@ -61,8 +103,9 @@ def eval_allocation(
         str,
         typer.Option(
             help="Where the requests come from: synthetic (a generated day with known structure and a "
-            "3× campaign hour; yesterday is a second day without the campaign). world and movielens "
-            "come from the cascade: save its ChainOutcomes and pass --outcomes."
+            "3× campaign hour; yesterday is a second day without the campaign); world (needs --world) "
+            "and movielens: the cascade's requests and true rewards (--cascade), yesterday a random "
+            "--explore-share of them."
         ),
     ] = "synthetic",
     outcomes: Annotated[
@@ -72,7 +115,15 @@ def eval_allocation(
             "rewards); replaces --traffic. Yesterday is a random --explore-share of its requests."
         ),
     ] = None,
-    requests: Annotated[int, typer.Option(help="Synthetic requests per day.")] = 100_000,
+    requests: Annotated[
+        int | None,
+        typer.Option(
+            help="Synthetic requests per day (default 100,000); world / movielens: at most this many of "
+            "the cascade's requests (default: the --cascade preset's)."
+        ),
+    ] = None,
+    world: WorldOpt = None,
+    cascade: CascadeOpt = "quick",
     budget_saving: Annotated[
         float, typer.Option(help="The budget saves this share of the most expensive chain's cost.")
     ] = 0.4,
@@ -87,7 +138,9 @@ def eval_allocation(
     estimator: Annotated[str, typer.Option(help="Reward estimator: mlp or hgb.")] = "mlp",
     explore_share: Annotated[
         float,
-        typer.Option(help="With --outcomes: the share of requests that is yesterday's exploration log."),
+        typer.Option(
+            help="With --outcomes, world or movielens: the share of requests that is yesterday's log."
+        ),
     ] = 0.5,
     seed: Annotated[int, typer.Option(help="Seeds the traffic, the exploration log and the models.")] = 0,
     out: Annotated[
@@ -107,10 +160,9 @@ def eval_allocation(
     The claim to check (arXiv:2312.16176): about 40% less computation at unchanged reward.
 
     Examples: mokg eval allocation --traffic synthetic --budget-saving 0.4 --out /tmp/alloc;
-    mokg eval allocation --outcomes mokg-data/outcomes/movielens --cost cpu_seconds --out results/
+    mokg eval allocation --traffic world --world mokg-data/world-demo --cascade quick --out results/
     """
-    if requests < 10 or threads < 1:
-        raise InputError(f"--requests must be ≥ 10 and --threads ≥ 1, got {requests} and {threads}")
+    _check_requests(requests, threads)
     from consumers.allocation.config import AllocationConfig, RewardConfig
 
     config = AllocationConfig(
@@ -127,7 +179,7 @@ def eval_allocation(
     from graph.progress import Progress
 
     torch.set_num_threads(threads)
-    today, yesterday, source = load_traffic(traffic, outcomes, requests, seed, explore_share)
+    today, yesterday, source = load_traffic(traffic, outcomes, requests, seed, explore_share, world, cascade)
     with Progress() as board:
         results = run(today, config, yesterday=yesterday, progress=board.stages(""), source=source)
     written = write_results(results, out, config.as_dict())
@@ -146,8 +198,8 @@ def simulate(
     traffic: Annotated[
         str,
         typer.Option(
-            help="synthetic (generated; yesterday is a day without the campaign), or world / movielens "
-            "from the cascade's saved ChainOutcomes (--outcomes DIR, required for them)."
+            help="synthetic (generated; yesterday is a day without the campaign), or world (needs "
+            "--world) / movielens: the cascade's requests (--cascade), built once and reused."
         ),
     ] = "synthetic",
     outcomes: Annotated[
@@ -156,7 +208,15 @@ def simulate(
             help="A folder written by ChainOutcomes.save; yesterday is a random --explore-share of it."
         ),
     ] = None,
-    requests: Annotated[int, typer.Option(help="Synthetic requests per day.")] = 100_000,
+    requests: Annotated[
+        int | None,
+        typer.Option(
+            help="Synthetic requests per day (default 100,000); world / movielens: at most this many of "
+            "the cascade's requests (default: the --cascade preset's)."
+        ),
+    ] = None,
+    world: WorldOpt = None,
+    cascade: CascadeOpt = "quick",
     cost: Annotated[str, typer.Option(help="Cost unit: flops or cpu_seconds.")] = "flops",
     budget_split: Annotated[
         str,
@@ -172,7 +232,9 @@ def simulate(
     ] = "mlp",
     explore_share: Annotated[
         float,
-        typer.Option(help="With --outcomes: the share of requests that is yesterday's exploration log."),
+        typer.Option(
+            help="With --outcomes, world or movielens: the share of requests that is yesterday's log."
+        ),
     ] = 0.5,
     seed: Annotated[int, typer.Option(help="Seeds the traffic, the exploration log and the estimator.")] = 0,
     out: Annotated[
@@ -194,8 +256,7 @@ def simulate(
     Examples: mokg allocate simulate --budget 0.6 --requests 20000;
     mokg allocate simulate --budget 0.6 --outcomes mokg-data/outcomes/world --out /tmp/sim
     """
-    if requests < 10 or threads < 1:
-        raise InputError(f"--requests must be ≥ 10 and --threads ≥ 1, got {requests} and {threads}")
+    _check_requests(requests, threads)
     from consumers.allocation.config import AllocationConfig, RewardConfig
     from consumers.allocation.simulate import SimulationRequest
 
@@ -218,7 +279,7 @@ def simulate(
     from graph.progress import Progress
 
     torch.set_num_threads(threads)
-    today, yesterday, source = load_traffic(traffic, outcomes, requests, seed, explore_share)
+    today, yesterday, source = load_traffic(traffic, outcomes, requests, seed, explore_share, world, cascade)
     command = (
         f"mokg allocate simulate --budget {budget} {source} --cost {cost} --budget-split {budget_split} "
         f"--window-s {window_s:g} --control-s {control_s:g} --step-size {step_size} --estimator {estimator} "
@@ -234,6 +295,63 @@ def simulate(
         written.append(result.allocator.save(save_allocator, info))
     if written:
         typer.echo("wrote " + ", ".join(str(p) for p in written))
+
+
+def cascade_command(
+    traffic: Annotated[
+        str,
+        typer.Option(
+            help="world: the world's later rec pages, rewarded by its hidden click model (needs --world "
+            "and the store it was ingested into); movielens: MovieLens-1M replayed, rewarded by the "
+            "user's next liked ratings."
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for the ChainOutcomes (replaced whole).")],
+    world: WorldOpt = None,
+    cascade: Annotated[
+        str,
+        typer.Option(
+            help="A preset (full: 56 chains; quick: the same chains, fewer epochs and 3,000 requests, "
+            "on movielens in batches of 8,192; tiny: 8 chains) or a JSON file of CascadeConfig fields."
+        ),
+    ] = "full",
+    requests: Annotated[int | None, typer.Option(help="At most this many requests.")] = None,
+    dot_epochs: Annotated[
+        int | None, typer.Option(help="Epochs of the BPR / LightGCN instances (default: the preset's).")
+    ] = None,
+    rank_epochs: Annotated[
+        int | None, typer.Option(help="Epochs of the srf<d> ranking instances (default: the preset's).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seeds the models and the timed requests.")] = 0,
+    threads: Annotated[int, typer.Option(help="torch threads for training (timing uses one).")] = 1,
+) -> None:
+    """Train the cascade (recall, pre-ranking, ranking instances of the project's models), score every
+    action chain on every request and save the ChainOutcomes to --out; print per chain its MFLOPs,
+    CPU µs per request and mean reward, and Spearman(FLOPs, CPU) over the chains.
+
+    Examples: mokg allocate cascade --traffic world --world mokg-data/world-demo --out /tmp/outcomes;
+    mokg allocate cascade --traffic movielens --cascade quick --out /tmp/ml
+    """
+    if traffic not in ("world", "movielens"):
+        raise InputError(f"unknown --traffic {traffic!r}; the cascade runs on world or movielens")
+    if (requests is not None and requests < 1) or threads < 1:
+        raise InputError(f"--requests and --threads must be >= 1, got {requests} and {threads}")
+    from contextlib import nullcontext
+
+    import torch
+
+    from consumers.allocation.build import cascade_config, run_cascade
+    from mokg.context import open_store
+
+    config = cascade_config(
+        cascade, traffic, max_requests=requests, dot_epochs=dot_epochs, rank_epochs=rank_epochs, seed=seed
+    )
+    if traffic == "world" and world is None:
+        raise InputError("--traffic world needs --world DIR: the world directory the store was ingested from")
+    torch.set_num_threads(threads)
+    with open_store() if traffic == "world" else nullcontext() as store:
+        result = run_cascade(store, traffic, config, world, out)
+    typer.echo("\n".join(result.lines()))
 
 
 def serve(
