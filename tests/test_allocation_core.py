@@ -15,7 +15,7 @@ from consumers.allocation.outcomes import ChainOutcomes
 from consumers.allocation.policies import best_fixed, optimum, optimum_lp, random_choices
 from consumers.allocation.primal_dual import Allocator, best_response, dynamic_run, solve_lambda
 from consumers.allocation.reward import RewardModel, estimator_quality, exploration_log, fit_reward
-from consumers.allocation.run import run, write_results
+from consumers.allocation.run import command_line, run, write_results
 from consumers.allocation.synthetic import synthetic_outcomes
 from consumers.allocation.traffic import (
     arrival_times,
@@ -263,3 +263,17 @@ def test_the_cli_evaluates_synthetic_traffic_and_saved_outcomes(tmp_path: Path) 
     assert bad.exit_code != 0 and "--traffic world needs --world DIR" in str(bad.exception)
     bad = runner.invoke(app, ["eval", "allocation", "--budget-split", "hourly"])
     assert bad.exit_code != 0 and "unknown budget split" in str(bad.exception)
+
+
+def test_an_every_chain_log_sees_each_requests_whole_reward_row() -> None:
+    out = synthetic_outcomes(300, 7)
+    log = exploration_log(out, 0, every=True)
+    c = len(out.chains)
+    assert log.features.shape == (300 * c, out.features.shape[1]) and log.chain[:c].tolist() == list(range(c))
+    assert np.array_equal(log.reward.reshape(300, c), out.rewards)
+    assert np.array_equal(log.features[c], out.features[1])
+    random_log = exploration_log(out, 0)
+    assert len(random_log.reward) == 300
+    with pytest.raises(InputError, match="unknown exploration log"):
+        AllocationConfig(log="all")
+    assert "--log every" in command_line(AllocationConfig(log="every"), "--traffic synthetic")

@@ -83,6 +83,9 @@ class EnergyConfig:
                 raise InputError(f"{name} must be positive, got {getattr(self, name)}")
 
 
+LOGS = ("random", "every")
+
+
 @dataclass(frozen=True)
 class AllocationConfig:
     """One evaluation of issue 20 (:func:`consumers.allocation.run.run`).
@@ -98,6 +101,9 @@ class AllocationConfig:
             forecast), ∝ yesterday's traffic (``forecast``: misses today's campaign) or ``flat``.
         explore_share: when no separate "yesterday" is given, this share of the requests (drawn at
             random) forms the exploration log and yesterday's traffic.
+        log: ``random`` (the paper's: each of yesterday's requests served one uniformly random
+            chain, only its reward seen) or ``every`` (every chain's reward seen for every request:
+            what a simulator can give and production cannot; an upper bound on what logging buys).
         seed: seeds the exploration log, the split and the random policy.
         reward, energy: the estimator's and the energy estimate's settings.
     """
@@ -110,6 +116,7 @@ class AllocationConfig:
     step_size: float = 0.5
     budget_split: str = "traffic"
     explore_share: float = 0.5
+    log: str = "random"
     seed: int = 0
     reward: RewardConfig = field(default_factory=RewardConfig)
     energy: EnergyConfig = field(default_factory=EnergyConfig)
@@ -130,6 +137,8 @@ class AllocationConfig:
             raise InputError(f"control_s ({self.control_s}) must divide window_s ({self.window_s})")
         if not self.step_size > 0:
             raise InputError(f"step_size must be positive, got {self.step_size}")
+        if self.log not in LOGS:
+            raise InputError(f"unknown exploration log {self.log!r}; choose from {', '.join(LOGS)}")
         if not 0.0 < self.explore_share < 1.0:
             raise InputError(f"explore_share must lie in (0, 1), got {self.explore_share}")
 

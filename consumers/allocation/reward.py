@@ -55,8 +55,14 @@ class ExplorationLog:
     reward: F64
 
 
-def exploration_log(outcomes: ChainOutcomes, seed: int) -> ExplorationLog:
-    """Serve every request of ``outcomes`` a uniformly random chain and log what it earned."""
+def exploration_log(outcomes: ChainOutcomes, seed: int, every: bool = False) -> ExplorationLog:
+    """Serve every request of ``outcomes`` a uniformly random chain and log what it earned; with
+    ``every``, log every chain's reward for every request (``R·C`` rows: a simulator's upper bound)."""
+    if every:
+        n, c = outcomes.n_requests, len(outcomes.chains)
+        features = np.repeat(np.asarray(outcomes.features, float), c, axis=0)
+        chains = np.tile(np.arange(c, dtype=np.int64), n)
+        return ExplorationLog(features, chains, np.asarray(outcomes.rewards, float).ravel())
     rng = np.random.default_rng(seed)
     chain = rng.integers(0, len(outcomes.chains), size=outcomes.n_requests)
     reward = outcomes.rewards[np.arange(outcomes.n_requests), chain]

@@ -42,7 +42,8 @@ def command_line(config: AllocationConfig, source: str) -> str:
     ``--outcomes DIR``, with what else chose the requests)."""
     return (
         f"mokg eval allocation {source} --budget-saving {config.budget_saving} --cost {config.cost_unit} "
-        f"--budget-split {config.budget_split} --estimator {config.reward.kind} --seed {config.seed}"
+        f"--budget-split {config.budget_split} --estimator {config.reward.kind} --log {config.log} "
+        f"--seed {config.seed}"
     )
 
 
@@ -82,7 +83,7 @@ def prepare(
         raise InputError(
             "yesterday's and today's outcomes have different chains; build both with one cascade"
         )
-    log = exploration_log(yesterday, config.seed)
+    log = exploration_log(yesterday, config.seed, every=config.log == "every")
     model = fit_reward(log, today.chains, config.reward)
     day = Day(
         today, model.predict(today.features), yesterday, model.predict(yesterday.features), config.cost_unit

@@ -142,6 +142,14 @@ def eval_allocation(
             help="With --outcomes, world or movielens: the share of requests that is yesterday's log."
         ),
     ] = 0.5,
+    log: Annotated[
+        str,
+        typer.Option(
+            help="Exploration log: random (the paper's: one uniformly random chain per request of "
+            "yesterday, only its reward seen) or every (every chain's reward seen: a simulator's upper "
+            "bound on what logging can buy)."
+        ),
+    ] = "random",
     seed: Annotated[int, typer.Option(help="Seeds the traffic, the exploration log and the models.")] = 0,
     out: Annotated[
         Path,
@@ -170,6 +178,7 @@ def eval_allocation(
         cost_unit=cost,
         budget_split=budget_split,
         explore_share=explore_share,
+        log=log,
         seed=seed,
         reward=RewardConfig(kind=estimator, seed=seed),
     )
