@@ -11,7 +11,10 @@ rows: 16,000 train), with torch on ``--threads`` threads:
    ``fast`` (:data:`~consumers.density.config.FAST_LABELLING`: the eval's ``diffusion-fast``);
 2. sampling time per 10,000 samples: the fitted generator (one forward pass) against the ODE it was
    taught by (the same model's ``ode_sample``), median of ``--rounds``; ratio ODE / MLP (goal >= 100);
-3. score-estimator throughput: (D4) at one time step for ``--score-points`` query points against
+3. bounded memory: ``--ode-points`` (1,000,000) noise points carried through the ODE in chunks of
+   ``chunk`` (1,024) with ``--ode-steps`` (5) steps (the memory does not depend on the steps; the
+   time is per step): seconds and the peak RSS before and after, beside the size of the result;
+4. score-estimator throughput: (D4) at one time step for ``--score-points`` query points against
    ``--train-points`` training points (default 100,000: the data set is resampled with replacement
    to that size), with the paper's mini-batch (``batch_size`` of them) and with the whole data set,
    in points/s; and the peak RSS of the process after each phase.
@@ -86,6 +89,33 @@ def bench_sampling(model: Any, args: argparse.Namespace) -> dict[str, Any]:
     return {"mlp_s_10k": mlp, "ode_s_10k": ode, "ode_over_mlp": ratio, "goal_met": ratio >= GOAL_SAMPLE}
 
 
+def bench_ode_memory(data: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The chunked ODE over ``--ode-points`` points: seconds, peak RSS before and after (MB)."""
+    import torch
+
+    from consumers.density.config import DensityConfig
+    from consumers.density.ode import sample
+    from consumers.density.schedule import Schedule
+
+    c = DensityConfig()
+    x = torch.as_tensor(np.asarray(data.train, dtype=np.float32))
+    noise = torch.randn(args.ode_points, x.shape[1], generator=torch.Generator().manual_seed(args.seed))
+    before = peak_rss_mb()
+    start = time.perf_counter()
+    out = sample(noise, x, Schedule(c.eps), steps=args.ode_steps, batch_size=c.batch_size, chunk=c.chunk)
+    seconds = time.perf_counter() - start
+    return {
+        "points": args.ode_points,
+        "steps": args.ode_steps,
+        "chunk": c.chunk,
+        "seconds": seconds,
+        "seconds_per_step": seconds / args.ode_steps,
+        "result_mb": out.element_size() * out.nelement() / 2**20,
+        "peak_rss_before_mb": before,
+        "peak_rss_after_mb": peak_rss_mb(),
+    }
+
+
 def bench_score(data: Any, args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -112,7 +142,7 @@ def bench_score(data: Any, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def markdown(r: dict[str, Any]) -> str:
-    t, s, e = r["training"], r["sampling"], r["score"]
+    t, s, e, m = r["training"], r["sampling"], r["score"], r["ode_memory"]
     lines = [
         f"`{r['command']}`",
         "",
@@ -135,6 +165,11 @@ def markdown(r: dict[str, Any]) -> str:
         f"| probability-flow ODE | {s['ode_s_10k']:.2f} |",
         f"| ODE / MLP (goal ≥ 100) | {s['ode_over_mlp']:.0f}× ({'met' if s['goal_met'] else 'not met'}) |",
         "",
+        f"ODE over {m['points']:,} points in chunks of {m['chunk']:,}, {m['steps']} steps: "
+        f"{m['seconds']:.1f} s ({m['seconds_per_step']:.1f} s per step); "
+        f"peak RSS {m['peak_rss_before_mb']:.0f} MB before, {m['peak_rss_after_mb']:.0f} MB after "
+        f"(the result itself: {m['result_mb']:.0f} MB).",
+        "",
         f"| score estimator, {e['score_points']} points vs {e['train_points']} train points "
         "| batch | points/s |",
         "|---|---|---|",
@@ -152,6 +187,8 @@ FLAGS: list[tuple[str, type, Any, str]] = [
     ("--pairs", int, 10_000, "noise points the ODE labels for the generator"),
     ("--train-points", int, 100_000, "training points the score estimator runs against"),
     ("--score-points", int, 10_000, "query points of the score-estimator timing"),
+    ("--ode-points", int, 1_000_000, "points of the chunked-ODE memory check"),
+    ("--ode-steps", int, 5, "ODE steps of the memory check"),
     ("--rounds", int, 1, "repetitions of every timing (median)"),
     ("--seed", int, 0, "data, models and noise"),
     ("--threads", int, 1, "torch threads"),
@@ -175,8 +212,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     ap = parser()
     args = ap.parse_args(argv)
-    if min(args.n, args.pairs, args.train_points, args.score_points, args.rounds, args.threads) < 1:
-        ap.error("--n, --pairs, --train-points, --score-points, --rounds and --threads must be >= 1")
+    sizes = (args.n, args.pairs, args.train_points, args.score_points, args.ode_points, args.ode_steps)
+    if min(*sizes, args.rounds, args.threads) < 1:
+        ap.error(
+            "--n, --pairs, --train-points, --score-points, --ode-points, --ode-steps, --rounds and "
+            "--threads must be >= 1"
+        )
     unknown = set(args.ours.split(",")) - {"paper", "fast"}
     if unknown or not args.ours:
         ap.error(f"--ours takes paper and/or fast, got {args.ours!r}")
@@ -188,6 +229,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rss = {}
     r["training"], model = bench_training(data, args)
     rss["training"] = peak_rss_mb()
+    r["ode_memory"] = bench_ode_memory(data, args)
+    rss["ode"] = peak_rss_mb()
     r["sampling"] = bench_sampling(model, args)
     rss["sampling"] = peak_rss_mb()
     r["score"] = bench_score(data, args)
