@@ -71,7 +71,7 @@ import pandas as pd
 
 from gnn.audience.base import AudienceError, GraphPath, positions, score_frame
 from gnn.audience.gnn import GNNConfig, GNNTargeter
-from gnn.audience.lookalike import ConversionLog, campaign_vector, relatedness, unit
+from gnn.audience.lookalike import ConversionLog, campaign_vector, read_seed, relatedness, unit
 from graph.errors import InputError
 from graph.store import GraphStore
 
@@ -140,13 +140,7 @@ class DensityTargeter:
         from sklearn.decomposition import PCA
 
         self.config = c = config or DensityTargeterConfig()
-        if self.log is None:
-            if c.conversions is None or c.windows is None:
-                raise AudienceError(
-                    "density needs the advertiser's past conversion log: give conversions and "
-                    "windows files (CLI: --conversion-log FILE --campaign-windows FILE)"
-                )
-            self.log = ConversionLog.read(c.conversions, c.windows)
+        self.log = read_seed(self.name, self.log, c.conversions, c.windows)
         if self.gnn is None:
             self.gnn = GNNTargeter().fit(store, c.gnn)
         users, z = self.gnn.embeddings("User")

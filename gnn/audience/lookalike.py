@@ -58,6 +58,21 @@ class ConversionLog:
         return seed[seed["campaign"] != campaign].reset_index(drop=True)
 
 
+def read_seed(
+    method: str, log: ConversionLog | None, conversions: Path | None, windows: Path | None
+) -> ConversionLog:
+    """``log`` when given, else the conversion log read from its two files (a one-line
+    :class:`AudienceError` naming the CLI options when they are missing)."""
+    if log is not None:
+        return log
+    if conversions is None or windows is None:
+        raise AudienceError(
+            f"{method} needs the advertiser's past conversion log: give conversions and "
+            "windows files (CLI: --conversion-log FILE --campaign-windows FILE)"
+        )
+    return ConversionLog.read(conversions, windows)
+
+
 @dataclass(frozen=True)
 class LookalikeConfig:
     """Args: gnn: the embedding model; conversions, windows: the advertiser's past conversion log
@@ -82,13 +97,7 @@ class LookalikeTargeter:
     def fit(self, store: GraphStore, config: LookalikeConfig | None = None) -> LookalikeTargeter:
         """Train the GNN (unless a fitted one was given) and read the conversion log."""
         self.config = c = config or LookalikeConfig()
-        if self.log is None:
-            if c.conversions is None or c.windows is None:
-                raise AudienceError(
-                    "lookalike needs the advertiser's past conversion log: give conversions and "
-                    "windows files (CLI: --conversion-log FILE --campaign-windows FILE)"
-                )
-            self.log = ConversionLog.read(c.conversions, c.windows)
+        self.log = read_seed(self.name, self.log, c.conversions, c.windows)
         if self.gnn is None:
             self.gnn = GNNTargeter().fit(store, c.gnn)
         return self
