@@ -271,7 +271,7 @@ def test_an_every_chain_log_sees_each_requests_whole_reward_row() -> None:
     c = len(out.chains)
     assert log.features.shape == (300 * c, out.features.shape[1]) and log.chain[:c].tolist() == list(range(c))
     assert np.array_equal(log.reward.reshape(300, c), out.rewards)
-    assert np.array_equal(log.features[c], out.features[1])
+    assert np.array_equal(log.features[c], out.features[1]) and log.request[c] == 1 == log.request[2 * c - 1]
     random_log = exploration_log(out, 0)
     assert len(random_log.reward) == 300
     with pytest.raises(InputError, match="unknown exploration log"):

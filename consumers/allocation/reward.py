@@ -8,9 +8,9 @@ served by a chain drawn uniformly at random and only that chain's reward was obs
 
 - ``mlp`` (default): one torch MLP ``f: R^F → R^C`` (shared trunk, ``C`` outputs), trained on the
   observed entry only, ``min Σ_n (f(x_n)[c_n] − Q_n)²`` (E1), inputs standardised, targets scaled
-  by their std; ``valid_share`` of the log is held out and training stops when its error has not
-  improved for ``patience`` epochs (the best epoch's weights are kept), so a small log is neither
-  under- nor over-trained. Prediction runs in numpy from the exported weights: a few µs a request.
+  by their std; ``valid_share`` of the logged requests is held out (all their rows) and training
+  stops when its error has not improved for ``patience`` epochs (the best epoch's weights are
+  kept), so a small log is neither under- nor over-trained. Prediction runs in numpy from the exported weights: a few µs a request.
 - ``hgb``: sklearn's ``HistGradientBoostingRegressor`` on ``[x_n, s(c_n)]`` with ``s(c)`` the
   chain's stage choices (per stage: instance code and log item count), predicting each chain by
   tiling the request over the ``C`` chains; with ``monotonic`` the reward is constrained to be
@@ -48,11 +48,13 @@ F64 = NDArray[np.float64]
 
 @dataclass(frozen=True)
 class ExplorationLog:
-    """``features`` [N, F], ``chain`` [N] (the random chain served), ``reward`` [N] (observed)."""
+    """``features`` [N, F], ``chain`` [N] (the random chain served), ``reward`` [N] (observed),
+    ``request`` [N] (the logged request each row belongs to; several rows with ``every``)."""
 
     features: F64
     chain: NDArray[np.int64]
     reward: F64
+    request: NDArray[np.int64]
 
 
 def exploration_log(outcomes: ChainOutcomes, seed: int, every: bool = False) -> ExplorationLog:
@@ -62,11 +64,13 @@ def exploration_log(outcomes: ChainOutcomes, seed: int, every: bool = False) -> 
         n, c = outcomes.n_requests, len(outcomes.chains)
         features = np.repeat(np.asarray(outcomes.features, float), c, axis=0)
         chains = np.tile(np.arange(c, dtype=np.int64), n)
-        return ExplorationLog(features, chains, np.asarray(outcomes.rewards, float).ravel())
+        rows = np.repeat(np.arange(n, dtype=np.int64), c)
+        return ExplorationLog(features, chains, np.asarray(outcomes.rewards, float).ravel(), rows)
     rng = np.random.default_rng(seed)
     chain = rng.integers(0, len(outcomes.chains), size=outcomes.n_requests)
     reward = outcomes.rewards[np.arange(outcomes.n_requests), chain]
-    return ExplorationLog(np.asarray(outcomes.features, float), chain.astype(np.int64), reward)
+    rows = np.arange(outcomes.n_requests, dtype=np.int64)
+    return ExplorationLog(np.asarray(outcomes.features, float), chain.astype(np.int64), reward, rows)
 
 
 def chain_matrix(chains: tuple[Chain, ...]) -> F64:
@@ -143,9 +147,11 @@ def _fit_mlp(log: ExplorationLog, n_chains: int, config: RewardConfig) -> dict[s
     net = torch.nn.Sequential(*layers[:-1])
     opt = torch.optim.AdamW(net.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     gen = torch.Generator().manual_seed(config.seed)
-    order = torch.randperm(len(y), generator=gen)
-    n_valid = max(1, int(len(y) * config.valid_share)) if len(y) >= 20 else 0
-    valid, train = order[:n_valid], order[n_valid:]
+    requests = np.unique(log.request)  # the held-out tenth is whole requests: no row of theirs trains
+    held = requests[torch.randperm(len(requests), generator=gen).numpy()]
+    n_valid = max(1, int(len(held) * config.valid_share)) if len(held) >= 20 else 0
+    in_valid = torch.as_tensor(np.isin(log.request, held[:n_valid]))
+    valid, train = torch.nonzero(in_valid)[:, 0], torch.nonzero(~in_valid)[:, 0]
 
     def valid_loss() -> float:
         with torch.no_grad():
