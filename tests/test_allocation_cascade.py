@@ -267,3 +267,80 @@ def test_movielens_replay_rewards_hits_of_the_next_liked_ratings() -> None:
                 shown = serve(replay.cascade, chain, torch.tensor([row]))[0].numpy()
             assert not set(shown) & seen  # never a movie rated in the training period
             assert out.rewards[k, c] == len(set(shown) & liked)
+
+
+# the IVF over a BPR-MF and PEACE's interests as recall instances (issue 20), beside exact BPR-MF
+RECALL_CONFIG = CascadeConfig(
+    recall=("bpr16", "ivf16", "peace16"),
+    recall_n=(20, 40),
+    prerank=("bpr4",),
+    prerank_n=(10,),
+    rank=("bpr8",),
+    dot_epochs=2,
+    peace_epochs=1,
+    max_requests=40,
+    timing_requests=3,
+)
+
+
+@pytest.fixture(scope="module")
+def recall_trained(world_store: tuple[Path, Path], store: GraphStore) -> tuple[Cascade, pd.DataFrame]:
+    from consumers.allocation.world_cascade import later_rec_pages, train_cascade
+
+    torch.set_num_threads(1)
+    cascade, cut = train_cascade(store, world_store[0], RECALL_CONFIG)
+    return cascade, later_rec_pages(world_store[0], cut).iloc[: RECALL_CONFIG.max_requests]
+
+
+def test_ivf_and_peace_recall_build_outcomes_with_counted_flops(
+    world_store: tuple[Path, Path], store: GraphStore, recall_trained: tuple[Cascade, pd.DataFrame]
+) -> None:
+    from consumers.allocation.stages import IVFStage, PeaceStage, stage_flops
+
+    cascade, req = recall_trained
+    assert isinstance(cascade.recall["ivf16"], IVFStage) and isinstance(cascade.recall["peace16"], PeaceStage)
+    out = cascade_outcomes(cascade, store, world_store[0], req, RECALL_CONFIG)
+    chains = RECALL_CONFIG.chains()
+    assert out.rewards.shape == (len(req), len(chains)) and np.all(out.rewards > 0)
+    items = len(cascade.item_ids)
+    exact, ivf = stage_flops(cascade.recall["bpr16"], None), stage_flops(cascade.recall["ivf16"], None)
+    peace = stage_flops(cascade.recall["peace16"], None)
+    assert exact == 2 * 16 * items and 0 < ivf < exact
+    assert peace == 2 * 16 * items * cascade.recall["peace16"].users.shape[1]
+    flops = dict(zip(out.chain_names, out.flops, strict=True))
+    for chain in chains:
+        rec = chain.stages[0]
+        twin = chain.name.replace(f"recall:{rec.instance}/", "recall:bpr16/")
+        if rec.instance == "ivf16":
+            assert 0 < flops[chain.name] < flops[twin]
+        assert flops[chain.name] > 0
+
+
+def test_ivf_and_peace_recall_served_alone_equal_the_batched_lists(
+    recall_trained: tuple[Cascade, pd.DataFrame],
+) -> None:
+    cascade, req = recall_trained
+    u = torch.from_numpy(cascade.users(req["user"].to_numpy(str)[:5]))
+    chains = [c for c in RECALL_CONFIG.chains() if c.stages[0].instance != "bpr16"]
+    with torch.no_grad():
+        batched = shown_lists(cascade, RECALL_CONFIG.chains(), u)
+        by_name = dict(zip([c.name for c in RECALL_CONFIG.chains()], batched, strict=True))
+        for chain in chains:
+            for r in range(len(u)):
+                assert torch.equal(serve(cascade, chain, u[r : r + 1])[0], by_name[chain.name][r]), chain.name
+
+
+def test_peace_recall_scores_are_the_max_over_its_interests(
+    recall_trained: tuple[Cascade, pd.DataFrame],
+) -> None:
+    stage = recall_trained[0].recall["peace16"]
+    u = torch.arange(3)
+    with torch.no_grad():
+        full = stage.scores(u)
+        per = torch.stack([stage.users[u][:, k] @ stage.items.T for k in range(stage.users.shape[1])])
+        cand = torch.topk(full, 7).indices
+        np.testing.assert_allclose(full.numpy(), per.amax(0).numpy(), rtol=1e-6)
+        np.testing.assert_allclose(stage.scores(u, cand).numpy(), full.gather(1, cand).numpy(), rtol=1e-5)
+    assert stage.users.shape[1] > 1  # several interests per user
+    with pytest.raises(InputError, match="unknown stage instance"):
+        CascadeConfig(prerank=("peace8",))

@@ -35,11 +35,12 @@ import torch
 from torch import Tensor
 
 from consumers.allocation.outcomes import Chain, ChainOutcomes, Stage
-from consumers.allocation.stages import DotStage, RankStage, parse_instance, stage_flops
+from consumers.allocation.stages import DotStage, PeaceStage, RankStage, parse_instance, stage_flops
 from graph.errors import InputError
 from graph.store import GraphStore
 
 Reward = Callable[[slice, np.ndarray], np.ndarray]
+RECALL_KINDS = ("bpr", "lightgcn", "ivf", "peace")
 
 
 @dataclass(frozen=True)
@@ -47,12 +48,13 @@ class CascadeConfig:
     """Stage instances, item counts and training of the world cascade.
 
     Args:
-        recall, prerank: ``bpr<d>`` / ``lightgcn<d>`` instances; rank: those or ``srf<d>`` (the
-            foundation model).
+        recall: ``bpr<d>`` / ``lightgcn<d>`` / ``ivf<d>`` (an IVF over ``bpr<d>``) / ``peace<d>``
+            (PEACE's interests) instances; prerank: ``bpr<d>`` / ``lightgcn<d>``; rank: those or
+            ``srf<d>`` (the foundation model).
         recall_n, prerank_n, shown: the item counts N, M, K each stage may pass on.
         train, valid: shares of the impression log's time that train / validate the models; the
             requests are the rec pages after both (the test split of :func:`gnn.foundation.world.world_data`).
-        dot_epochs, rank_epochs: training passes; dot_batch: the dot models' batch size.
+        dot_epochs, rank_epochs, peace_epochs: training passes; dot_batch: the dot models' batch size.
         max_requests: keep the first requests only (MovieLens: a seeded sample of them).
         timing_requests: requests timed per chain; batch: requests per batched model call.
     """
@@ -67,6 +69,7 @@ class CascadeConfig:
     valid: float = 0.1
     dot_epochs: int = 20
     rank_epochs: int = 6
+    peace_epochs: int = 4
     dot_batch: int = 512
     max_requests: int | None = None
     timing_requests: int = 50
@@ -74,7 +77,9 @@ class CascadeConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
-        for name in self.recall + self.prerank:
+        for name in self.recall:
+            parse_instance(name, RECALL_KINDS)
+        for name in self.prerank:
             parse_instance(name, ("bpr", "lightgcn"))
         for name in self.rank:
             parse_instance(name, ("bpr", "lightgcn", "srf"))
@@ -84,11 +89,17 @@ class CascadeConfig:
             raise InputError("every stage needs at least one instance and one item count")
         if (
             min(
-                *self.recall_n, *self.prerank_n, *self.shown, self.timing_requests, self.batch, self.dot_batch
+                *self.recall_n,
+                *self.prerank_n,
+                *self.shown,
+                self.timing_requests,
+                self.batch,
+                self.dot_batch,
+                self.peace_epochs,
             )
             < 1
         ):
-            raise InputError("item counts, timing_requests and batch must be >= 1")
+            raise InputError("item counts, timing_requests, batch and peace_epochs must be >= 1")
         if not (self.train > 0 and self.valid >= 0 and self.train + self.valid < 1):
             raise InputError("train and valid are time shares: 0 < train, 0 <= valid, train + valid < 1")
         if not self.chains():
@@ -116,7 +127,7 @@ class CascadeConfig:
 class Cascade:
     """The trained instances of every stage over one item universe (rows of the foundation data)."""
 
-    recall: Mapping[str, DotStage]
+    recall: Mapping[str, DotStage | PeaceStage]
     prerank: Mapping[str, DotStage]
     rank: Mapping[str, DotStage | RankStage]
     user_ids: np.ndarray  # [U] ids of the users the models know

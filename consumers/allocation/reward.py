@@ -10,7 +10,8 @@ served by a chain drawn uniformly at random and only that chain's reward was obs
   observed entry only, ``min Σ_n (f(x_n)[c_n] − Q_n)²`` (E1), inputs standardised, targets scaled
   by their std; ``valid_share`` of the logged requests is held out (all their rows) and training
   stops when its error has not improved for ``patience`` epochs (the best epoch's weights are
-  kept), so a small log is neither under- nor over-trained. Prediction runs in numpy from the exported weights: a few µs a request.
+  kept), so a small log is neither under- nor over-trained. Prediction runs in numpy from the
+  exported weights: a few µs a request.
 - ``hgb``: sklearn's ``HistGradientBoostingRegressor`` on ``[x_n, s(c_n)]`` with ``s(c)`` the
   chain's stage choices (per stage: instance code and log item count), predicting each chain by
   tiling the request over the ``C`` chains; with ``monotonic`` the reward is constrained to be

@@ -21,6 +21,14 @@ over the stages of a cascade; here every stage instance is one of the project's 
   ``e_u · c`` and taken best first until they hold ``target`` items (≥ the largest recall ``N``);
   only those items are scored, every other item scores −∞:
   ``[1, d] @ [d, C]`` + ``[n, d] @ [d, 1]`` with ``n ≈ target`` instead of ``[1, d] @ [d, I]``.  (S4)
+  Selectable as ``ivf<d>``: the IVF over a ``bpr<d>`` trained like the other instances, probed
+  until ``2 · max(recall_n)`` items;
+- multi-interest recall (:class:`PeaceStage`, :func:`train_peace`, ``peace<d>``): PEACE (Gao et
+  al., "PEACE: Prototype lEarning Augmented transferable framework for Cross-domain
+  rEcommendation", WSDM 2024, arXiv 2312.01916; :class:`gnn.rec.peace.Peace`) pre-trained on the
+  same clicks over every domain (no target fine-tuning, so one network scores the whole universe),
+  its ``K`` enhanced interests ``z'_k`` ``[U, K, d]`` and item vectors ``v_i`` ``[I, d]`` unit-normed,
+  ``s(u, i) = max_k z'_k · v_i`` (its eq. E7): ``K × [1, d] @ [d, I]`` per request.             (S5)
 
 Every instance maps (user rows ``[B]``, candidate item rows ``[B, n]`` or None = all items) to
 scores ``[B, n]`` in torch, so :func:`stage_flops` counts its floating-point operations with
@@ -35,6 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import Tensor
 
@@ -43,8 +52,9 @@ from graph.errors import InputError
 if TYPE_CHECKING:
     from gnn.foundation.features import Encoded
     from gnn.foundation.model import SRFoundation
+    from graph.store import GraphStore
 
-INSTANCE = re.compile(r"^(bpr|lightgcn|srf)(\d+)$")
+INSTANCE = re.compile(r"^(bpr|lightgcn|srf|ivf|peace)(\d+)$")
 
 
 def parse_instance(name: str, allowed: tuple[str, ...]) -> tuple[str, int]:
@@ -144,7 +154,26 @@ def train_ivf(stage: DotStage, target: int, lists: int | None = None, seed: int 
     )
 
 
-Stage = DotStage | RankStage
+@dataclass(frozen=True)
+class PeaceStage:
+    """Eq. S5: the max over ``K`` unit interests ``[U, K, d]`` of their dot with unit items ``[I, d]``."""
+
+    name: str
+    users: Tensor  # [U, K, d]
+    items: Tensor  # [I, d]
+
+    def scores(self, u: Tensor, cand: Tensor | None = None) -> Tensor:
+        z = self.users[u]  # [B, K, d]
+        if cand is None:
+            out = z[:, 0] @ self.items.T
+            for k in range(1, z.shape[1]):
+                out = torch.maximum(out, z[:, k] @ self.items.T)
+            return out
+        per: Tensor = torch.bmm(self.items[cand], z.transpose(1, 2))  # [B, n, K]
+        return per.amax(dim=2)
+
+
+Stage = DotStage | RankStage | PeaceStage
 
 
 def stage_flops(stage: Stage, n_candidates: int | None) -> int:
@@ -179,6 +208,42 @@ def train_dot(
     else:
         u, i, _ = train_lightgcn(n_users, n_items, users.copy(), items.copy(), cfg, seed)
     return DotStage(name, u.detach().contiguous(), i.detach().contiguous())
+
+
+def train_peace(
+    name: str,
+    store: GraphStore,
+    user_ids: np.ndarray,
+    item_ids: np.ndarray,
+    clicks: tuple[np.ndarray, np.ndarray, np.ndarray],
+    epochs: int,
+    seed: int,
+) -> PeaceStage:
+    """A recall instance ``peace<d>`` (eq. S5): PEACE's graph (entities, the KG, no text features)
+    read from ``store``, its interactions replaced by ``clicks`` (user rows, item rows, int64 times)
+    over ``user_ids`` / ``item_ids``, pre-trained ``epochs`` passes on every domain."""
+    from dataclasses import replace
+
+    import torch.nn.functional as F
+
+    from gnn.rec.data import RecDataConfig, load_rec_data
+    from gnn.rec.peace import Peace, PeaceConfig
+
+    _, dim = parse_instance(name, ("peace",))
+    data = load_rec_data(store, RecDataConfig(features=False))
+    u_row = pd.Index(data.user_ids).get_indexer(pd.Index(user_ids))
+    i_row = pd.Index(data.item_ids).get_indexer(pd.Index(item_ids))
+    if (u_row < 0).any() or (i_row < 0).any():
+        raise InputError("the store lacks users or items of the world; ingest the world into the store first")
+    u, i, ts = clicks
+    data = replace(data, fit_user=u_row[u], fit_item=i_row[i], fit_ts=ts)
+    model = Peace(PeaceConfig(dim=dim, pretrain_epochs=epochs, finetune_epochs=0, seed=seed))
+    model.fit(data, [])
+    domain = data.domains[0]  # every domain shares the one pre-trained network
+    with torch.no_grad():
+        z = model.nets[domain].enhance(model.user_interests(torch.from_numpy(u_row), domain))
+        v = model.item_vectors(domain)[0][torch.from_numpy(i_row)]
+    return PeaceStage(name, F.normalize(z, dim=-1).contiguous(), F.normalize(v, dim=-1).contiguous())
 
 
 def train_rank(name: str, enc: Encoded, epochs: int, seed: int) -> SRFoundation:

@@ -4,9 +4,10 @@ chain on the later rec pages (:func:`cascade_outcomes`, the rewards of eq. W2).
 The training data is :func:`gnn.foundation.world.world_data` over the store and the world's
 visible impression log, split by time (``train`` / ``valid`` / ``test`` shares of the log's
 timestamps): the foundation model (ranking) trains on its train rows and stops on its valid rows;
-the dot-product instances (recall, pre-ranking) train on the clicks of train ∪ valid. The requests
-are the rec pages of the test period, so no model ever saw a request it is scored on. The item
-universe is every item of the impression log, the users every user with a rec page.
+the dot-product instances (recall, pre-ranking), the IVF's BPR-MF and PEACE (recall) train on
+the clicks of train ∪ valid. The requests are the rec pages of the test period, so no model ever
+saw a request it is scored on. The item universe is every item of the impression log, the users
+every user with a rec page.
 
 Side features come from the store (category path, brand, domain, the KG's ``SERVES`` intents,
 ``ACTIVE_IN`` domains), so a mined KG reaches the ranking stage.
@@ -22,6 +23,7 @@ import pandas as pd
 import torch
 
 from consumers.allocation.cascade import (
+    RECALL_KINDS,
     Cascade,
     CascadeConfig,
     Reward,
@@ -30,7 +32,16 @@ from consumers.allocation.cascade import (
     chain_rewards,
 )
 from consumers.allocation.outcomes import ChainOutcomes
-from consumers.allocation.stages import DotStage, RankStage, train_dot, train_rank
+from consumers.allocation.stages import (
+    DotStage,
+    PeaceStage,
+    RankStage,
+    parse_instance,
+    train_dot,
+    train_ivf,
+    train_peace,
+    train_rank,
+)
 from consumers.allocation.world_reward import ClickTruth, load_click_truth
 from graph.errors import InputError
 from graph.store import GraphStore
@@ -60,7 +71,17 @@ def train_cascade(store: GraphStore, world: Path, config: CascadeConfig) -> tupl
         return train_dot(name, len(users), len(items), u, i, config.dot_epochs, seed, config.dot_batch)
 
     seed = config.seed
-    recall = {n: dot(n, seed + k) for k, n in enumerate(config.recall)}
+    clicks = (u, i, fit["ts"].to_numpy("datetime64[ns]").astype(np.int64))
+
+    def recall_stage(name: str, seed: int) -> DotStage | PeaceStage:
+        kind, dim = parse_instance(name, RECALL_KINDS)
+        if kind == "ivf":  # eq. S4 over a BPR-MF of the same width, probed for 2 · max N items
+            return train_ivf(dot(f"bpr{dim}", seed), min(2 * max(config.recall_n), len(items)), seed=seed)
+        if kind == "peace":
+            return train_peace(name, store, users, items, clicks, config.peace_epochs, seed)
+        return dot(name, seed)
+
+    recall = {n: recall_stage(n, seed + k) for k, n in enumerate(config.recall)}
     prerank = {n: dot(n, seed + 100 + k) for k, n in enumerate(config.prerank)}
     rank: dict[str, DotStage | RankStage] = {}
     for k, n in enumerate(config.rank):
