@@ -18,6 +18,7 @@ from graph.errors import InputError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from consumers.allocation.config import AllocationConfig
     from consumers.allocation.outcomes import ChainOutcomes
     from mokg.commands import Groups
 
@@ -91,6 +92,24 @@ def load_traffic(
     source = f"--traffic {traffic}" + (f" --world {shlex.quote(str(world))}" if traffic == "world" else "")
     source += f" --cascade {shlex.quote(cascade)}" + (f" --requests {requests}" if requests else "")
     return today, None, f"{source} --explore-share {explore_share}"
+
+
+def _config(
+    cost: str, budget_split: str, explore_share: float, estimator: str, seed: int, **more: Any
+) -> AllocationConfig:
+    """The options every allocation command shares, as an :class:`AllocationConfig` (``more``: its
+    other fields)."""
+    from consumers.allocation.config import AllocationConfig, RewardConfig
+
+    reward = RewardConfig(kind=estimator, seed=seed)
+    return AllocationConfig(
+        cost_unit=cost,
+        budget_split=budget_split,
+        explore_share=explore_share,
+        seed=seed,
+        reward=reward,
+        **more,
+    )
 
 
 def _check_requests(requests: int | None, threads: int) -> None:
@@ -171,17 +190,7 @@ def eval_allocation(
     mokg eval allocation --traffic world --world mokg-data/world-demo --cascade quick --out results/
     """
     _check_requests(requests, threads)
-    from consumers.allocation.config import AllocationConfig, RewardConfig
-
-    config = AllocationConfig(
-        budget_saving=budget_saving,
-        cost_unit=cost,
-        budget_split=budget_split,
-        explore_share=explore_share,
-        log=log,
-        seed=seed,
-        reward=RewardConfig(kind=estimator, seed=seed),
-    )
+    config = _config(cost, budget_split, explore_share, estimator, seed, budget_saving=budget_saving, log=log)
     import torch
 
     from consumers.allocation.run import run, write_results
@@ -266,19 +275,10 @@ def simulate(
     mokg allocate simulate --budget 0.6 --outcomes mokg-data/outcomes/world --out /tmp/sim
     """
     _check_requests(requests, threads)
-    from consumers.allocation.config import AllocationConfig, RewardConfig
     from consumers.allocation.simulate import SimulationRequest
 
-    config = AllocationConfig(
-        cost_unit=cost,
-        window_s=window_s,
-        control_s=control_s,
-        step_size=step_size,
-        budget_split=budget_split,
-        explore_share=explore_share,
-        seed=seed,
-        reward=RewardConfig(kind=estimator, seed=seed),
-    )
+    timing = {"window_s": window_s, "control_s": control_s, "step_size": step_size}
+    config = _config(cost, budget_split, explore_share, estimator, seed, **timing)
     SimulationRequest(budget, config)  # checks --budget before any work
     if save_allocator is not None and estimator != "mlp":
         raise InputError(f"--save-allocator needs --estimator mlp (a {estimator} estimator is not saved)")
