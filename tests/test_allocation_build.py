@@ -143,6 +143,10 @@ def test_a_cascade_config_comes_from_a_preset_or_a_json_file(tmp_path: Path) -> 
     path.write_text(json.dumps({"recall": ["bpr4"], "recall_n": [50], "prerank_n": [20], "shown": [5]}))
     config = cascade_config(str(path), seed=3)
     assert config.recall == ("bpr4",) and config.recall_n == (50,) and config.seed == 3
+    path.write_text(
+        json.dumps({"recall": ["bpr4"], "recall_n": [50], "prerank_n": [20], "shown": [5], "seed": 7})
+    )
+    assert cascade_config(str(path), seed=None).seed == 7  # the CLI's --seed left out keeps the file's
     path.write_text(json.dumps({"recall_n": [10], "prerank_n": [30]}))
     with pytest.raises(InputError, match="no chain"):
         cascade_config(str(path))

@@ -331,7 +331,10 @@ def cascade_command(
     rank_epochs: Annotated[
         int | None, typer.Option(help="Epochs of the srf<d> ranking instances (default: the preset's).")
     ] = None,
-    seed: Annotated[int, typer.Option(help="Seeds the models and the timed requests.")] = 0,
+    seed: Annotated[
+        int | None,
+        typer.Option(help="Seeds the models and the timed requests (default: the preset's or the JSON's)."),
+    ] = None,
     threads: Annotated[int, typer.Option(help="torch threads for training (timing uses one).")] = 1,
 ) -> None:
     """Train the cascade (recall, pre-ranking, ranking instances of the project's models), score every
