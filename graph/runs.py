@@ -36,10 +36,11 @@ def pid_alive(pid: int) -> bool:
 
 def adhoc_note(text: str) -> str:
     """The note of an ad-hoc write's run: what `runs delete` can and cannot undo, then the text."""
-    return (
+    caveat = (
         "ad-hoc Cypher; `mokg runs delete` removes the nodes and edges it created but cannot undo "
-        f"what it SET, REMOVEd or DELETEd: {text}"
+        "what it SET, REMOVEd or DELETEd: "
     )
+    return caveat + text  # a run's note (plain text), never a statement
 
 
 def warn_interrupted(run_ids: Sequence[str]) -> None:

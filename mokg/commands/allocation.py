@@ -32,6 +32,18 @@ def register(groups: Groups) -> None:
     groups["allocate"].command("cascade")(cascade_command)
 
 
+RequestsOpt = Annotated[
+    int | None,
+    typer.Option(
+        help="Synthetic requests per day (default 100,000); world / movielens: at most this many of "
+        "the cascade's requests (default: the --cascade preset's)."
+    ),
+]
+CostOpt = Annotated[str, typer.Option(help="Cost unit: flops or cpu_seconds.")]
+ExploreOpt = Annotated[
+    float,
+    typer.Option(help="With --outcomes, world or movielens: the share of requests that is yesterday's log."),
+]
 WorldOpt = Annotated[
     Path | None,
     typer.Option(
@@ -134,19 +146,13 @@ def eval_allocation(
             "rewards); replaces --traffic. Yesterday is a random --explore-share of its requests."
         ),
     ] = None,
-    requests: Annotated[
-        int | None,
-        typer.Option(
-            help="Synthetic requests per day (default 100,000); world / movielens: at most this many of "
-            "the cascade's requests (default: the --cascade preset's)."
-        ),
-    ] = None,
+    requests: RequestsOpt = None,
     world: WorldOpt = None,
     cascade: CascadeOpt = "quick",
     budget_saving: Annotated[
         float, typer.Option(help="The budget saves this share of the most expensive chain's cost.")
     ] = 0.4,
-    cost: Annotated[str, typer.Option(help="Cost unit: flops or cpu_seconds.")] = "flops",
+    cost: CostOpt = "flops",
     budget_split: Annotated[
         str,
         typer.Option(
@@ -155,12 +161,7 @@ def eval_allocation(
         ),
     ] = "traffic",
     estimator: Annotated[str, typer.Option(help="Reward estimator: mlp or hgb.")] = "mlp",
-    explore_share: Annotated[
-        float,
-        typer.Option(
-            help="With --outcomes, world or movielens: the share of requests that is yesterday's log."
-        ),
-    ] = 0.5,
+    explore_share: ExploreOpt = 0.5,
     log: Annotated[
         str,
         typer.Option(
@@ -226,16 +227,10 @@ def simulate(
             help="A folder written by ChainOutcomes.save; yesterday is a random --explore-share of it."
         ),
     ] = None,
-    requests: Annotated[
-        int | None,
-        typer.Option(
-            help="Synthetic requests per day (default 100,000); world / movielens: at most this many of "
-            "the cascade's requests (default: the --cascade preset's)."
-        ),
-    ] = None,
+    requests: RequestsOpt = None,
     world: WorldOpt = None,
     cascade: CascadeOpt = "quick",
-    cost: Annotated[str, typer.Option(help="Cost unit: flops or cpu_seconds.")] = "flops",
+    cost: CostOpt = "flops",
     budget_split: Annotated[
         str,
         typer.Option(help="The day's budget per window ∝ traffic, forecast (yesterday's traffic) or flat."),
@@ -248,12 +243,7 @@ def simulate(
     estimator: Annotated[
         str, typer.Option(help="Reward estimator: mlp or hgb (only mlp can be saved).")
     ] = "mlp",
-    explore_share: Annotated[
-        float,
-        typer.Option(
-            help="With --outcomes, world or movielens: the share of requests that is yesterday's log."
-        ),
-    ] = 0.5,
+    explore_share: ExploreOpt = 0.5,
     seed: Annotated[int, typer.Option(help="Seeds the traffic, the exploration log and the estimator.")] = 0,
     out: Annotated[
         Path | None,
