@@ -21,13 +21,14 @@ import os
 import shutil
 import stat
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from graph.errors import InputError
 
 if TYPE_CHECKING:
+    import numpy as np
     import pandas as pd
 
 Claim = Callable[[Path], str | None]  # None: the folder may be replaced; else why it may not
@@ -176,3 +177,18 @@ def artefact_claim(marker: str, ours: Callable[[str], bool], kind: str) -> Claim
         return f"it holds {foreign[0]!r}, which is not a {kind}" if foreign else None
 
     return claim
+
+
+def array_digest(head: bytes, arrays: Mapping[str, np.ndarray]) -> str:
+    """sha256 of ``head`` and of every array's name, dtype, shape and bytes (names sorted): the
+    check a saved model carries so that a changed or corrupted file is refused on loading."""
+    import hashlib
+
+    import numpy as np
+
+    h = hashlib.sha256(head)
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()

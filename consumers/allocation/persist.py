@@ -20,7 +20,6 @@ sklearn model) is not saved: it would need pickle.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import zipfile
@@ -38,15 +37,6 @@ if TYPE_CHECKING:
     from consumers.allocation.primal_dual import Allocator
 
 FORMAT = "mokg-allocator/1"
-
-
-def _digest(meta: bytes, arrays: dict[str, np.ndarray]) -> str:
-    h = hashlib.sha256(meta)
-    for name in sorted(arrays):
-        a = np.ascontiguousarray(arrays[name])
-        h.update(f"{name}:{a.dtype.str}:{a.shape}".encode())
-        h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] | None = None) -> Path:
@@ -75,7 +65,8 @@ def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] 
     }
     raw = json.dumps(meta, sort_keys=True, default=str).encode()
     blob = io.BytesIO()
-    np.savez(blob, meta=np.frombuffer(raw, np.uint8), sha256=np.asarray(_digest(raw, arrays)), **arrays)
+    digest = np.asarray(files.array_digest(raw, arrays))
+    np.savez(blob, meta=np.frombuffer(raw, np.uint8), sha256=digest, **arrays)
     return files.write_file(path, lambda tmp: tmp.write_bytes(blob.getvalue()))
 
 
@@ -102,7 +93,7 @@ def load_allocator(path: str | Path) -> Allocator:
         meta = json.loads(raw)
     except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as exc:
         raise InputError(f"{p} is not a readable allocator ({exc}); save it again") from None
-    if meta.get("format") != FORMAT or digest != _digest(raw, arrays):
+    if meta.get("format") != FORMAT or digest != files.array_digest(raw, arrays):
         raise InputError(f"{p} fails its sha256 check (altered or foreign); save the allocator again")
     layers = [(arrays[f"w{i}"], arrays[f"b{i}"]) for i in range(meta["layers"])]
     chains = tuple(Chain.parse(n) for n in meta["chains"])

@@ -20,7 +20,6 @@ altered file is a one-line :class:`~graph.errors.InputError`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -58,12 +57,8 @@ class SavedDensity:
 
 
 def _digest(meta: dict[str, str], tensors: dict[str, Tensor]) -> str:
-    h = hashlib.sha256(json.dumps(meta, sort_keys=True).encode())
-    for name in sorted(tensors):
-        t = tensors[name].detach().cpu().contiguous()
-        h.update(f"{name}:{t.dtype}:{tuple(t.shape)}".encode())
-        h.update(t.numpy().tobytes())
-    return h.hexdigest()
+    arrays = {name: t.detach().cpu().numpy() for name, t in tensors.items()}
+    return files.array_digest(json.dumps(meta, sort_keys=True).encode(), arrays)
 
 
 def save_density(
