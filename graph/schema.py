@@ -39,9 +39,10 @@ from enum import StrEnum
 
 from graph.errors import SchemaError
 
-SCHEMA_VERSION = "6"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer;
+SCHEMA_VERSION = "7"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer;
 # v5: Entity, SAME_AS, declared (external) relation types, attributes, INTERACTED.rating;
-# v6: Representation (a model's vectors of nodes, written back by the foundation model)
+# v6: Representation (a model's vectors of nodes, written back by the foundation model);
+# v7: Thought's parts, provenance, status and vector (TiM long-term memory)
 KEY = "id"
 DECLARED = "DeclaredRelation"  # the system label that records a store's declared relation types
 
@@ -188,7 +189,25 @@ NODE_LABELS: tuple[NodeLabel, ...] = (
         (Prop("external_id", _S, "the entity's id in its knowledge graph"), Prop("description", _S)),
     ),
     NodeLabel("Query", "a search query", (Prop("text", _S),)),
-    NodeLabel("Thought", "a TiM memory: a head-relation-tail sentence", (Prop("text", _S),)),
+    NodeLabel(
+        "Thought",
+        "a TiM memory: a head-relation-tail sentence an assistant stored about a user (schema v7)",
+        (
+            Prop("text", _S),
+            Prop("user", _S, "the id of the user whose conversation it came from"),
+            Prop("head", _S),
+            Prop("relation", _S),
+            Prop("tail", _S),
+            Prop("session", _S, "the conversation session it was post-thought in"),
+            Prop("at", _S, "ISO time of the turn it came from"),
+            Prop("turns", _S, "JSON list of the turn ids it came from (SESSION#INDEX)"),
+            Prop("status", _S, "active, retired (forgotten) or merged"),
+            Prop("retired_at", _S, "ISO time it was retired or merged (never deleted silently)"),
+            Prop("retired_by", _S, "the id of the thought that contradicted or merged it"),
+            Prop("dim", _I),
+            Prop("vector", _S, "float32 little-endian, base64 (unit length)"),
+        ),
+    ),
     NodeLabel(
         "Representation",
         "a model's vector of a node (schema v6; id = MODEL_HASH:LABEL:NODE_ID)",

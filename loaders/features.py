@@ -13,6 +13,7 @@ shards are merged into one when they pile up.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import re
@@ -100,6 +101,16 @@ def make_encoder(name: str) -> TextEncoder:
     if name not in ENCODERS:
         raise InputError(f"unknown text encoder {name!r}; registered: {', '.join(sorted(ENCODERS))}")
     return ENCODERS[name]()
+
+
+def vector_text(vector: np.ndarray) -> str:
+    """A vector as a store property: float32 little-endian bytes, base64."""
+    return base64.b64encode(np.asarray(vector, dtype="<f4").tobytes()).decode()
+
+
+def text_vector(text: str) -> np.ndarray:
+    """Inverse of :func:`vector_text`: float32 ``[dim]``."""
+    return np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)
 
 
 def default_cache_dir() -> Path:

@@ -937,10 +937,13 @@ def test_a_type_another_process_declared_is_found_when_used(store: GraphStore) -
     assert len(store.edge_table(("Entity", ACTOR, "Entity"))) == 2
 
 
+_THOUGHT_V7 = [p.name for p in SCHEMA.label("Thought").props][6:]  # after id, name, …, created_at, text
+
+
 def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration(tmp_path: Path) -> None:
-    """Schema v5/v6: a v4 store (no Entity, SAME_AS, DeclaredRelation, Representation; no
-    attributes, no rating) is migrated additively, keeps its data, records the migration in its
-    marker and can load a KG."""
+    """Schema v5–v7: a v4 store (no Entity, SAME_AS, DeclaredRelation, Representation; no
+    attributes, no rating; Thought with its text only) is migrated additively, keeps its data,
+    records the migration in its marker and can load a KG."""
     import json
 
     from graph.store import StoreConfig, open_store
@@ -956,6 +959,7 @@ def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration
         "ALTER TABLE User DROP attributes",
         "ALTER TABLE Item DROP attributes",
         "ALTER TABLE INTERACTED DROP rating",
+        *(f"ALTER TABLE Thought DROP {name}" for name in _THOUGHT_V7),
     ):
         _ddl(store, ddl)
     store.close()
@@ -966,9 +970,12 @@ def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration
         assert store.edge_table(("Item", "SAME_AS", "Entity"))["tail"].tolist() == ["fb:toy"]
         assert store.node_table("User", ["name", "attributes"])["name"].tolist() == ["Ann", "Bo", "Cy"]
         info = json.loads(marker.read_text())
-        assert info["schema_version"] == SCHEMA.version == "6"
-        assert [(m["from"], m["to"]) for m in info["migrations"]] == [("4", "6")]
+        assert info["schema_version"] == SCHEMA.version == "7"
+        assert [(m["from"], m["to"]) for m in info["migrations"]] == [("4", "7")]
         assert store.node_table("Representation").empty  # v6's table, created by the migration
+        with store.run_context("memory") as run_id:  # v7's columns, added by the migration
+            store.upsert_nodes("Thought", [{"id": "t1", "status": "active", "vector": "AA=="}], run_id=run_id)
+        assert store.node_table("Thought", ["status", "vector"]).iloc[0].tolist() == ["t1", "active", "AA=="]
 
 
 @pytest.mark.parametrize("raises", [False, True])

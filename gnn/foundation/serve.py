@@ -18,7 +18,6 @@ run, so a rerun is a no-op and ``mokg runs delete`` takes them out again.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import time
@@ -35,6 +34,7 @@ from gnn.foundation.model import FoundationConfig, SRFoundation
 from graph import files
 from graph.errors import InputError
 from graph.store import GraphStore
+from loaders.features import text_vector, vector_text
 
 MANIFEST = "manifest.json"
 OURS = (MANIFEST, "model.pt", "representations.parquet")
@@ -251,7 +251,7 @@ def write_representations(store: GraphStore, reps: pd.DataFrame) -> tuple[str, i
             "model_hash": mh,
             "graph_version": gv,
             "dim": len(vec),
-            "vector": base64.b64encode(np.asarray(vec, dtype="<f4").tobytes()).decode(),
+            "vector": vector_text(vec),
         }
         for kind, node, dom, vec, mh, gv in zip(
             reps["kind"].astype(str),
@@ -289,7 +289,7 @@ def read_representations(
                 "kind": raw["of_label"].map(kinds),
                 "id": raw["of_id"],
                 "domain": raw["domain"],
-                "vector": [np.frombuffer(base64.b64decode(v), dtype="<f4") for v in raw["vector"]],
+                "vector": [text_vector(v) for v in raw["vector"]],
                 "model_hash": raw["model_hash"],
                 "graph_version": raw["graph_version"],
             },

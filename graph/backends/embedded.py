@@ -52,7 +52,7 @@ from graph.validate import ARROW_TYPES
 
 T = TypeVar("T")
 MARKER = "mokg.json"
-MIGRATABLE = frozenset({"1", "2", "3", "4", "5"})  # older versions an additive migration brings up to date
+MIGRATABLE = frozenset({"1", "2", "3", "4", "5", "6"})  # versions an additive migration updates
 DB_FILE = "graph.lbdb"
 EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
 CHECKPOINT_FAILED = "post-commit checkpoint failed"

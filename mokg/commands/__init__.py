@@ -28,6 +28,7 @@ MODULES: tuple[str, ...] = (
     "retrieval",
     "density",
     "allocation",
+    "memory",
 )
 GROUPS: dict[str, str] = {
     "audience": "Score users for a campaign and export audiences "
@@ -39,6 +40,7 @@ GROUPS: dict[str, str] = {
     "schema": "The store's schema: the MoKG's own relation types and those declared in the store.",
     "density": "Density of the store's users (training-free diffusion): synthetic users.",
     "allocate": "GreenFlow: per-request computation allocation over the cascade under a budget.",
+    "memory": "TiM long-term memory: a user's thoughts (show) and deleting them on request (forget).",
 }
 """Every command group a module may fill: name → help."""
 
