@@ -16,6 +16,8 @@ TiM's LSH recall (:class:`consumers.memory.lsh.LSHIndex`: F(x) = argmax([xR; −
 2. store insert throughput: ``--store-thoughts`` ``Thought`` nodes with their vectors (base64
    float32, :func:`loaders.features.vector_text`) upserted into a fresh embedded store in one run,
    in batches of ``--store-batch``.
+3. resident memory a writer gains per small write run (``--growth-runs`` runs of 5 thoughts), with
+   the store's logged inserts against LadybugDB's ``COPY`` in the same run.
 
 Vectors (1M MiniLM encodings would take hours here, ~200 sentences/s): ``--vectors minilm`` encodes
 up to ``--base`` real thought-like sentences (GVD's user turns split into sentences, from
@@ -73,16 +75,31 @@ def gvd_sentences(limit: int) -> list[str]:
     return list(dict.fromkeys(s for s in texts if len(s.split()) >= 4))[:limit]
 
 
+def world_sentences(world: Path, limit: int) -> list[str]:
+    """Up to ``limit`` distinct sentences of the world dialogues' turns (``consumers.memory``)."""
+    from consumers.memory.world_dialogues import WorldDialogueConfig, generate_world_dialogues
+
+    data = generate_world_dialogues(world, WorldDialogueConfig(users=200))
+    texts = [
+        s.strip()
+        for d in data.dialogues
+        for _, _, t in d.turns()
+        for part in (t.query, t.response)
+        for s in re.split(r"(?<=[.!?])\s+", part)
+    ]
+    return list(dict.fromkeys(s for s in texts if len(s.split()) >= 4))[:limit]
+
+
 def base_vectors(kind: str, n: int, seed: int) -> tuple[np.ndarray, str]:
     """[n', 384] unit base vectors and a note on where they came from (module doc)."""
-    if kind == "minilm":
-        sentences = gvd_sentences(n)
+    if kind == "minilm" or kind.startswith("world:"):
+        world = kind.removeprefix("world:") if kind != "minilm" else ""
+        sentences = world_sentences(Path(world), n) if world else gvd_sentences(n)
+        source = f"world dialogue sentences ({world})" if world else "GVD sentences"
         if sentences:
             from loaders.features import make_encoder
 
-            return make_encoder("minilm").encode(
-                sentences
-            ), f"{len(sentences)} GVD sentences encoded by MiniLM"
+            return make_encoder("minilm").encode(sentences), f"{len(sentences)} {source} encoded by MiniLM"
         kind = "synthetic (GVD not found)"
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((64, 384)).astype(np.float32)
@@ -209,6 +226,44 @@ def bench_store(base: np.ndarray, args: argparse.Namespace) -> dict[str, Any]:
     return {"thoughts": n, "batch": args.store_batch, "seconds": seconds, "per_s": n / seconds}
 
 
+def rss_mb() -> float:
+    """This process's resident memory now (Linux ``/proc``), MB."""
+    status = Path("/proc/self/status").read_text()
+    return int(status.split("VmRSS:")[1].split()[0]) / 1024
+
+
+def bench_growth(args: argparse.Namespace) -> dict[str, Any]:
+    """Phase 3: resident memory a writer gains per small run (one chat turn: a few thoughts), with
+    the store's logged inserts against LadybugDB's ``COPY`` (the store's path for bulk loads, forced
+    here by a limit of 0), each in a fresh store, ``--growth-runs`` runs of 5 thoughts."""
+    from consumers.memory.thought import Thought
+    from graph.backends import embedded
+    from graph.store import StoreConfig, open_store
+
+    out: dict[str, Any] = {"runs": args.growth_runs}
+    limit = embedded.LOGGED_INSERT_MAX
+    for name, cap in (("copy", 0), ("logged", limit)):
+        embedded.LOGGED_INSERT_MAX = cap
+        try:
+            with (
+                tempfile.TemporaryDirectory() as tmp,
+                open_store(StoreConfig(backend="embedded", path=Path(tmp)), create=True) as store,
+            ):
+                release_memory()
+                before = rss_mb()
+                for i in range(args.growth_runs):
+                    rows = [
+                        Thought("u", "user", "said", f"thing {i}-{j}", "s", "2026", ("s#0",)).row()
+                        for j in range(5)
+                    ]
+                    with store.run_context("memory") as run_id:
+                        store.upsert_nodes("Thought", rows, run_id=run_id)
+                out[name] = (rss_mb() - before) / args.growth_runs
+        finally:
+            embedded.LOGGED_INSERT_MAX = limit
+    return out
+
+
 def markdown(r: dict[str, Any]) -> str:
     k, met = r["k"], {True: "met", False: "not met"}
     lines = [
@@ -241,6 +296,13 @@ def markdown(r: dict[str, Any]) -> str:
         f"batches of {s['batch']:,}: {s['per_s']:,.0f} thoughts/s ({s['seconds']:.1f} s)",
         f"- MB: numpy/faiss arrays (`nbytes`); peak RSS of the run {r['peak_rss_mb']:,.0f} MB",
     ]
+    if "growth" in r:
+        g = r["growth"]
+        lines.append(
+            f"- resident memory a writer gains per small run ({g['runs']} runs of 5 thoughts, like chat "
+            f"turns): {g['logged']:.2f} MB with the store's logged inserts, {g['copy']:.2f} MB with COPY "
+            f"({g['copy'] / max(g['logged'], 0.01):.0f}×)"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -294,7 +356,13 @@ def ints(v: str) -> list[int]:
 
 FLAGS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("--sizes", ints, [10_000, 100_000, 1_000_000], "memory sizes (default 10000,100000,1000000)"),
-    ("--vectors", str, "minilm", "base vectors: minilm (GVD sentences) or synthetic (default minilm)"),
+    (
+        "--vectors",
+        str,
+        "minilm",
+        "base vectors: minilm (GVD sentences), world:DIR (sentences of dialogues generated from a world) "
+        "or synthetic (default minilm)",
+    ),
     ("--base", int, 3000, "base vectors (default 3000)"),
     ("--noise", float, 0.35, "norm of the variants' Gaussian noise (default 0.35)"),
     ("--queries", int, 500, "held-out queries, one batch (default 500)"),
@@ -310,6 +378,7 @@ FLAGS: list[tuple[str, Callable[[str], Any], Any, str]] = [
     ("--probes", ints, [1, 4, 16, 32, 64, 256], "LSH probes per table (default 1,4,16,32,64,256)"),
     ("--store-thoughts", int, 10_000, "Thought nodes written to the store (default 10000)"),
     ("--store-batch", int, 10_000, "store upsert batch (default 10000)"),
+    ("--growth-runs", int, 100, "small write runs for the resident-memory growth (default 100)"),
     ("--rounds", int, 3, "timing rounds; the median counts (default 3)"),
     ("--threads", int, 1, "faiss and BLAS threads (default 1)"),
     ("--seed", int, 0, "base, variants, queries and LSH projections (default 0)"),
@@ -324,6 +393,7 @@ QUICK = {
     "single": 20,
     "store_thoughts": 1_000,
     "store_batch": 500,
+    "growth_runs": 20,
 }
 
 
@@ -353,8 +423,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error(
             "--k, --rounds, --threads, --base, --queries, --single, --sizes, --tables, --probes must be >= 1"
         )
-    if args.vectors not in ("minilm", "synthetic"):
-        ap.error("--vectors is minilm or synthetic")
+    if args.vectors not in ("minilm", "synthetic") and not args.vectors.startswith("world:"):
+        ap.error("--vectors is minilm, world:DIR or synthetic")
     faiss_threads = faiss.omp_get_max_threads()
     faiss.omp_set_num_threads(args.threads)
     command = "python -m bench.memory " + shlex.join(argv if argv is not None else sys.argv[1:])
@@ -368,6 +438,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 bench_size(base, q, n, args) for n in track(args.sizes, "memory sizes", unit="sizes")
             ]
             r["store"] = bench_store(base, args)
+            r["growth"] = bench_growth(args)
     finally:
         faiss.omp_set_num_threads(faiss_threads)
     r["single"], r["buckets"] = min(args.single, args.queries), args.buckets

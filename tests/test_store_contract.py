@@ -304,8 +304,12 @@ def test_every_named_query_runs(store: GraphStore) -> None:
             "tail_id": "c_dress",
         },
     }
+    args |= {"user_thoughts": {"user_id": "u1"}, "forget_user_thoughts": {"user_id": "nobody"}}
+    args["forget_thought_changes"] = {"keys": ['"no-such-thought"']}
     lib = load_library()
-    results = {name: store.run(name, args.get(name, {})) for name in lib.names()}
+    results = {
+        name: store.run(name, args.get(name, {}), read_only=not lib.get(name).writes) for name in lib.names()
+    }
     assert results["user_intents"]["intent"].tolist() == ["wedding"]
     assert set(results["users_near_intent"]["user"]) == {"u1", "u2"}
     khop = results["k_hop_neighbourhood"]

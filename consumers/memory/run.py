@@ -5,7 +5,8 @@ Methods (:data:`METHODS`):
 - ``tim``: TiM (arXiv 2311.08719) with the paper's single-bucket LSH recall, forget and merge;
 - ``tim-multiprobe``: the same memory, recall scanning ``--probes`` buckets (2 by default);
 - ``tim-exact``: the same memory, exact recall (faiss flat inner product);
-- ``tim-plain``: TiM's thoughts without forget and merge (what organising the memory buys);
+- ``tim-plain``: TiM's thoughts without forget and merge, read exactly (beside ``tim-exact``: what
+  organising the memory buys);
 - ``raw-history``: every turn embedded, exact top-k (the paper's "repeated reasoning" setting);
 - ``whole-history``: the newest turns that fit the prompt window (no retrieval);
 - ``mem0``: the maintained library mem0ai, offline, same embedder (:mod:`.baselines`).
@@ -110,7 +111,7 @@ def run_tim(data: MemoryData, ctx: Context, config: EvalConfig, methods: list[st
             sizes = _observe_all(memory, data)
             built = time.perf_counter() - start
             readers = (
-                {"tim-plain": cfg}
+                {"tim-plain": replace(cfg, index="exact")}
                 if name == "tim-plain"
                 else {
                     "tim": cfg,

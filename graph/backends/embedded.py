@@ -47,11 +47,13 @@ from graph.changes import Target, key_columns
 from graph.errors import QueryError, StoreError, one_line
 from graph.runs import log
 from graph.schema import KEY, SCHEMA, Prop, RelType
-from graph.store import StoreConfig
+from graph.store import LoadReport, StoreConfig
+from graph.subgraph import EdgeKey
 from graph.validate import ARROW_TYPES
 
 T = TypeVar("T")
 MARKER = "mokg.json"
+LOGGED_INSERT_MAX = 1000  # new rows up to this many are CREATEd (logged), more are COPYed
 MIGRATABLE = frozenset({"1", "2", "3", "4", "5", "6"})  # versions an additive migration updates
 DB_FILE = "graph.lbdb"
 EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
@@ -106,6 +108,7 @@ class EmbeddedStore(BaseStore):
         self._open_db()
         self._in_tx = False
         self._tx = TxLog()
+        self._small_load = False
         if fresh:
             self.init_schema()
         elif self._stored_version() in MIGRATABLE:
@@ -371,10 +374,14 @@ class EmbeddedStore(BaseStore):
         return self._existing("fetch_edges", "fetch_edges_keyed", slots, keys)
 
     def _insert(self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime) -> None:
-        if target == "Change":  # logged, so it survives a failed checkpoint with the updates it undoes
-            frame = self._full_table(table, self.schema.label(target).props, run_id, now)
-            props = ", ".join(f"{c}: {c}" for c in frame.column_names)
-            self._write_batch(ex, self._q("create_nodes", label=target, properties=props), frame, {})
+        """New rows: ``COPY`` in a bulk load, a logged ``CREATE`` in a small one (at most
+        ``LOGGED_INSERT_MAX`` rows in all its tables: one transaction is all one or all the other, so
+        a failed checkpoint loses all of its new rows or none). Each ``COPY`` keeps a node group's
+        worth of memory (≈ 20 MB a call, ``python -m bench.memory`` measures it), so a writer making
+        many small runs (a chat turn, a memory session) would otherwise grow without bound. The
+        before-images (``Change``) are always logged: they must survive with the updates they undo."""
+        if target == "Change" or self._small_load:
+            self._create(ex, target, table, run_id, now)
             return
         self._tx.copies.append((target, run_id, now, table.num_rows))
         if isinstance(target, str):
@@ -386,6 +393,29 @@ class EmbeddedStore(BaseStore):
         ends = table.select(["head", "tail"]).rename_columns(["from", "to"])
         frame = pa.table([*ends.columns, *body.columns], names=["from", "to", *body.column_names])
         self._copy(self._q("copy_edges", rel=r, head=h, tail=t), frame)
+
+    def _load(
+        self, run_id: str, nodes: dict[str, pa.Table], edges: dict[EdgeKey, pa.Table], *args: Any, **kw: Any
+    ) -> LoadReport:
+        """The base's load, its inserts logged when the load is small (see :meth:`_insert`)."""
+        self._small_load = sum(t.num_rows for t in (*nodes.values(), *edges.values())) <= LOGGED_INSERT_MAX
+        try:
+            return super()._load(run_id, nodes, edges, *args, **kw)
+        finally:
+            self._small_load = False
+
+    def _create(self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime) -> None:
+        if isinstance(target, str):
+            frame = self._full_table(table, self.schema.label(target).props, run_id, now)
+            props = ", ".join(f"{c}: {c}" for c in frame.column_names)
+            self._write_batch(ex, self._q("create_nodes", label=target, properties=props), frame, {})
+            return
+        h, r, t = target
+        body = self._full_table(table, self.schema.rel(r).props, run_id, now)
+        ends = table.select(["head", "tail"]).rename_columns(["c_head", "c_tail"])
+        frame = pa.table([*ends.columns, *body.columns], names=["c_head", "c_tail", *body.column_names])
+        props = ", ".join(f"{c}: {c}" for c in body.column_names)
+        self._write_batch(ex, self._q("create_edges", head=h, rel=r, tail=t, properties=props), frame, {})
 
     def _update(self, ex: Executor, target: Target, frame: pd.DataFrame, *, assign: bool) -> None:
         """Rows in batches through ``LOAD FROM`` (far faster here than ``UNWIND … MERGE``)."""

@@ -210,7 +210,7 @@ def eval_memory(
         str,
         typer.Option(
             help="Comma-separated: tim (LSH, forget + merge), tim-multiprobe, tim-exact (the same memory "
-            "through other indexes), tim-plain (no forget/merge), raw-history (every turn embedded, exact "
+            "through other indexes), tim-plain (no forget/merge; exact), raw-history (every turn embedded, exact "
             "top-k), whole-history (the newest turns that fit --window tokens), mem0 (mem0ai offline, same "
             "embedder; dev extra)."
         ),

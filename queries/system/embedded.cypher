@@ -57,10 +57,15 @@ SET c.after = $token
 MATCH (c:Change {id: '~commit'})
 RETURN c.after AS token
 
-// Rows created by a logged statement rather than COPY (the before-images).
+// Rows created by a logged statement rather than COPY (the before-images and small inserts).
 // name: create_nodes
 LOAD FROM frame
 CREATE (:{{label}} {{{properties}}})
+
+// name: create_edges
+LOAD FROM frame
+MATCH (h:{{head}} {id: c_head}), (t:{{tail}} {id: c_tail})
+CREATE (h)-[:{{rel}} {{{properties}}}]->(t)
 
 // name: count_created_nodes
 MATCH (n:{{label}})
