@@ -179,3 +179,16 @@ def test_a_thought_said_again_is_one_thought_with_both_sources(
     assert again.inserted == [] and len(again.restated) == 1
     (tea,) = [t for t in read_thoughts(store, "ann").thoughts if "green tea" in t.text]
     assert tea.turns == ("ann/1#0", "ann/2#0") and tea.at == "2026-03-01"
+
+
+def test_with_a_past_weight_a_retired_thought_is_recalled_below_its_cosine(
+    store: GraphStore, encoder: MiniLMEncoder
+) -> None:
+    mem = memory(store, encoder)
+    mem.observe("ann", session("ann/1", "2026-01-01", "I play tennis every week."), who="Ann")
+    later = mem.observe("ann", session("ann/2", "2026-02-01", "I stopped playing tennis."), who="Ann")
+    old = later.retired[0]
+    past = TiMMemory(store, encoder, SpacyPostThinker(), MemoryConfig(index="exact", past_weight=0.5))
+    hits = {t.id: s for t, s in past.recall("ann", old.text, 10)}
+    assert old.id in hits and old.id not in {t.id for t, _ in mem.recall("ann", old.text, 10)}
+    assert hits[old.id] == pytest.approx(0.5, abs=0.01)  # the same sentence: cosine 1, scaled

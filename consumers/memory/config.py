@@ -16,7 +16,9 @@ class MemoryConfig:
     turns on multi-probe, and ``fill`` probes further buckets until ``k`` thoughts are found (the
     paper's single bucket may hold fewer, or none, in a small memory); ``forget``/``merge`` switch
     TiM's two organising operations; a group of at least ``merge_min`` active thoughts sharing
-    head and relation is merged into one thought standing for at most ``merge_max`` turns."""
+    head and relation is merged into one thought standing for at most ``merge_max`` turns.
+    ``past_weight`` > 0 (an extension; the paper's 0: never) lets retired thoughts be recalled
+    beside the active ones, their cosine scaled by it (questions about an ended episode)."""
 
     index: str = "lsh"
     buckets: int = 0
@@ -26,6 +28,7 @@ class MemoryConfig:
     merge: bool = True
     merge_min: int = 3
     merge_max: int = 4
+    past_weight: float = 0.0
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -39,6 +42,8 @@ class MemoryConfig:
             raise InputError(
                 f"--merge-min must be at least 2 (a merge needs two thoughts), got {self.merge_min}"
             )
+        if not 0.0 <= self.past_weight <= 1.0:
+            raise InputError(f"--past-weight must be within [0, 1], got {self.past_weight}")
         if self.merge_max < self.merge_min:
             raise InputError(
                 f"--merge-max ({self.merge_max}) must be at least --merge-min ({self.merge_min})"

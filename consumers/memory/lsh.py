@@ -86,6 +86,15 @@ def _check_add(ids: Sequence[str], vectors: np.ndarray, dim: int) -> np.ndarray:
     return x
 
 
+def _new_keys(index: Any, ids: Sequence[str]) -> np.ndarray:
+    """Fresh integer keys for ``ids`` in ``index`` (``_ids``, ``_key``), re-added ids removed first."""
+    index.remove([i for i in ids if i in index._key])
+    keys = np.arange(len(index._ids), len(index._ids) + len(ids), dtype=np.int64)
+    index._ids.extend(ids)
+    index._key.update(zip(ids, keys.tolist(), strict=True))
+    return keys
+
+
 def _check_k(k: int) -> None:
     if k < 1:
         raise InputError(f"k is {k}; ask for at least 1 neighbour")
@@ -192,10 +201,7 @@ class LSHIndex:
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """Index ``vectors`` [N, d] (unit length) under ``ids``; an id already there is replaced."""
         x = _check_add(ids, vectors, self.dim)
-        self.remove([i for i in ids if i in self._key])
-        keys = np.arange(len(self._ids), len(self._ids) + len(ids), dtype=np.int64)
-        self._ids.extend(ids)
-        self._key.update(zip(ids, keys.tolist(), strict=True))
+        keys = _new_keys(self, ids)
         if len(self._ids) > self._where.shape[1]:  # grown by doubling: many small adds stay cheap
             grown = np.full((self.tables, max(len(self._ids), 2 * self._where.shape[1])), -1, np.int64)
             grown[:, : self._where.shape[1]] = self._where
@@ -305,10 +311,7 @@ class ExactIndex:
     def add(self, ids: Sequence[str], vectors: np.ndarray) -> None:
         """As :meth:`LSHIndex.add`."""
         x = _check_add(ids, vectors, self.dim)
-        self.remove([i for i in ids if i in self._key])
-        keys = np.arange(len(self._ids), len(self._ids) + len(ids), dtype=np.int64)
-        self._ids.extend(ids)
-        self._key.update(zip(ids, keys.tolist(), strict=True))
+        keys = _new_keys(self, ids)
         self.index.add_with_ids(x, keys)
 
     def remove(self, ids: Sequence[str]) -> int:

@@ -36,7 +36,7 @@ from consumers.memory.link import Linker
 from consumers.memory.lsh import ExactIndex, LSHIndex, VectorIndex
 from consumers.memory.postthink import PostThinker, contradicts
 from consumers.memory.store import forget_user, read_thoughts, write_thoughts
-from consumers.memory.thought import ACTIVE, MERGED, Thought
+from consumers.memory.thought import ACTIVE, MERGED, RETIRED, Thought
 from graph.store import GraphStore
 from loaders.features import TextEncoder
 
@@ -80,6 +80,8 @@ class TiMMemory:
         self.linker = linker
         self._active: dict[str, dict[str, Thought]] = {}
         self._index: dict[str, VectorIndex] = {}
+        self._past: dict[str, dict[str, Thought]] = {}  # retired thoughts, with past_weight > 0
+        self._past_index: dict[str, VectorIndex] = {}
 
     # --- reading -------------------------------------------------------------------------------
     def _load(self, user: str) -> None:
@@ -91,6 +93,12 @@ class TiMMemory:
         self._index[user] = self._new_index(len(keep))
         if keep:
             self._index[user].add([stored.thoughts[i].id for i in keep], stored.vectors[keep])
+        if self.config.past_weight > 0:
+            past = [i for i, t in enumerate(stored.thoughts) if t.status == RETIRED]
+            self._past[user] = {stored.thoughts[i].id: stored.thoughts[i] for i in past}
+            self._past_index[user] = ExactIndex(self.encoder.dim)
+            if past:
+                self._past_index[user].add([stored.thoughts[i].id for i in past], stored.vectors[past])
 
     def _new_index(self, size: int) -> VectorIndex:
         cfg = self.config
@@ -118,7 +126,13 @@ class TiMMemory:
             while len(hits) < min(k, len(index)) and probes < index.buckets:
                 probes += 1
                 hits = index.search(query, k, probes=probes)[0]
-        return [(self._active[user][i], s) for i, s in hits if i in self._active[user]]
+        found = [(self._active[user][i], s) for i, s in hits if i in self._active[user]]
+        if self.config.past_weight > 0 and self._past[user]:
+            w = self.config.past_weight
+            past = self._past_index[user].search(query, k)[0]
+            found += [(self._past[user][i], w * s) for i, s in past if i in self._past[user]]
+            found = sorted(found, key=lambda hit: -hit[1])[:k]
+        return found
 
     # --- writing -------------------------------------------------------------------------------
     def observe(
@@ -208,6 +222,12 @@ class TiMMemory:
         for t in thoughts:
             self._active[user].pop(t.id, None)
         self._index[user].remove([t.id for t in thoughts])
+        retired = [t for t in thoughts if t.status == RETIRED]
+        if self.config.past_weight > 0 and retired:
+            self._past[user].update((t.id, t) for t in retired)
+            self._past_index[user].add(
+                [t.id for t in retired], embed(self.encoder, [t.text for t in retired])
+            )
 
     def forget_user(self, user: str) -> int:
         """Delete ``user``'s memory from the store and from the index (right to be forgotten)."""
@@ -215,6 +235,9 @@ class TiMMemory:
         index = self._index.pop(user, None)
         if index is not None:
             index.remove(list(self._active.pop(user, {})))
+        past = self._past_index.pop(user, None)
+        if past is not None:
+            past.remove(list(self._past.pop(user, {})))
         return removed
 
 

@@ -5,6 +5,8 @@ Methods (:data:`METHODS`):
 - ``tim``: TiM (arXiv 2311.08719) with the paper's single-bucket LSH recall, forget and merge;
 - ``tim-multiprobe``: the same memory, recall scanning ``--probes`` buckets (2 by default);
 - ``tim-exact``: the same memory, exact recall (faiss flat inner product);
+- ``tim-past``: the same memory, exact, retired thoughts recalled too with their cosine scaled by
+  ``--past-weight`` (an extension: TiM never recalls a forgotten thought);
 - ``tim-plain``: TiM's thoughts without forget and merge, read exactly (beside ``tim-exact``: what
   organising the memory buys);
 - ``raw-history``: every turn embedded, exact top-k (the paper's "repeated reasoning" setting);
@@ -39,7 +41,7 @@ from graph.progress import StageProgress
 from graph.store import GraphStore, StoreConfig, open_store
 from loaders.features import TextEncoder
 
-TIM = ("tim", "tim-multiprobe", "tim-exact", "tim-plain")
+TIM = ("tim", "tim-multiprobe", "tim-exact", "tim-past", "tim-plain")
 METHODS = (*TIM, "raw-history", "whole-history", "mem0")
 DATASETS = ("gvd", "world")
 KS = (1, 5, 10)
@@ -62,6 +64,7 @@ class EvalConfig:
     window_tokens: int = 2048  # whole-history: the prompt window
     memory: MemoryConfig = field(default_factory=MemoryConfig)
     multiprobe: int = 2
+    past_weight: float = 0.8  # tim-past: retired thoughts recalled, their cosine × this
 
     def __post_init__(self) -> None:
         for name, given, known in (("data set", self.datasets, DATASETS), ("method", self.methods, METHODS)):
@@ -70,6 +73,8 @@ class EvalConfig:
                 raise InputError(
                     f"unknown {name} {', '.join(bad) or '(none)'}; use any of {', '.join(known)}"
                 )
+        if not 0.0 < self.past_weight <= 1.0:
+            raise InputError(f"--past-weight must be within (0, 1], got {self.past_weight}")
         if self.users < 1 or self.window_tokens < 1 or self.multiprobe < 2 or self.gvd_users < 0:
             raise InputError("--users and --window must be ≥ 1, --gvd-users ≥ 0 and --multiprobe ≥ 2")
 
@@ -101,7 +106,7 @@ def run_tim(data: MemoryData, ctx: Context, config: EvalConfig, methods: list[st
     each index."""
     results = []
     settings = [("tim-plain", False)] if "tim-plain" in methods else []
-    if any(m in methods for m in ("tim", "tim-multiprobe", "tim-exact")):
+    if any(m in methods for m in ("tim", "tim-multiprobe", "tim-exact", "tim-past")):
         settings.insert(0, ("tim", True))
     for name, organise in settings:
         cfg = replace(config.memory, forget=organise, merge=organise and config.memory.merge)
@@ -117,6 +122,7 @@ def run_tim(data: MemoryData, ctx: Context, config: EvalConfig, methods: list[st
                     "tim": cfg,
                     "tim-multiprobe": replace(cfg, probes=config.multiprobe),
                     "tim-exact": replace(cfg, index="exact"),
+                    "tim-past": replace(cfg, index="exact", past_weight=config.past_weight),
                 }
             )
             for method, read_cfg in readers.items():

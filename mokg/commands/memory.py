@@ -210,8 +210,9 @@ def eval_memory(
         str,
         typer.Option(
             help="Comma-separated: tim (LSH, forget + merge), tim-multiprobe, tim-exact (the same memory "
-            "through other indexes), tim-plain (no forget/merge; exact), raw-history (every turn embedded, exact "
-            "top-k), whole-history (the newest turns that fit --window tokens), mem0 (mem0ai offline, same "
+            "through other indexes), tim-past (exact; retired thoughts recalled at --past-weight), "
+            "tim-plain (no forget/merge; exact), raw-history (every turn embedded, exact top-k), "
+            "whole-history (the newest turns that fit --window tokens), mem0 (mem0ai offline, same "
             "embedder; dev extra)."
         ),
     ] = "tim,tim-multiprobe,tim-exact,tim-plain,raw-history,whole-history",
@@ -228,6 +229,9 @@ def eval_memory(
     ] = 2048,
     buckets: Annotated[int, typer.Option(help="LSH buckets per user (0: grows with the memory).")] = 0,
     multiprobe: Annotated[int, typer.Option(help="tim-multiprobe: buckets scanned.")] = 2,
+    past_weight: Annotated[
+        float, typer.Option(help="tim-past: a retired thought's cosine is scaled by this (0, 1].")
+    ] = 0.8,
     merge_max: Annotated[int, typer.Option(help="Turns a merged thought may stand for.")] = _MEMORY.merge_max,
     llm: LLMOpt = Chat.none,
     base_url: BaseUrlOpt = None,
@@ -264,6 +268,7 @@ def eval_memory(
         window_tokens=window,
         memory=MemoryConfig(buckets=buckets, seed=seed, merge_max=merge_max),
         multiprobe=multiprobe,
+        past_weight=past_weight,
     )
     from consumers.memory.report import write_results
     from mokg.context import open_store
