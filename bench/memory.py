@@ -233,9 +233,10 @@ def rss_mb() -> float:
 
 
 def bench_growth(args: argparse.Namespace) -> dict[str, Any]:
-    """Phase 3: resident memory a writer gains per small run (one chat turn: a few thoughts), with
-    the store's logged inserts against LadybugDB's ``COPY`` (the store's path for bulk loads, forced
-    here by a limit of 0), each in a fresh store, ``--growth-runs`` runs of 5 thoughts."""
+    """Phase 3: resident memory a writer gains per small run (a memory session: 5 thoughts inserted,
+    linked to a user of 2,000, one retired), with the store's path for small loads (logged
+    ``CREATE`` s, ``UNWIND $rows``) against its path for bulk loads (``COPY``, ``LOAD FROM``: forced
+    here by a limit of 0), each in a fresh store, ``--growth-runs`` runs."""
     from consumers.memory.thought import Thought
     from graph.backends import embedded
     from graph.store import StoreConfig, open_store
@@ -249,15 +250,22 @@ def bench_growth(args: argparse.Namespace) -> dict[str, Any]:
                 tempfile.TemporaryDirectory() as tmp,
                 open_store(StoreConfig(backend="embedded", path=Path(tmp)), create=True) as store,
             ):
+                with store.run_context("setup") as run_id:
+                    store.upsert_nodes("User", [{"id": f"u{j}"} for j in range(2000)], run_id=run_id)
                 release_memory()
                 before = rss_mb()
                 for i in range(args.growth_runs):
-                    rows = [
-                        Thought("u", "user", "said", f"thing {i}-{j}", "s", "2026", ("s#0",)).row()
+                    made = [
+                        Thought("u0", "user", "said", f"thing {i}-{j}", "s", "2026", ("s#0",))
                         for j in range(5)
                     ]
-                    with store.run_context("memory") as run_id:
-                        store.upsert_nodes("Thought", rows, run_id=run_id)
+                    with store.run_context("memory") as run_id:  # a memory session: insert, link, retire
+                        store.upsert_nodes("Thought", [t.row() for t in made], run_id=run_id)
+                        edges = [{"head": t.id, "tail": f"u{i}"} for t in made]
+                        store.upsert_edges("MENTIONS", edges, run_id=run_id, head="Thought", tail="User")
+                        store.upsert_nodes(
+                            "Thought", [{"id": made[0].id, "status": "retired"}], run_id=run_id
+                        )
                 out[name] = (rss_mb() - before) / args.growth_runs
         finally:
             embedded.LOGGED_INSERT_MAX = limit
@@ -299,8 +307,9 @@ def markdown(r: dict[str, Any]) -> str:
     if "growth" in r:
         g = r["growth"]
         lines.append(
-            f"- resident memory a writer gains per small run ({g['runs']} runs of 5 thoughts, like chat "
-            f"turns): {g['logged']:.2f} MB with the store's logged inserts, {g['copy']:.2f} MB with COPY "
+            f"- resident memory a writer gains per small run ({g['runs']} memory sessions: 5 thoughts, their "
+            f"links, a retire): {g['logged']:.2f} MB on the small-load path, {g['copy']:.2f} MB with COPY "
+            "and LOAD FROM "
             f"({g['copy'] / max(g['logged'], 0.01):.0f}×)"
         )
     return "\n".join(lines) + "\n"
