@@ -84,6 +84,8 @@ def test_eval_memory_on_two_gvd_users_writes_its_tables(tmp_path: Path) -> None:
     assert (tmp_path / "memory_gvd_sizes.png").stat().st_size > 0
     r = runner.invoke(app, ["eval", "memory", "--methods", "tim,magic", "--out", str(tmp_path)])
     assert r.exit_code != 0 and "unknown method magic" in str(r.exception)
+    r = runner.invoke(app, ["eval", "memory", "--datasets", "world", "--out", str(tmp_path)])
+    assert r.exit_code != 0 and "needs --world DIR" in str(r.exception)
 
 
 def test_chat_replays_a_gvd_user_into_an_empty_store_at_the_dialogue_dates(tmp_path: Path) -> None:

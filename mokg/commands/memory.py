@@ -273,6 +273,8 @@ def eval_memory(
     from consumers.memory.report import write_results
     from mokg.context import open_store
 
+    if "world" in config.datasets and world is None:
+        raise InputError("--datasets world needs --world DIR (the generated world: its hidden timelines)")
     with contextlib.ExitStack() as stack:
         store = stack.enter_context(open_store()) if "world" in config.datasets else None
         client = stack.enter_context(_client(llm, base_url, model))
