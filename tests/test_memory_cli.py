@@ -101,3 +101,33 @@ def test_chat_replays_a_gvd_user_into_an_empty_store_at_the_dialogue_dates(tmp_p
     assert any("Green Meadow Park" in row["text"] for row in rows)
     r = runner.invoke(app, [*base, "--replay", "gvd:Nobody"])
     assert r.exit_code != 0 and "GVD has no user 'Nobody'" in str(r.exception)
+
+
+def test_eval_memory_answers_through_an_openai_compatible_endpoint(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.support.openai_stub import OpenAIStub, Reply
+
+    monkeypatch.setenv("MOKG_CACHE", str(tmp_path / "cache"))
+    server = OpenAIStub(Reply(content="No, you told me it ended.")).start()
+    try:
+        args = [
+            "eval",
+            "memory",
+            "--gvd-users",
+            "1",
+            "--methods",
+            "tim-exact,raw-history",
+            "--thinker",
+            "spacy",
+        ]
+        llm = ["--llm", "openai", "--base-url", server.url, "--model", "stub"]
+        r = runner.invoke(app, [*args, *llm, "--out", str(tmp_path)])
+        assert r.exit_code == 0, r.output + str(r.exception)
+        asked = [b["messages"][-1]["content"] for b in server.bodies]
+    finally:
+        server.stop()
+    assert len(asked) == 2 * 7  # Emily's seven questions, once per method
+    assert all(a.startswith("Remembered about me:") and "Question: " in a for a in asked)
+    table = pd.read_csv(tmp_path / "memory_gvd.csv")
+    assert table["answer"].tolist() == [0.0, 0.0]  # the stub's reply answers none of them
