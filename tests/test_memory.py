@@ -195,3 +195,22 @@ def test_with_a_past_weight_a_retired_thought_is_recalled_below_its_cosine(
     hits = {t.id: s for t, s in past.recall("ann", old.text, 10)}
     assert old.id in hits and old.id not in {t.id for t, _ in mem.recall("ann", old.text, 10)}
     assert hits[old.id] == pytest.approx(0.5, abs=0.01)  # the same sentence: cosine 1, scaled
+
+
+def test_an_lsh_memory_is_rehashed_into_more_buckets_as_it_grows(
+    store: GraphStore, encoder: MiniLMEncoder
+) -> None:
+    from consumers.memory.lsh import LSHIndex
+
+    mem = TiMMemory(store, encoder, SpacyPostThinker(), MemoryConfig(merge=False, fill=True))
+    mem.observe("ann", session("ann/1", "2026-01-01", "I visited Paris."), who="Ann")
+    assert isinstance(mem._index["ann"], LSHIndex) and mem._index["ann"].buckets == 2
+    cities = [f"I visited town number {i}." for i in range(300)]
+    mem.observe("ann", session("ann/2", "2026-02-01", *cities, "I visited Paris."), who="Ann")
+    index = mem._index["ann"]
+    assert (
+        isinstance(index, LSHIndex) and index.buckets >= 4 and len(index) == len(mem.thoughts("ann")) >= 300
+    )
+    (paris,) = [t for t in mem.thoughts("ann") if "Paris" in t.text]
+    assert paris.turns == ("ann/1#0", "ann/2#300")  # said again after the re-hash: provenance kept in memory
+    assert paris.id in [t.id for t, _ in mem.recall("ann", "Did Ann visit Paris?", 5)]

@@ -155,9 +155,9 @@ class TiMMemory:
         with self.store.run_context("memory", note=f"post-think {session.id}") as run_id:
             changes.run_id = run_id
             self._insert(user, changes.inserted, run_id)
-            if changes.restated:
+            if changes.restated:  # (the insert may have re-hashed the memory: read the dict again)
                 write_thoughts(self.store, changes.restated, None, run_id=run_id)
-                active.update((t.id, t) for t in changes.restated)
+                self._active[user].update((t.id, t) for t in changes.restated)
             self._retire(user, changes.retired, run_id)
             if self.config.merge:
                 merged, sources = self._merge_groups(user)
