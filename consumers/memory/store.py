@@ -11,7 +11,7 @@ TiM's operations (arXiv 2311.08719, §3.3) become writes of ``Thought`` nodes (s
   or a merge and puts the thoughts back as they were;
 - a user's whole memory deleted on request (:func:`forget_user`): the named queries
   ``forget_thought_changes`` then ``forget_user_thoughts`` (``queries/library``) remove the
-  thoughts, their edges and every before-image holding their text. Each is one ad-hoc write; a
+  thoughts, their edges and every before-image of them or of their edges. Each is one ad-hoc write; a
   killed forget is finished by running it again.
 
 Vectors are embedded directly (never through the on-disk embedding cache), so a forgotten
@@ -96,12 +96,27 @@ def _clean(row: dict[Any, Any]) -> dict[str, Any]:
     return {str(k): (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
 
 
+def _mention_keys(store: GraphStore, ids: set[str]) -> list[str]:
+    """The ``Change`` keys (``[thought, entity]``) of the ``MENTIONS`` edges of thoughts ``ids``."""
+    keys = []
+    for head, tail in store.schema.rel("MENTIONS").endpoints:
+        if head == "Thought":
+            edges = store.edge_table(("Thought", "MENTIONS", tail))
+            keys += [
+                json.dumps([str(h), str(t)])
+                for h, t in zip(edges["head"], edges["tail"], strict=True)
+                if h in ids
+            ]
+    return keys
+
+
 def forget_user(store: GraphStore, user: str) -> int:
     """Delete ``user``'s memory from the store (thoughts, their edges, their before-images);
     returns the number of thoughts removed. Idempotent."""
     ids = [str(i) for i in store.run("user_thoughts", {"user_id": user})["id"]] if user else []
     if not ids:
         return 0
-    store.run("forget_thought_changes", {"keys": [json.dumps(i) for i in ids]}, read_only=False)
+    keys = [json.dumps(i) for i in ids] + _mention_keys(store, set(ids))
+    store.run("forget_thought_changes", {"keys": keys}, read_only=False)
     store.run("forget_user_thoughts", {"user_id": user}, read_only=False)
     return len(ids)
