@@ -33,14 +33,19 @@ class Reply:
     changes: Changes = field(default_factory=Changes)
 
 
-def prompt(question: str, recalled: Sequence[tuple[Thought, float]]) -> list[dict[str, str]]:
-    """The chat messages: the system rule, the recalled thoughts (oldest first) and the question."""
-    facts = sorted((t for t, _ in recalled), key=lambda t: t.at)
-    memory = "\n".join(f"- ({t.at}) {t.text}" for t in facts) or "- (nothing remembered)"
+def messages(question: str, facts: Sequence[str]) -> list[dict[str, str]]:
+    """The chat messages: the system rule, the remembered ``facts`` (one line each), the question."""
+    memory = "\n".join(f"- {fact}" for fact in facts) or "- (nothing remembered)"
     return [
         {"role": "system", "content": SYSTEM},
         {"role": "user", "content": f"Remembered about me:\n{memory}\n\nQuestion: {question}"},
     ]
+
+
+def prompt(question: str, recalled: Sequence[tuple[Thought, float]]) -> list[dict[str, str]]:
+    """:func:`messages` with the recalled thoughts, oldest first, each with its time."""
+    facts = sorted((t for t, _ in recalled), key=lambda t: t.at)
+    return messages(question, [f"({t.at}) {t.text}" for t in facts])
 
 
 def offline_answer(recalled: Sequence[tuple[Thought, float]], shown: int = 3) -> str:

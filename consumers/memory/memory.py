@@ -260,9 +260,14 @@ def _packed(members: Sequence[Thought], max_turns: int) -> list[list[Thought]]:
 def restated(old: Thought, again: Thought) -> Thought:
     """``old`` said again in ``again``'s turn: the turns united, the newer time (a thought's id is
     its text, so saying it twice is one thought with two sources)."""
-    turns = tuple(dict.fromkeys((*old.turns, *again.turns)))
-    mentions = tuple(dict.fromkeys((*old.mentions, *again.mentions)))
+    turns, mentions = united([old, again])
     return replace(old, turns=turns, at=max(old.at, again.at), session=again.session, mentions=mentions)
+
+
+def united(thoughts: Sequence[Thought]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The turns and the mentions of ``thoughts``, each once, in order."""
+    turns = tuple(dict.fromkeys(turn for t in thoughts for turn in t.turns))
+    return turns, tuple(dict.fromkeys(m for t in thoughts for m in t.mentions))
 
 
 def said_order(t: Thought) -> tuple[str, str, int]:
@@ -275,6 +280,7 @@ def merge(members: Sequence[Thought]) -> Thought:
     """One thought for thoughts sharing head and relation: tails listed in time order (deduplicated),
     provenance and mentions united, the newest time."""
     ordered = sorted(members, key=said_order)
+    turns, mentions = united(ordered)
     tails = list(dict.fromkeys(t.tail.strip() for t in ordered if t.tail.strip()))
     tail = tails[0] if len(tails) == 1 else ", ".join(tails[:-1]) + " and " + tails[-1]
     last = ordered[-1]
@@ -285,8 +291,8 @@ def merge(members: Sequence[Thought]) -> Thought:
         tail=tail,
         session=last.session,
         at=last.at,
-        turns=tuple(dict.fromkeys(turn for t in ordered for turn in t.turns)),
-        mentions=tuple(dict.fromkeys(m for t in ordered for m in t.mentions)),
+        turns=turns,
+        mentions=mentions,
     )
 
 

@@ -21,9 +21,11 @@ first gets the world's users and its intents, categories and brands, so thoughts
 
 from __future__ import annotations
 
+import contextlib
 import shlex
+import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import accumulate
 from pathlib import Path
@@ -227,15 +229,11 @@ def run(
 
 def llm_answer(client: Any) -> Callable[[Probe, list[Item]], str]:
     """Replies by ``client`` from the recalled items (TiM's answer step, :mod:`.agent`'s prompt)."""
-    from consumers.memory.agent import SYSTEM
+    from consumers.memory.agent import messages
 
     def answer(probe: Probe, items: list[Item]) -> str:
-        memory = "\n".join(f"- {text}" for _, _, _, text in items[:5]) or "- (nothing remembered)"
-        messages = [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": f"Remembered about me:\n{memory}\n\nQuestion: {probe.question}"},
-        ]
-        return str(client.complete(messages, temperature=0.0, max_tokens=100)[0])
+        asked = messages(probe.question, [text for _, _, _, text in items[:5]])
+        return str(client.complete(asked, temperature=0.0, max_tokens=100)[0])
 
     return answer
 
@@ -265,34 +263,24 @@ def _linker(ctx: Context) -> Linker | None:
     return Linker.from_store(ctx.source) if ctx.source is not None else None
 
 
-class _scratch_store:
+@contextlib.contextmanager
+def _scratch_store(ctx: Context, data: MemoryData, name: str) -> Iterator[GraphStore]:
     """A fresh embedded store ``work/store-<data>-<name>``; for linked data, the source's users
     and entities copied in first (one setup run)."""
-
-    def __init__(self, ctx: Context, data: MemoryData, name: str) -> None:
-        import shutil
-
-        self.path = ctx.work / f"store-{data.name}-{name}"
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.ctx, self.data = ctx, data
-
-    def __enter__(self) -> GraphStore:
-        self.store = open_store(StoreConfig(backend="embedded", path=self.path), create=True)
-        source = self.ctx.source
-        if source is not None:
-            users = {d.user for d in self.data.dialogues}
-            with self.store.run_context("memory-eval-setup") as run_id:
-                table = source.node_table("User", ["name"])
-                rows = table[table["id"].isin(users)].to_dict("records")
-                self.store.upsert_nodes("User", _rows(rows), run_id=run_id)
+    path = ctx.work / f"store-{data.name}-{name}"
+    shutil.rmtree(path, ignore_errors=True)
+    with open_store(StoreConfig(backend="embedded", path=path), create=True) as store:
+        if ctx.source is not None:
+            users = {d.user for d in data.dialogues}
+            with store.run_context("memory-eval-setup") as run_id:
+                table = ctx.source.node_table("User", ["name"])
+                store.upsert_nodes(
+                    "User", _rows(table[table["id"].isin(users)].to_dict("records")), run_id=run_id
+                )
                 for label in LINKED_LABELS:
-                    self.store.upsert_nodes(
-                        label, _rows(source.node_table(label, ["name"]).to_dict("records")), run_id=run_id
-                    )
-        return self.store
-
-    def __exit__(self, *exc: object) -> None:
-        self.store.close()
+                    rows = _rows(ctx.source.node_table(label, ["name"]).to_dict("records"))
+                    store.upsert_nodes(label, rows, run_id=run_id)
+        yield store
 
 
 def _rows(rows: list[dict[Any, Any]]) -> list[dict[str, Any]]:
