@@ -9,12 +9,13 @@ import torch
 import typer
 from torch import nn
 
-from mining.privatelora.adapter import AdapterConfig, LoRALinear, PrivateLoRALinear, attach, trainable
+from mining.privatelora.adapter import AdapterConfig, PrivateLoRALinear, attach, trainable
 from mining.privatelora.backbone import BackboneSpec, Classifier, make_head
 from mining.privatelora.cloud import HIDDEN, LOWRANK
 from mining.privatelora.device import Device, cloud_process
 from mining.privatelora.task import judgement_examples, split_by_head
 from mining.privatelora.wire import HEADER, MID, Channel, Network, decode, encode, frame_size
+from mining.tuning.lora import LoRALinear
 
 torch.set_num_threads(1)
 TINY = BackboneSpec(kind="tiny", seed=3)
@@ -34,8 +35,8 @@ def test_adapter_shapes_and_zero_start() -> None:
 
 
 def test_lora_starts_at_zero_and_trains_both_factors() -> None:
-    lora = LoRALinear(nn.Linear(8, 6).requires_grad_(False), rank=2, alpha=4.0, seed=0, index=0)
-    assert torch.count_nonzero(lora.delta_weight()) == 0 and lora.scale == 2.0
+    lora = LoRALinear(nn.Linear(8, 6), r=2, alpha=4.0, generator=torch.Generator().manual_seed(0))
+    assert torch.count_nonzero(lora.delta_weight()) == 0 and lora.scaling == 2.0
     assert {id(p) for p in trainable(lora)} == {id(lora.lora_A), id(lora.lora_B)}
 
 

@@ -8,7 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from mining.tuning.lora import LoRALinear, adapters, inject, merge, trainable_parameters
+from mining.tuning.lora import (
+    ADAPTERS,
+    AdapterSpec,
+    LoRALinear,
+    adapters,
+    build,
+    inject,
+    merge,
+    trainable_parameters,
+)
 from mining.tuning.multilora import MultiLoRALinear
 from mining.tuning.spectrum import effective_rank, energy_share, singular_values, spectrum_table
 
@@ -97,7 +106,7 @@ def test_inject_into_a_tiny_bert_keeps_its_output_and_freezes_the_base() -> None
     bert.train(False)
     ids = torch.randint(0, 50, (2, 7))
     before = bert(input_ids=ids).last_hidden_state.detach()
-    names = inject(bert, ("query", "value"), lambda lin: MultiLoRALinear(lin, n=2, r=2))
+    names = inject(bert, AdapterSpec("multilora", rank=2, alpha=4.0, n=2))
     assert len(names) == 4 and len(adapters(bert)) == 4
     assert trainable_parameters(bert) == 4 * (2 * 2 * (16 + 16) + 2)
     after = bert(input_ids=ids).last_hidden_state
@@ -109,7 +118,7 @@ def test_inject_into_a_tiny_bert_keeps_its_output_and_freezes_the_base() -> None
     assert not adapters(bert)
     assert torch.allclose(bert(input_ids=ids).last_hidden_state, before, atol=1e-6)
     with pytest.raises(ValueError):
-        inject(bert, ("nothing_here",), lambda lin: LoRALinear(lin))
+        inject(bert, AdapterSpec("lora", targets=("nothing_here",)))
 
 
 def test_spectrum_metrics_on_hand_computed_cases() -> None:
@@ -142,3 +151,25 @@ def test_adapter_seeds_are_summarised_as_mean_and_std_per_method() -> None:
     assert list(out["method"]) == ["lora", "multilora"] and "seed" not in out.columns
     assert out["expansion_f1"].tolist() == ["0.300 ± 0.141", "0.200 ± 0.141"]  # std with ddof = 1
     assert out["params"].tolist() == ["8", "9"]  # the same in every seed: no "± 0"
+
+
+def test_one_adapter_family_builds_every_registered_method() -> None:
+    from graph.errors import InputError
+    from mining.privatelora.adapter import PrivateLoRALinear
+
+    base = _linear()
+    built = {
+        m: build(AdapterSpec(m, rank=2, n=2, seed=1), base) for m in ("lora", "multilora", "privatelora")
+    }
+    assert {"lora", "multilora", "privatelora"} <= set(ADAPTERS)
+    assert isinstance(built["lora"], LoRALinear) and isinstance(built["privatelora"], PrivateLoRALinear)
+    x = torch.randn(3, base.in_features)
+    for adapter in built.values():  # every member starts as the base model and merges like LoRA
+        assert torch.allclose(adapter(x), base(x)) and torch.equal(adapter.merged().weight, base.weight)
+    # a seeded spec draws the same factors for the same adapter index, another for the next one
+    again = build(AdapterSpec("lora", rank=2, seed=1), _linear())
+    other = build(AdapterSpec("lora", rank=2, seed=1), _linear(), index=1)
+    assert isinstance(again, LoRALinear) and isinstance(other, LoRALinear)
+    assert torch.equal(again.lora_A, built["lora"].lora_A) and not torch.equal(other.lora_A, again.lora_A)
+    with pytest.raises(InputError, match="unknown adapter 'dora'"):
+        build(AdapterSpec("dora"), base)

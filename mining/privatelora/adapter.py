@@ -19,17 +19,20 @@ LoRA (Hu et al., arXiv 2106.09685), the baseline at the same rank r:
 
     h = W₀·x + (α/r)·B·A·x,        A ~ Kaiming-uniform, B = 0, both trainable
 
-(r·(d_in + d_out) trainable values per projection against PrivateLoRA's r²).
+(r·(d_in + d_out) trainable values per projection against PrivateLoRA's r²). Both are members of
+mokg's adapter family (:mod:`mining.tuning.lora`: ``privatelora`` is registered here, ``lora`` is
+the family's one ``LoRALinear``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from mining.tuning.lora import Adapter, AdapterSpec, build, register, uniform_like_linear
 
 Remote = Callable[[torch.Tensor], torch.Tensor]
 
@@ -52,11 +55,9 @@ class AdapterConfig:
     lora_alpha: float = 16.0
     seed: int = 0
 
-
-def uniform_like_linear(rows: int, cols: int, gen: torch.Generator) -> torch.Tensor:
-    """A ``rows × cols`` weight drawn like ``nn.Linear``'s default: U(±1/√cols)."""
-    bound = 1.0 / math.sqrt(cols)
-    return (torch.rand(rows, cols, generator=gen) * 2 - 1) * bound
+    def spec(self) -> AdapterSpec:
+        """This configuration as a member of the adapter family."""
+        return AdapterSpec(self.method, self.rank, self.lora_alpha, self.targets, seed=self.seed)
 
 
 def projections(d_in: int, d_out: int, rank: int, seed: int, index: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,7 +66,7 @@ def projections(d_in: int, d_out: int, rank: int, seed: int, index: int) -> tupl
     return uniform_like_linear(rank, d_in, gen), uniform_like_linear(d_out, rank, gen)
 
 
-class PrivateLoRALinear(nn.Module):
+class PrivateLoRALinear(Adapter):
     """``h = W₀x + B(M(Ax))``; with ``remote`` set, ``M(·)`` is computed elsewhere (the device).
 
     Args:
@@ -98,22 +99,11 @@ class PrivateLoRALinear(nn.Module):
         return out + ((x @ self.A.T) @ self.M.T) @ self.B.T
 
 
-class LoRALinear(nn.Module):
-    """``h = W₀x + (α/r)·B(Ax)`` with A Kaiming-uniform (seeded) and B = 0, both trainable."""
-
-    def __init__(self, base: nn.Linear, rank: int, alpha: float, seed: int, index: int) -> None:
-        super().__init__()
-        self.base = base
-        self.scale = alpha / rank
-        gen = torch.Generator().manual_seed(seed * 100_003 + index)
-        self.lora_A = nn.Parameter(uniform_like_linear(rank, base.in_features, gen))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, rank))
-
-    def delta_weight(self) -> torch.Tensor:
-        return self.scale * (self.lora_B @ self.lora_A)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.base(x) + self.scale * ((x @ self.lora_A.T) @ self.lora_B.T)  # type: ignore[no-any-return]
+@register("privatelora")
+def _privatelora(base: nn.Linear, spec: AdapterSpec, index: int) -> Adapter:
+    if spec.seed is None:
+        raise ValueError("PrivateLoRA needs a seed: cloud and device rebuild A and B from it")
+    return PrivateLoRALinear(base, spec.rank, spec.seed, index)
 
 
 def attach(encoder: nn.Module, cfg: AdapterConfig) -> list[nn.Module]:
@@ -126,18 +116,14 @@ def attach(encoder: nn.Module, cfg: AdapterConfig) -> list[nn.Module]:
         p.requires_grad_(False)
     if cfg.method == "none":
         return []
+    if cfg.method not in ("privatelora", "lora"):
+        raise ValueError(f"unknown adapter method {cfg.method!r}; choose privatelora, lora or none")
+    spec = cfg.spec()
     adapters: list[nn.Module] = []
     for layer in encoder.encoder.layer:  # type: ignore[union-attr]
         attention = layer.attention.self
         for name in cfg.targets:
-            base = getattr(attention, name)
-            index = len(adapters)
-            if cfg.method == "privatelora":
-                new: nn.Module = PrivateLoRALinear(base, cfg.rank, cfg.seed, index)
-            elif cfg.method == "lora":
-                new = LoRALinear(base, cfg.rank, cfg.lora_alpha, cfg.seed, index)
-            else:
-                raise ValueError(f"unknown adapter method {cfg.method!r}; choose privatelora, lora or none")
+            new = build(spec, getattr(attention, name), index=len(adapters))
             setattr(attention, name, new)
             adapters.append(new)
     return adapters

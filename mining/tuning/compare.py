@@ -26,8 +26,7 @@ from mining.lightpair.calibration import calibrate_and_score
 from mining.lightpair.corpus import Corpus
 from mining.lightpair.model import LightPAIR, ModelConfig, build_model
 from mining.lightpair.training import TrainConfig, fit, split
-from mining.tuning.lora import LoRALinear, adapters, inject, trainable_parameters
-from mining.tuning.multilora import MultiLoRALinear
+from mining.tuning.lora import AdapterSpec, adapters, inject, trainable_parameters
 
 AdapterName = Literal["lora", "multilora", "full"]
 
@@ -76,14 +75,8 @@ def prepare(model: LightPAIR, config: TuneConfig) -> dict[str, torch.Tensor]:
                 module.weight.requires_grad = True
                 base[name] = module.weight.detach().clone()
         return base
-    if config.adapter == "lora":
-        r = config.budget
-        inject(encoder, config.targets, lambda lin: LoRALinear(lin, r, config.alpha_per_rank * r))
-    else:
-        r = max(1, config.budget // config.n)
-        inject(
-            encoder, config.targets, lambda lin: MultiLoRALinear(lin, config.n, r, config.alpha_per_rank * r)
-        )
+    r = config.budget if config.adapter == "lora" else max(1, config.budget // config.n)
+    inject(encoder, AdapterSpec(config.adapter, r, config.alpha_per_rank * r, config.targets, config.n))
     return {}
 
 

@@ -23,7 +23,7 @@ from typing import Literal
 import torch
 from torch import nn
 
-from mining.tuning.lora import Adapter
+from mining.tuning.lora import Adapter, AdapterSpec, register
 
 Scale = Literal["module", "channel"]
 
@@ -73,3 +73,10 @@ class MultiLoRALinear(Adapter):
         up = torch.einsum("...nr,nor->...no", low, self.lora_B)  # (..., n, d_out)
         out: torch.Tensor = self.base(x) + self.scaling * (up * self.scales).sum(-2)
         return out
+
+
+@register("multilora")
+def _multilora(base: nn.Linear, spec: AdapterSpec, index: int) -> Adapter:
+    if spec.scale not in ("module", "channel"):
+        raise ValueError(f"MultiLoRA scale must be module or channel, not {spec.scale!r}")
+    return MultiLoRALinear(base, spec.n, spec.rank, spec.alpha, spec.scale)  # type: ignore[arg-type]
