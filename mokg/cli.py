@@ -43,6 +43,7 @@ class ExportFormat(StrEnum):
     pyg = "pyg"
     networkx = "networkx"
     parquet = "parquet"
+    neo4j_admin = "neo4j-admin"
 
 
 class SplitChoice(StrEnum):
@@ -225,10 +226,13 @@ def export(
         typer.Option(
             "--format",
             "-f",
-            help="rdf (Turtle), pyg (.pt), networkx (node-link JSON) or parquet (a directory).",
+            help="rdf (Turtle), pyg (.pt), networkx (node-link JSON), parquet (a directory) or "
+            "neo4j-admin (a directory of CSVs + import.sh for Neo4j's offline bulk importer).",
         ),
     ],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output file (directory for parquet).")],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Output file (a directory for parquet and neo4j-admin).")
+    ],
     label: Annotated[list[str] | None, typer.Option(help="Only these node labels (repeat).")] = None,
     rel: Annotated[list[str] | None, typer.Option(help="Only these relation types (repeat).")] = None,
     seed: Annotated[

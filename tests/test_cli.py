@@ -197,7 +197,7 @@ def test_export_formats(demo_dir: Path) -> None:
         )
     )
     assert len(rows) == 3
-    for fmt, name in [("pyg", "g.pt"), ("networkx", "g.json"), ("parquet", "pq")]:
+    for fmt, name in [("pyg", "g.pt"), ("networkx", "g.json"), ("parquet", "pq"), ("neo4j-admin", "na")]:
         r = mokg("export", "-f", fmt, "-o", name, "--label", "User", "--label", "Intent", cwd=demo_dir)
         assert r.returncode == 0, r.stderr
         assert (demo_dir / name).exists()

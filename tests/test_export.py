@@ -323,3 +323,58 @@ def test_import_is_cheap() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --- neo4j-admin import files --------------------------------------------------------------------
+
+
+def test_neo4j_admin_files_follow_the_importer_headers_and_round_trip(tmp_path: Path) -> None:
+    import csv
+    import shlex
+
+    from graph.export import write_neo4j_admin
+
+    sub = tiny()
+    sub.nodes["Intent"].loc[0, "description"] = 'a "quoted",\nmulti-line text'
+    script = write_neo4j_admin(sub, tmp_path / "na")
+    root = script.parent
+
+    def rows(rel: str) -> list[dict[str, str]]:
+        with (root / rel).open(newline="", encoding="utf-8") as f:
+            return list(csv.DictReader(f))
+
+    intents = rows("nodes/Intent.csv")
+    assert list(intents[0]) == [
+        "id:ID(Intent)",
+        "name:string",
+        "description:string",
+        "run_id:string",
+        "created_at:datetime",
+    ]
+    assert intents[0]["description:string"] == 'a "quoted",\nmulti-line text'
+    assert intents[1]["description:string"] == ""
+    assert intents[0]["created_at:datetime"] == "2024-05-01T12:00:00+00:00"
+    assert rows("nodes/Category.csv")[0]["level:long"] == "2"
+    edges = rows("relationships/User__HAS_INTENT__Intent.csv")
+    assert [(e[":START_ID(User)"], e[":END_ID(Intent)"]) for e in edges] == [
+        ("u1", "i1"),
+        ("u1", "i2"),
+        ("u2", "i2"),
+    ]
+    assert edges[0]["confidence:double"] == "0.9"
+    ids = {r["id:ID(Intent)"] for r in intents}
+    assert {e[":END_ID(Intent)"] for e in edges} <= ids  # every relationship end is a node of its ID space
+    command = shlex.split(script.read_text(encoding="utf-8").split("\n", 4)[4].replace("\\\n", ""))
+    assert command[:5] == ["neo4j-admin", "database", "import", "full", "neo4j"]
+    assert "--nodes=Intent=nodes/Intent.csv" in command
+    assert "--relationships=HAS_INTENT=relationships/User__HAS_INTENT__Intent.csv" in command
+    assert all(
+        (root / a.split("=", 2)[2]).is_file() for a in command if a.startswith(("--nodes", "--relationships"))
+    )
+    manifest = json.loads((root / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["counts"]["relationships/User__HAS_INTENT__Intent.csv"] == 3
+    write_neo4j_admin(tiny(), root)  # an earlier export is replaced, anything else refused
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(InputError, match="not a mokg neo4j-admin export"):
+        write_neo4j_admin(sub, tmp_path / "other")
