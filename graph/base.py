@@ -602,7 +602,7 @@ class BaseStore:
         """Undo a run in one transaction: put back the values it changed on other runs' rows
         (where they are still what it wrote; otherwise keep them and count a conflict), remove
         the edges it created, then its nodes that no other edge still uses, then the relation
-        types it declared that no other run's edges use."""
+        types it declared that no other run's edges use; every table's content hash is forgotten."""
         self._require_run(run_id)
         schema = self.refresh_schema()
         counts = dict.fromkeys(("edges_deleted", "nodes_deleted", "nodes_kept", "values_restored"), 0)
@@ -613,6 +613,7 @@ class BaseStore:
             self._delete_rows(ex, schema, run_id, counts)
             undeclare(ex, self._q, schema, run_id, counts, self._undeclare_pair)
             ex(self._q("delete_run_changes"), {"run_id": run_id})
+            ex(self._q("forget_table_hashes"), {})
             ex(self._q("delete_run_node"), {"id": run_id})
 
         try:

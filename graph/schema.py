@@ -17,10 +17,11 @@ Conventions
 - Documents (schema v3): a ``Document`` has ``Chunk`` s (``HAS_CHUNK``), a chunk ``MENTIONS`` the
   entities linked in it (with the character spans), and a document ``DESCRIBES`` the item it is
   about.
-- System labels (``Run``, ``Change``, ``DeclaredRelation``) are the store's own bookkeeping, never
-  part of the MoKG: a ``Change`` row holds the before-image of the properties a run changed on a
-  row another run created, so deleting the run can put them back (schema v4, with the writer's
-  host and pid on ``Run``).
+- System labels (``Run``, ``Change``, ``DeclaredRelation``, ``TableHash``) are the store's own
+  bookkeeping, never part of the MoKG: a ``Change`` row holds the before-image of the properties a
+  run changed on a row another run created, so deleting the run can put them back (schema v4, with
+  the writer's host and pid on ``Run``); a ``TableHash`` row the content hash of a table file an
+  ingest loaded, written with its rows, so loading the file again unchanged is skipped (schema v8).
 - External knowledge graphs (schema v5): an ``Entity`` is a node of a KG a user brings (a Freebase
   topic), ``SAME_AS`` links an item to it, and the KG's own relation types are *declared* in a
   store (:meth:`Schema.extend`; one ``DeclaredRelation`` row per endpoint pair, so a store opened by
@@ -39,10 +40,11 @@ from enum import StrEnum
 
 from graph.errors import SchemaError
 
-SCHEMA_VERSION = "7"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer;
+SCHEMA_VERSION = "8"  # v2: mined-edge provenance; v3: documents, spans; v4: Change, Run writer;
 # v5: Entity, SAME_AS, declared (external) relation types, attributes, INTERACTED.rating;
 # v6: Representation (a model's vectors of nodes, written back by the foundation model);
-# v7: Thought's parts, provenance, status and vector (TiM long-term memory)
+# v7: Thought's parts, provenance, status and vector (TiM long-term memory);
+# v8: TableHash (the content hash of each table file a run loaded: re-ingesting it is a no-op)
 KEY = "id"
 DECLARED = "DeclaredRelation"  # the system label that records a store's declared relation types
 
@@ -266,6 +268,18 @@ NODE_LABELS: tuple[NodeLabel, ...] = (
             Prop("key", _S, "JSON key of the changed row: the node id, or [head, tail]"),
             Prop("before", _S, "JSON object: each changed property's value before the run"),
             Prop("after", _S, "JSON object: each changed property's value the run wrote"),
+        ),
+        system=True,
+    ),
+    NodeLabel(
+        "TableHash",
+        "the content hash of a table file a run loaded, so loading it again unchanged is skipped "
+        "(system label; schema v8; id = RUN_ID:TARGET)",
+        (
+            Prop("target", _S, "the node label, or HEAD-REL-TAIL of the edge (as Change.target)"),
+            Prop("sha256", _S, "hash of the file's bytes, the table's name and how it was loaded"),
+            Prop("rows", _I),
+            Prop("file", _S, "the path the table was read from"),
         ),
         system=True,
     ),

@@ -342,6 +342,14 @@ def ingest(
     with_truth_kg: Annotated[
         bool, typer.Option(help="Also load the hidden ground-truth KG (oracle runs only).")
     ] = False,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Read and compare every row, also of files the store last loaded unchanged "
+            "(by default those are skipped by their content hash).",
+        ),
+    ] = False,
 ) -> None:
     """Load a world's visible tables into the store in one run (re-ingesting changes nothing)."""
     from graph.progress import Progress
@@ -352,9 +360,19 @@ def ingest(
         with Progress() as board:
             rows = board.stage(f"ingesting {directory}", total=total, unit="rows")
             report = ingest_world(
-                store, directory, with_truth_kg=with_truth_kg, progress=lambda _name, n: rows.advance(n)
+                store,
+                directory,
+                with_truth_kg=with_truth_kg,
+                force=force,
+                progress=lambda _name, n: rows.advance(n),
             )
         stats = store.stats()
+    if not report.run_id:
+        typer.echo(
+            f"nothing changed: the store last loaded these {report.total_rows():,} rows from the same "
+            "files (no new run; --force compares every row)"
+        )
+        return
     created = sum((t.created or 0) for t in [*report.nodes.values(), *report.edges.values()])
     updated = sum((t.updated or 0) for t in [*report.nodes.values(), *report.edges.values()])
     typer.echo(

@@ -945,7 +945,7 @@ _THOUGHT_V7 = [p.name for p in SCHEMA.label("Thought").props][6:]  # after id, n
 
 
 def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration(tmp_path: Path) -> None:
-    """Schema v5–v7: a v4 store (no Entity, SAME_AS, DeclaredRelation, Representation; no
+    """Schema v5–v8: a v4 store (no Entity, SAME_AS, DeclaredRelation, Representation; no
     attributes, no rating; Thought with its text only) is migrated additively, keeps its data,
     records the migration in its marker and can load a KG."""
     import json
@@ -960,6 +960,7 @@ def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration
         "DROP TABLE Entity",
         "DROP TABLE DeclaredRelation",
         "DROP TABLE Representation",
+        "DROP TABLE TableHash",
         "ALTER TABLE User DROP attributes",
         "ALTER TABLE Item DROP attributes",
         "ALTER TABLE INTERACTED DROP rating",
@@ -974,8 +975,8 @@ def test_a_schema_v4_embedded_store_gains_external_kgs_and_records_the_migration
         assert store.edge_table(("Item", "SAME_AS", "Entity"))["tail"].tolist() == ["fb:toy"]
         assert store.node_table("User", ["name", "attributes"])["name"].tolist() == ["Ann", "Bo", "Cy"]
         info = json.loads(marker.read_text())
-        assert info["schema_version"] == SCHEMA.version == "7"
-        assert [(m["from"], m["to"]) for m in info["migrations"]] == [("4", "7")]
+        assert info["schema_version"] == SCHEMA.version == "8"
+        assert [(m["from"], m["to"]) for m in info["migrations"]] == [("4", "8")]
         assert store.node_table("Representation").empty  # v6's table, created by the migration
         with store.run_context("memory") as run_id:  # v7's columns, added by the migration
             store.upsert_nodes("Thought", [{"id": "t1", "status": "active", "vector": "AA=="}], run_id=run_id)

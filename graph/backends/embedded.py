@@ -63,7 +63,7 @@ CASTS: tuple[tuple[Callable[[pa.DataType], bool], str], ...] = (
     (pa.types.is_boolean, "BOOL"),
     (pa.types.is_timestamp, "TIMESTAMP"),
 )
-MIGRATABLE = frozenset({"1", "2", "3", "4", "5", "6"})  # versions an additive migration updates
+MIGRATABLE = frozenset({"1", "2", "3", "4", "5", "6", "7"})  # versions an additive migration updates
 DB_FILE = "graph.lbdb"
 EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
 CHECKPOINT_FAILED = "post-commit checkpoint failed"

@@ -124,6 +124,12 @@ MATCH (c:Change)
 WHERE c.run_id = $run_id
 DELETE c
 
+// Deleting any run can take away or put back rows of a table an ingest loaded: every table's
+// content hash goes with it (the next ingest compares the rows again; loaders/hashes.py).
+// name: forget_table_hashes
+MATCH (h:TableHash)
+DELETE h
+
 // Relation types declared in the store (graph/declared.py): a run's declarations, and removing one.
 // name: run_declarations
 MATCH (d:DeclaredRelation)
