@@ -25,6 +25,8 @@ every non-user node but only ``batch_users`` sampled users (with weak labels) an
 user is then seen in a few steps at most, so users get **no** id embedding: :math:`h_u^{(0)} = 0`
 (plus numeric features, if any) and a user is what its items, queries and domains say, which makes
 the model inductive over users. Weak labels are computed for at most ``label_users`` sampled users.
+Under torchrun (:mod:`gnn.distributed`) every rank runs each step's forward pass and takes its
+share of the loss pairs (:func:`_shared_bce`).
 Final embeddings come from one pass over the full graph on sparse adjacencies (memory: the node
 states only), and scoring is one matrix product.
 
@@ -48,6 +50,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from gnn import distributed
 from gnn.audience.base import AudienceError, GraphPath, load_campaign, positions, score_frame
 from gnn.audience.weak_labels import WeakLabelConfig, kg_footprint, text_footprint, weak_labels
 from graph.store import GraphStore
@@ -356,6 +359,8 @@ def _train(
     opt = torch.optim.Adam(model.parameters(), lr=c.lr)
     loss_fn = torch.nn.BCEWithLogitsLoss()
     loss = torch.tensor(0.0)
+    size = distributed.world()[1]
+    ddp = distributed.wrap(distributed.loss_module(model, _shared_bce)) if size > 1 else None
     for _ in range(c.epochs):
         model.train()
         opt.zero_grad()
@@ -368,12 +373,48 @@ def _train(
             bu, bi, n_batch = torch.as_tensor(rank), i[rows], len(users)
             bx = {t: v[users] if t == "User" else v for t, v in x.items()}
             bedges = sampler.batch(users)
-        h = model(bx, bedges, {**sampler.sizes, "User": n_batch})
-        nu = torch.randint(0, n_batch, (len(bu) * c.negatives,), generator=gen)
-        ni = torch.randint(0, pairs.n_intents, (len(bu) * c.negatives,), generator=gen)
-        pos = (h["User"][bu] * h["Intent"][bi]).sum(-1)
-        neg = (h["User"][nu] * h["Intent"][ni]).sum(-1)
-        loss = loss_fn(torch.cat([pos, neg]), torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]))
+        sizes = {**sampler.sizes, "User": n_batch}
+        if ddp is not None:  # the forward does not draw from gen: the same negatives as below
+            nu = torch.randint(0, n_batch, (len(bu) * c.negatives,), generator=gen)
+            ni = torch.randint(0, pairs.n_intents, (len(bu) * c.negatives,), generator=gen)
+            loss = ddp(bx, bedges, sizes, (bu, bi), (nu, ni))
+        else:
+            h = model(bx, bedges, sizes)
+            nu = torch.randint(0, n_batch, (len(bu) * c.negatives,), generator=gen)
+            ni = torch.randint(0, pairs.n_intents, (len(bu) * c.negatives,), generator=gen)
+            pos = (h["User"][bu] * h["Intent"][bi]).sum(-1)
+            neg = (h["User"][nu] * h["Intent"][ni]).sum(-1)
+            loss = loss_fn(torch.cat([pos, neg]), torch.cat([torch.ones_like(pos), torch.zeros_like(neg)]))
         loss.backward()
         opt.step()
-    return {"final_loss": loss.item(), "full_batch": full, "steps": c.epochs}
+    final = loss.item() if ddp is None else distributed.all_sum(loss.item() / size)
+    return {"final_loss": final, "full_batch": full, "steps": c.epochs}
+
+
+def _shared_bce(
+    model: torch.nn.Module,
+    x: dict[str, Any],
+    edges: dict[Any, Any],
+    sizes: dict[str, int],
+    positive: tuple[Any, Any],
+    negative: tuple[Any, Any],
+) -> torch.Tensor:
+    """The BCE of :func:`_train` (after ``model``'s forward) as this rank's share
+    (:func:`gnn.distributed.part`) of its mean over the ``P`` positive and ``N`` negative pairs,
+    ``(P·f_P·Σ_pos + N·f_N·Σ_neg) / (P + N)`` over this rank's slices: DDP's average over the
+    ranks is the 1-process loss's gradient. The forward pass over the step's graph runs whole on
+    every rank (a GraphSAGE layer needs every neighbour's state), so only the loss is divided:
+    the ranks reproduce one process, they do not share its message passing."""
+    import torch.nn.functional as F
+
+    h = model(x, edges, sizes)
+    total: torch.Tensor = h["User"].new_zeros(())
+    n = len(positive[0]) + len(negative[0])
+    for (users, intents), label in ((positive, 1.0), (negative, 0.0)):
+        mine, factor = distributed.part(len(users))
+        logits = (h["User"][users[mine]] * h["Intent"][intents[mine]]).sum(-1)
+        target = logits.new_full(logits.shape, label)
+        total = total + len(users) * factor * F.binary_cross_entropy_with_logits(
+            logits, target, reduction="sum"
+        )
+    return total / max(n, 1)

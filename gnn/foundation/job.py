@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gnn import distributed
 from gnn.foundation.data import FoundationData
 from gnn.foundation.experiment import EvalRequest, cold_start, main_table, mean_std, peer_table
 from gnn.foundation.features import Encoded, encode
@@ -74,11 +75,12 @@ def run_train(
     store: GraphStore | None = None,
 ) -> tuple[FitReport, dict[str, Any]]:
     """Train the foundation model on every scenario's training split, save the artefacts and, given
-    a store, write the item and query representations back to it."""
+    a store, write the item and query representations back to it. Under torchrun
+    (:mod:`gnn.distributed`) rank 0 encodes, saves and writes; every rank trains."""
     import torch
 
     torch.manual_seed(train_config.seed)
-    enc = encode_data(data, request)
+    enc = distributed.from_main(lambda: encode_data(data, request))
     model = SRFoundation(enc, model_config)
     report = fit(model, enc, enc.rows("train"), enc.rows("valid"), train_config, progress, "foundation")
     kinds = data.requests["kind"].to_numpy()
@@ -87,8 +89,8 @@ def run_train(
         "train": train_config.as_dict(),
         "fit": report.__dict__,
     }
-    save_artefacts(model, enc, kinds, out, meta)
-    if store is not None:
+    distributed.on_main(lambda: save_artefacts(model, enc, kinds, out, meta))
+    if store is not None and distributed.is_main():
         run_id, n = write_representations(store, read_representations(out))
         meta |= {"representations_run": run_id, "representations_written": n}
     return report, meta

@@ -1,6 +1,7 @@
 """Training and scoring for every ranker of :mod:`gnn.foundation.model`: mini-batch Adam on
 BCE (+ the model's auxiliary loss), early stopping on the validation log loss (pooled over every
-scenario: a per-scenario mean AUC swings with the scenarios that have a handful of samples)."""
+scenario: a per-scenario mean AUC swings with the scenarios that have a handful of samples).
+Under torchrun each rank trains on its slice of every batch (:func:`shared_step`, :mod:`gnn.distributed`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gnn import distributed
 from gnn.foundation.features import Encoded
 from gnn.foundation.metrics import auc
 from graph.errors import InputError
@@ -61,6 +63,26 @@ def train_step(model: nn.Module, enc: Encoded, rows: np.ndarray, opt: torch.opti
     return float(loss.detach())
 
 
+def shared_step(model: nn.Module, enc: Encoded, rows: np.ndarray, opt: torch.optim.Optimizer) -> float:
+    """:func:`train_step` for this rank's slice of the batch ``rows`` (``model`` in DDP): the BCE
+    as this rank's share of the batch mean (:func:`gnn.distributed.part`), so DDP's average is
+    the 1-process gradient. The auxiliary loss is this rank's own (an MMD over its slice: not the
+    batch's, so the replicas equal the 1-process run only with ``align_weight = 0``), and each
+    rank draws its own dropout masks (equal only with ``dropout = 0``). Returns the rank's share
+    of the loss (the ranks' sum is the batch's loss)."""
+    share, factor = distributed.part(len(rows))
+    mine = rows[share]
+    logits, aux = model(*_batch(enc, mine))
+    bce = nn.functional.binary_cross_entropy_with_logits(
+        logits, enc.label[torch.from_numpy(mine)], reduction="sum"
+    )
+    loss = bce * factor + aux
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    return float(loss.detach()) / distributed.world()[1]
+
+
 @torch.no_grad()
 def predict(model: nn.Module, enc: Encoded, rows: np.ndarray, batch_size: int = 8192) -> np.ndarray:
     """Logits of samples ``rows`` ([N] float32)."""
@@ -101,6 +123,8 @@ def fit(
     best, best_auc, best_state, best_epoch, waited = float("inf"), float("nan"), None, 0, 0
     t0, seen = time.perf_counter(), 0
     n_batches = -(-len(train_rows) // config.batch_size)
+    ddp = distributed.wrap(model) if distributed.world()[1] > 1 else None  # every rank: the same order
+    progress = progress if distributed.is_main() else None
     epoch = 0
     for epoch in range(1, config.epochs + 1):
         tick = progress(f"{name} epoch {epoch}", n_batches) if progress else None  # one stage per epoch
@@ -108,7 +132,10 @@ def fit(
         order = rng.permutation(train_rows)
         for i in range(0, len(order), config.batch_size):
             rows = order[i : i + config.batch_size]
-            train_step(model, enc, rows, opt)
+            if ddp is None:
+                train_step(model, enc, rows, opt)
+            else:
+                shared_step(ddp, enc, rows, opt)
             seen += len(rows)
             if tick:
                 tick()

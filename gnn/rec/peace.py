@@ -58,6 +58,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gnn import distributed
 from gnn.rec.attention import PrototypeAttention
 from gnn.rec.encoder import ENTITY_INIT_STD, EntityEncoder, MultiInterest, item_entity_table, pool_items
 from gnn.rec.prototypes import kmeans, prototype_loss
@@ -335,6 +336,8 @@ def train(
     pool = torch.from_numpy(np.concatenate([data.domain_items(d) for d in domains]))
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), lr=lr, foreach=True)
+    size = distributed.world()[1]
+    step = distributed.wrap(distributed.loss_module(net, batch_loss)) if size > 1 else None
     u_all, i_all = torch.from_numpy(users), torch.from_numpy(items)
     losses: list[float] = []
     assign: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -349,12 +352,17 @@ def train(
         for start in range(0, len(perm), cfg.batch_size):
             b = perm[start : start + cfg.batch_size]
             neg = pool[torch.randint(len(pool), (cfg.negatives,), generator=gen)]
-            loss = batch_loss(net, u_all[b], i_all[b], neg, hist, hmask, assign)
+            if step is None:
+                loss = batch_loss(net, u_all[b], i_all[b], neg, hist, hmask, assign)
+            else:  # this rank's rows of the same batch (gnn.distributed)
+                rows, factor = distributed.part(len(b))
+                share = (i_all[b], factor)
+                loss = step(u_all[b[rows]], i_all[b[rows]], neg, hist, hmask, assign, share)
             opt.zero_grad()
             loss.backward()  # type: ignore[no-untyped-call]
             opt.step()
-            total += float(loss.detach()) * len(b)
-        losses.append(total / max(len(perm), 1))
+            total += float(loss.detach()) * len(b) / size  # a rank's share: the ranks' sum is the mean
+        losses.append(distributed.all_sum(total) / max(len(perm), 1))
         if timings is not None:
             timings.append((t1 - t0, time.perf_counter() - t1))
     return losses
@@ -368,6 +376,7 @@ def batch_loss(
     hist: torch.Tensor,
     hmask: torch.Tensor,
     assign: tuple[torch.Tensor, torch.Tensor] | None,
+    share: tuple[torch.Tensor, float] | None = None,
 ) -> torch.Tensor:
     """E8 for one batch: sampled softmax (E7 logits) + λ · E4 on the entities and the batch's items.
 
@@ -378,10 +387,15 @@ def batch_loss(
     positives and negatives: each row's own positive is its target and every other candidate a
     negative, so an accidental hit (another row's positive or a negative equal to the row's
     positive) is never counted against it.
+
+    ``share`` = (the whole batch's positives, :func:`gnn.distributed.part`'s factor) when
+    ``users, pos`` are one rank's rows of the batch: the candidates are still the whole batch's,
+    and the means over rows become this rank's share of them (DDP's average over the ranks is then
+    the 1-process loss's gradient); the entity rows of E4, the same on every rank, keep weight 1.
     """
     cfg = net.config
     h = hist[users]
-    cand = distinct(torch.cat([pos, neg]), net.n_items)
+    cand = distinct(torch.cat([pos if share is None else share[0], neg]), net.n_items)
     rows, local = localise(h, cand, net.n_items)
     ent = net.entities()
     v = net.items(ent, rows)
@@ -392,6 +406,10 @@ def batch_loss(
         k_star = torch.einsum("bkd,bd->bk", zn, vc[target]).argmax(dim=1)
     routed = zn.gather(1, k_star.view(-1, 1, 1).expand(-1, 1, zn.shape[2])).squeeze(1)
     logits = routed @ vc.T / cfg.tau_rec
+    if share is not None:
+        return _shared_loss(
+            net, logits, target, ent, F.embedding(torch.searchsorted(rows, pos), v), pos, assign, share
+        )
     loss = F.cross_entropy(logits, target)
     if net.prototypes is not None and assign is not None:
         ent_assign, item_assign = assign
@@ -400,6 +418,33 @@ def batch_loss(
         proto_target = item_assign[pos] if ent is None else torch.cat([ent_assign, item_assign[pos]])
         loss = loss + cfg.lambda_proto * prototype_loss(emb, net.prototypes, proto_target, cfg.tau_proto)
     return loss
+
+
+def _shared_loss(
+    net: PeaceNet,
+    logits: torch.Tensor,
+    target: torch.Tensor,
+    ent: torch.Tensor | None,
+    v_pos: torch.Tensor,
+    pos: torch.Tensor,
+    assign: tuple[torch.Tensor, torch.Tensor] | None,
+    share: tuple[torch.Tensor, float],
+) -> torch.Tensor:
+    """:func:`batch_loss`'s E8 for one rank's rows: ``factor`` × the sums over its rows, and E4's
+    mean over (entities + the batch's ``n`` positives) split as (E·mean_ent + n·factor·sum_rows) / (E + n)."""
+    cfg, (batch_pos, factor) = net.config, share
+    loss = F.cross_entropy(logits, target, reduction="sum") * factor
+    if net.prototypes is None or assign is None:
+        return loss
+    ent_assign, item_assign = assign
+    n, n_ent = len(batch_pos), 0 if ent is None else len(ent)
+    proto = logits.new_zeros(())
+    if len(pos):
+        items = prototype_loss(v_pos, net.prototypes, item_assign[pos], cfg.tau_proto) * len(pos)
+        proto = proto + n * factor * items
+    if ent is not None and n_ent:
+        proto = proto + n_ent * prototype_loss(ent, net.prototypes, ent_assign, cfg.tau_proto)
+    return loss + cfg.lambda_proto * proto / (n_ent + n)
 
 
 def refresh_prototypes(

@@ -13,11 +13,13 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from gnn import distributed
 from gnn.rec import serve
 from gnn.rec.data import RecData, RecDataConfig, attach_kg, load_rec_data
 from gnn.rec.peace import Peace, PeaceConfig
 from gnn.rec.serve import export_artefacts
 from graph import files
+from graph.errors import InputError
 
 if TYPE_CHECKING:
     from graph.store import GraphStore
@@ -27,7 +29,7 @@ DEFAULT_TARGETS = ("finance", "travel", "health")
 
 
 def train_peace(
-    store: GraphStore,
+    store: GraphStore | None,
     data_config: RecDataConfig,
     config: PeaceConfig,
     targets: Sequence[str],
@@ -38,12 +40,12 @@ def train_peace(
 ) -> tuple[Peace, RecData, Path]:
     """Load the graph, train PEACE (pre-train on the non-target domains, fine-tune per target),
     save the artefacts to ``out``. ``kg`` = (arm name, store to read the KG from; None = no KG);
-    without it the store's own knowledge edges are used as ``data_config.kg`` says."""
-    files.check_folder(out, serve.claim)  # refuse before the (long) training, not after
-    data = load_rec_data(store, data_config, encoder=encoder)
-    if kg is not None:
-        name, kg_store = kg
-        data = data.without_kg() if kg_store is None else attach_kg(data, kg_store, name)
+    without it the store's own knowledge edges are used as ``data_config.kg`` says. Under torchrun
+    (:mod:`gnn.distributed`) only rank 0 reads ``store`` and writes ``out``; the others may pass
+    None for the store they do not open."""
+    if distributed.is_main():  # several processes (gnn.distributed): rank 0 reads and writes
+        files.check_folder(out, serve.claim)  # refuse before the (long) training, not after
+    data = distributed.from_main(lambda: _load(store, data_config, kg, encoder))
     for t in targets:
         data.domain_index(t)  # a clear error for an unknown domain before training
     model = Peace(config)
@@ -56,8 +58,23 @@ def train_peace(
         "losses": model.losses,
         "data_config": data_config.__dict__,
     }
-    export_artefacts(model, data, out, extra)
+    distributed.on_main(lambda: export_artefacts(model, data, out, extra))
     return model, data, out
+
+
+def _load(
+    store: GraphStore | None,
+    data_config: RecDataConfig,
+    kg: tuple[str, GraphStore | None] | None,
+    encoder: TextEncoder | None,
+) -> RecData:
+    if store is None:
+        raise InputError("train_peace needs the store to read the graph from (rank 0)")
+    data = load_rec_data(store, data_config, encoder=encoder)
+    if kg is not None:
+        name, kg_store = kg
+        data = data.without_kg() if kg_store is None else attach_kg(data, kg_store, name)
+    return data
 
 
 def run_demo_peace(store: GraphStore, out_dir: Path, *, encoder: TextEncoder | None = None) -> dict[str, Any]:

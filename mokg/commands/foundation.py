@@ -82,30 +82,45 @@ def train_foundation(
     max_users: MaxUsersOpt = None,
     text_encoder: TextEncOpt = "minilm",
     threads: ThreadsOpt = 2,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            help="Training processes (torch.distributed, gloo on CPU; >1 re-runs the command under "
+            "torchrun; the --threads are shared among them).",
+        ),
+    ] = 1,
 ) -> None:
     """Train the foundation model on every scenario and save the artefacts `mokg score` serves from
     (weights, inputs, and the item/query representations other modules read).
 
     Example: mokg world generate --scale demo --out w && mokg ingest w && mokg train foundation --world w
     """
+    import sys
+
     import torch
 
+    from gnn import distributed
     from gnn.foundation.job import load_data, run_train
     from gnn.foundation.model import FoundationConfig
     from gnn.foundation.train import TrainConfig
     from graph.progress import Progress
     from mokg.context import open_store
 
-    torch.set_num_threads(threads)
+    if (code := distributed.launch(nproc, sys.argv[1:])) is not None:
+        raise typer.Exit(code)
+    torch.set_num_threads(distributed.threads(threads))
     request = _data_request(data, world, max_pages, max_users, text_encoder)
     mcfg = FoundationConfig(dim=dim, gate=gate, use_text=text, adapt=adapt)
     tcfg = TrainConfig(epochs=epochs, seed=seed)
     with ExitStack() as stack:
-        store = stack.enter_context(open_store()) if data == "world" else None
-        samples = load_data(request, store)
+        main = distributed.is_main()  # ranks > 0 (--nproc) get the samples from rank 0
+        store = stack.enter_context(open_store()) if data == "world" and main else None
+        samples = distributed.from_main(lambda: load_data(request, store))
         version = str(store.version()) if store is not None else "ml1m (no store)"
         with Progress() as board:
             report, meta = run_train(samples, request, mcfg, tcfg, out, version, board.stages(""), store)
+    if not main:
+        return
     typer.echo(
         f"foundation on {samples.name}: {len(samples.samples):,} samples, "
         f"{len(samples.scenarios)} scenarios; "

@@ -48,6 +48,13 @@ LinkedInitOpt = Annotated[
         "e.g. a held-out film's, is only its neighbours' messages)."
     ),
 ]
+NprocOpt = Annotated[
+    int,
+    typer.Option(
+        help="Training processes (torch.distributed, gloo on CPU; >1 re-runs the command under "
+        "torchrun; the --threads are shared among them).",
+    ),
+]
 MaxBatchesOpt = Annotated[
     int | None, typer.Option(help="Cap on PEACE's batches per epoch (default: every interaction once).")
 ]
@@ -82,16 +89,20 @@ def train_peace(
     linked_init: LinkedInitOpt = 0.1,
     features: FeaturesOpt = True,
     threads: ThreadsOpt = 1,
+    nproc: NprocOpt = 1,
 ) -> None:
     """Train PEACE (pre-train on the source domains, fine-tune per target) and save the artefacts
     that `mokg recommend` serves from."""
     import torch
 
+    from gnn import distributed
     from gnn.rec.data import RecDataConfig
     from gnn.rec.peace import PeaceConfig
     from gnn.rec.train import train_peace as job
 
-    torch.set_num_threads(threads)
+    if (code := distributed.launch(nproc, sys.argv[1:])) is not None:
+        raise typer.Exit(code)
+    torch.set_num_threads(distributed.threads(threads))
     cfg = PeaceConfig(
         dim=dim,
         interests=interests,
@@ -115,9 +126,13 @@ def train_peace(
         features=features,
     )
     with ExitStack() as stores:
-        store = stores.enter_context(open_store())
-        arm = None if kg == "store" else (_arm_name(kg), _kg_arm(kg, store, stores))
+        store, arm = None, None  # ranks > 0 (--nproc) get the data from rank 0
+        if distributed.is_main():
+            store = stores.enter_context(open_store())
+            arm = None if kg == "store" else (_arm_name(kg), _kg_arm(kg, store, stores))
         model, data, path = job(store, dcfg, cfg, _list(targets), out, kg=arm)
+    if not distributed.is_main():
+        return
     typer.echo(
         f"PEACE ({cfg.config_hash()}) on {data.n_users:,} users, {data.n_items:,} items, "
         f"KG {data.kg_source} ({data.kg_edges.shape[1]:,} entity edges); losses "
