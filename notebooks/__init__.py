@@ -1,0 +1,1 @@
+"""The workflow notebooks (jupytext percent scripts) and their runner, :mod:`notebooks.run`."""
