@@ -80,15 +80,26 @@ def score(
     features: FeaturesOpt = True,
     conversion_log: LogOpt = None,
     campaign_windows: WindowsOpt = None,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="gnn, lookalike: score the users in ranges on Dask workers, local:N or tcp://HOST:PORT "
+            "(needs mokg[scale]).",
+        ),
+    ] = None,
 ) -> None:
     """Print the best users for a campaign (and, with --explain USER, the graph paths behind one)."""
     from gnn.audience.base import load_campaign
 
+    if cluster is not None:
+        from gnn.audience.sharded import check_method, score_sharded
+
+        check_method(method.value)
     with open_store() as store:
         info = load_campaign(store, campaign)
         config = method_config(method.value, seed, features, conversion_log, campaign_windows)
         targeter = _fitted(store, method.value, config)
-        ranked = targeter.score(campaign)
+        ranked = targeter.score(campaign) if cluster is None else score_sharded(targeter, campaign, cluster)
         typer.echo(
             f"{campaign}: intents {', '.join(info.intents) or '-'}; "
             f"domain {info.domain}; budget {info.budget}"

@@ -160,6 +160,14 @@ def build(
             "--grounding/--no-grounding", help="--documents: accept only tails the passage contains."
         ),
     ] = True,
+    cluster: Annotated[
+        str | None,
+        typer.Option(
+            help="Answer the LLM requests in shards on Dask workers: local:N (N processes here) or "
+            "tcp://HOST:PORT (a scheduler whose workers share --cache). Same graph as without; needs "
+            "mokg[scale].",
+        ),
+    ] = None,
 ) -> None:
     """Mine the marketing KG with PAIR into the store (rerun the same command to resume or no-op).
 
@@ -228,7 +236,12 @@ def build(
         doc_config=doc_config,
     )
     with open_store() as store, Progress(stderr=True) as board:
-        result = run_build(store, request, progress=board.stages(), log=typer.echo)
+        if cluster is None:
+            result = run_build(store, request, progress=board.stages(), log=typer.echo)
+        else:
+            from mining.pipeline.sharded import run_sharded_build
+
+            result = run_sharded_build(store, request, cluster, progress=board.stages(), log=typer.echo)
     if result.done_before:
         typer.echo(f"run {result.run_id} already finished (checkpoint {result.build.path}); nothing to do")
         return
