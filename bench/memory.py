@@ -317,14 +317,12 @@ def markdown(r: dict[str, Any]) -> str:
 
 def plot(r: dict[str, Any], path: Path) -> Path:
     """Recall@k and queries/s against the memory size, one line per index setting."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
     from graph import files
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.4))
+    fig = Figure(figsize=(15, 4.4))
+    axes = fig.subplots(1, 3)
     ns = [s["n"] for s in r["sizes"]]
     shown = [f"LSH b={r['buckets'][0]}", "exact"]  # the first --buckets setting, beside exact
     probes = sorted({w["probes"] for s in r["sizes"] for w in s["rows"].values() if "probes" in w})
@@ -355,7 +353,6 @@ def plot(r: dict[str, Any], path: Path) -> Path:
     fig.suptitle(f"TiM LSH (buckets b = {b}) vs exact faiss flat IP")
     fig.tight_layout(rect=(0, 0, 0.84, 1))
     files.write_file(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
     return path
 
 

@@ -98,13 +98,11 @@ def _cell(value: Any, fmt: str) -> str:
 def plot_frontier(results: AllocationResults, path: Path) -> Path:
     """Reward kept vs computation saved (both against the max chain): fixed chains as points, every
     policy as a line over the budgets."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
     fr = results.frontier
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig = Figure(figsize=(7, 4.5))
+    ax = fig.subplots()
     fixed = fr[fr["policy"].str.startswith("fixed ")]
     ax.scatter(fixed["saved_vs_max"], fixed["kept_vs_max"], s=12, c="grey", label="fixed chains")
     for name, part in fr[~fr["policy"].str.startswith("fixed ")].groupby("policy", sort=False):
@@ -121,7 +119,6 @@ def plot_frontier(results: AllocationResults, path: Path) -> Path:
     ax.legend(fontsize=8)
     fig.tight_layout()
     files.write_file(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
     return path
 
 

@@ -81,16 +81,12 @@ def _cell(mean: float, std: float, fmt: str, several: bool) -> str:
 
 def plot_samples(results: DensityResults, path: Path) -> Path:
     """Scatter plots of the 2-D sets: one row per data set, columns the train data and each method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
     sets = list(results.data)
     methods = list(dict.fromkeys(m for _, m in results.samples))
-    fig, axes = plt.subplots(
-        len(sets), 1 + len(methods), figsize=(2.3 * (1 + len(methods)), 2.3 * len(sets)), squeeze=False
-    )
+    fig = Figure(figsize=(2.3 * (1 + len(methods)), 2.3 * len(sets)))
+    axes = fig.subplots(len(sets), 1 + len(methods), squeeze=False)
     for i, name in enumerate(sets):
         panels = [("data (train)", results.data[name])]
         panels += [(m, results.samples[(name, m)]) for m in methods if (name, m) in results.samples]
@@ -102,7 +98,6 @@ def plot_samples(results: DensityResults, path: Path) -> Path:
         axes[i][0].set_ylabel(name, fontsize=9)
     fig.tight_layout()
     files.write_file(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
     return path
 
 

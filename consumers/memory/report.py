@@ -61,13 +61,11 @@ def markdown(results: list[MethodResult], command: str) -> str:
 
 
 def plot_sizes(results: list[MethodResult], path: Path) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
     sets = list(dict.fromkeys(r.dataset for r in results))
-    fig, axes = plt.subplots(1, len(sets), figsize=(5 * len(sets), 3.6), squeeze=False)
+    fig = Figure(figsize=(5 * len(sets), 3.6))
+    axes = fig.subplots(1, len(sets), squeeze=False)
     for ax, name in zip(axes[0], sets, strict=True):
         shown: set[tuple[float, ...]] = set()
         for r in results:
@@ -83,7 +81,6 @@ def plot_sizes(results: list[MethodResult], path: Path) -> Path:
         ax.legend(fontsize=8)
     fig.tight_layout()
     files.write_file(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
-    plt.close(fig)
     return path
 
 

@@ -82,14 +82,12 @@ def combine(parts: list[RetrievalResults]) -> RetrievalResults:
 
 def plot_recall(curves: pd.DataFrame, path: Path, title: str) -> Path:
     """Recall@K per method (mean over seeds), one panel per query set, written to ``path`` (PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
     mean = curves.groupby([*KEYS, "k"], sort=False)["recall"].mean().reset_index()
     sets = list(dict.fromkeys(mean["queries"]))
-    fig, axes = plt.subplots(1, len(sets), figsize=(5.2 * len(sets), 4.2), squeeze=False)
+    fig = Figure(figsize=(5.2 * len(sets), 4.2))
+    axes = fig.subplots(1, len(sets), squeeze=False)
     for ax, name in zip(axes[0], sets, strict=True):
         for method, rows in mean[mean["queries"] == name].groupby("method", sort=False):
             ax.plot(rows["k"], rows["recall"], marker="o", ms=3, label=str(method))
@@ -102,7 +100,6 @@ def plot_recall(curves: pd.DataFrame, path: Path, title: str) -> Path:
     axes[0][0].legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     files.write_file(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
-    plt.close(fig)
     return path
 
 

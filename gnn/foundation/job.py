@@ -183,15 +183,13 @@ def _fmt(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def _figure(result: EvalResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
     wide = per_domain(result.main)
     wide = wide.loc[[m for m in wide.index if not m.startswith("foundation: ")]]
     n_plots = 2 if result.cold_summary is not None else 1
-    fig, axes = plt.subplots(1, n_plots, figsize=(6 * n_plots + 2, 4), squeeze=False)
+    fig = Figure(figsize=(6 * n_plots + 2, 4))
+    axes = fig.subplots(1, n_plots, squeeze=False)
     wide.T.plot.bar(ax=axes[0, 0], width=0.8)
     axes[0, 0].set_ylabel("test AUC")
     axes[0, 0].set_ylim(
@@ -217,4 +215,3 @@ def _figure(result: EvalResult, path: Path) -> None:
         ax.legend(fontsize=7)
     fig.tight_layout()
     files.write_file(path, lambda p: fig.savefig(p, dpi=110, format="png"))
-    plt.close(fig)

@@ -95,15 +95,13 @@ def _ccdf(ax: Any, values: np.ndarray, label: str) -> None:
 
 def write_card(directory: Path, out: Path) -> dict[str, Any]:
     """Write the plots and stats.json for the world at ``directory`` into ``out``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
     stats, a = world_stats(WorldDir(directory))
     files.target(out, folder=True)
     tag = f"{stats['scale']}"
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    fig = Figure(figsize=(15, 4))
+    axes = fig.subplots(1, 3)
     _ccdf(axes[0], a["user_deg"], "users: items interacted with")
     _ccdf(axes[0], a["item_deg"], "items: users who interacted")
     axes[0].set(xlabel="degree", ylabel="P(degree ≥ x)", title="degree distributions (log-log CCDF)")
@@ -125,14 +123,13 @@ def write_card(directory: Path, out: Path) -> dict[str, Any]:
     )
     fig.tight_layout()
     files.write_file(out / f"{tag}_overview.png", lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    plt.close(fig)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    fig = Figure(figsize=(10, 3.5))
+    axes = fig.subplots(1, 2)
     axes[0].hist(a["episodes"], bins=range(1, int(a["episodes"].max()) + 2))
     axes[0].set(xlabel="latent intent episodes per user (hidden)", ylabel="users")
     axes[1].hist(a["audiences"], bins=20)
     axes[1].set(xlabel="converting users per campaign (hidden)", ylabel="campaigns")
     fig.tight_layout()
     files.write_file(out / f"{tag}_truth.png", lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
-    plt.close(fig)
     files.write_text(out / f"{tag}_stats.json", json.dumps(stats, indent=2))
     return stats

@@ -55,12 +55,10 @@ def spectrum_table(
 
 def plot_spectra(deltas: Mapping[str, Sequence[torch.Tensor]], out: Path, top: int = 32) -> Path:
     """Mean normalised spectrum σᵢ/σ₁ (first ``top`` values, log scale) per method, as a PNG."""
-    import matplotlib
+    from matplotlib.figure import Figure  # no pyplot: no backend switch, no global figure state
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig = Figure(figsize=(6, 4))
+    ax = fig.subplots()
     for method, mats in deltas.items():
         curves = [(s / s[0])[:top] for s in (singular_values(d) for d in mats) if float(s[0]) > 0]
         if curves:
@@ -74,5 +72,4 @@ def plot_spectra(deltas: Mapping[str, Sequence[torch.Tensor]], out: Path, top: i
     ax.legend()
     fig.tight_layout()
     files.write_file(out, lambda tmp: fig.savefig(tmp, dpi=120, format=out.suffix.lstrip(".") or "png"))
-    plt.close(fig)
     return out
