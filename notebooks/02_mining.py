@@ -16,7 +16,6 @@ import json
 import os
 import shutil
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import matplotlib.pyplot as plt
@@ -39,13 +38,6 @@ NOISE = "medium"  # the teacher's noise: none, low, medium, high
 plt.rcParams["figure.dpi"] = 80
 
 
-def in_thread(fn, *args, **kwargs):
-    """Call ``fn`` in a worker thread: the mining job runs its own asyncio loop, and a notebook's
-    kernel already runs one in the main thread."""
-    with ThreadPoolExecutor(1) as pool:
-        return pool.submit(fn, *args, **kwargs).result()
-
-
 work = SCRATCH / "02_mining"
 shutil.rmtree(work, ignore_errors=True)  # each run of the notebook starts from the store as it is
 shutil.copytree(STORE, work / "graph")
@@ -62,7 +54,7 @@ print(f"mining a copy of {STORE} at {work / 'graph'}")
 config = MiningConfig(rounds=ROUNDS)
 llm = LLMSpec(choice="teacher", noise=NOISE, world=WORLD, cache=work / "llm-cache")
 request = BuildRequest(config, llm, seeds="intents", limit=SEEDS, workdir=work / "build")
-result = in_thread(run_build, store, request)
+result = run_build(store, request)
 report = result.report or json.loads(result.build.report.read_text())  # a rerun: the saved report
 print(f"run {result.run_id}: {report['triples']} triples in {report['wall_s']} s")
 pd.DataFrame(sorted(report["triples_per_relation"].items()), columns=["relation", "triples"])
@@ -97,7 +89,7 @@ prf(mined, truth, heads).round(3)
 seeds = load_seeds(store, "intents", SEEDS, config.seed)
 variants = ["PAIR", "free relations", "single-shot", "no aggregation"]
 cache = work / "llm-cache"
-table = in_thread(run_ablations, store, truth, seeds, config, [NOISE], variants=variants, cache_dir=cache)
+table = run_ablations(store, truth, seeds, config, [NOISE], variants=variants, cache_dir=cache)
 table.round(3)
 
 # %%

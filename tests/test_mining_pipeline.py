@@ -366,3 +366,19 @@ def test_an_unresolved_tail_becomes_a_concept_only_where_the_schema_allows_it(em
     cands = candidates_of(said, 1, 1, resolver, stats)
     assert [(c.head.id, c.relation, c.tail.type) for c in cands] == [("i2", "NEEDS", "Concept")]
     assert stats.dropped_unresolved == 1
+
+
+def test_the_jobs_sync_entry_runs_inside_a_running_event_loop() -> None:
+    """A Jupyter kernel calls run_build / run_job with its own loop running (asyncio.run refuses)."""
+    import asyncio
+
+    from mining import aio
+
+    async def answer() -> int:
+        await asyncio.sleep(0)
+        return 42
+
+    async def kernel() -> int:
+        return aio.run(answer())  # synchronous call from inside a running loop
+
+    assert aio.run(answer()) == 42 and asyncio.run(kernel()) == 42

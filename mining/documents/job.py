@@ -24,7 +24,6 @@ baseline: every linked head–mention pair whose labels a mined relation allows,
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -34,6 +33,7 @@ from typing import Any
 from graph.errors import InputError
 from graph.store import GraphStore
 from loaders.documents import DocumentSet
+from mining import aio
 from mining.documents.analyse import Analysis, analyse, parse_chunks
 from mining.documents.baseline import cooccurring
 from mining.documents.chunk import TextChunk
@@ -353,4 +353,4 @@ def run_document_job(job: DocumentJob, state: DocState) -> DocumentResult:
             if job.client is not None:
                 await job.client.aclose()
 
-    return asyncio.run(go())
+    return aio.run(go())

@@ -23,6 +23,7 @@ from pathlib import Path
 import pandas as pd
 
 from graph.store import GraphStore
+from mining import aio
 from mining.llm.base import ClientBase, Completion, LLMClient, Request, Usage
 from mining.pipeline.build import BuildRequest, JobParts, run_build
 from mining.pipeline.config import MiningConfig
@@ -88,7 +89,7 @@ def replay(client: LLMClient, requests: Sequence[Request], concurrency: int) -> 
         await client.aclose()
         return timed
 
-    timed = asyncio.run(go())
+    timed = aio.run(go())
     lat = sorted(timed.latencies) or [0.0]
     return {
         "replay_ms_mean": round(1000 * statistics.fmean(lat), 1),

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from graph.store import GraphStore
+from mining import aio
 from mining.llm.base import LLMClient, Usage
 from mining.pipeline.aggregate import AggregateStats, candidates_of, judge, score
 from mining.pipeline.builddir import BuildDir
@@ -258,4 +259,4 @@ def run_job(job: MiningJob, state: JobState) -> MiningResult:
         finally:
             await job.client.aclose()
 
-    return asyncio.run(go())
+    return aio.run(go())
