@@ -29,6 +29,7 @@ MODULES: tuple[str, ...] = (
     "density",
     "allocation",
     "memory",
+    "embed",
 )
 GROUPS: dict[str, str] = {
     "audience": "Score users for a campaign and export audiences "
