@@ -6,7 +6,7 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TOP = ("mokg", "graph", "queries", "loaders", "mining", "gnn", "consumers")
+TOP = ("mokg", "graph", "queries", "loaders", "mining", "gnn", "consumers", "workbench")
 
 
 def test_every_package_folder_is_listed_in_pyproject() -> None:

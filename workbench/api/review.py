@@ -1,0 +1,7 @@
+"""Workbench API: review (skeleton; the owner fills it in)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["review"])

@@ -1,0 +1,129 @@
+"""The workbench application: ``create_app(config)`` builds the FastAPI app over one store.
+
+One store is opened for the app's lifetime (the embedded store admits one process) and every
+request uses it under one lock (:class:`Context`), so the API's reads and writes are serialised
+like the CLI's. Each page's endpoints live in a router of :mod:`workbench.api`; every endpoint
+validates its input with the same checks the CLI uses and answers a bad request with status 400
+and ``{"error": "<one line>"}``. No Cypher text comes from the browser: only named queries and
+their parameters. Writes go through the store's run API only.
+
+With ``token`` set, every request must carry ``Authorization: Bearer <token>`` (the pages read the
+token once from the ``?token=`` of the first URL and keep it in the browser's session storage).
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+
+from graph.errors import InputError, StoreError
+
+if TYPE_CHECKING:
+    from graph.store import GraphStore, StoreConfig
+
+ROUTERS = ("explore", "queries", "review", "audiences", "runs")
+
+
+@dataclass(frozen=True)
+class WorkbenchConfig:
+    """Args:
+    store: the store to open (as every command chooses it).
+    token: the bearer token every request must carry (None: no check; only on 127.0.0.1).
+    feedback: the JSON-lines feedback file review decisions go to (`mokg feedback import` reads it).
+    exports: the folder audience exports are written to.
+    audit_log: the audience exports' audit log (as `mokg audience export`).
+    world: a world directory, when the store was ingested from one (hidden truth is never served).
+    """
+
+    store: StoreConfig
+    token: str | None = None
+    feedback: Path = Path("mokg-data/workbench/feedback.jsonl")
+    exports: Path = Path("mokg-data/workbench/exports")
+    audit_log: Path = Path("mokg-data/audit/audience_exports.jsonl")
+    world: Path | None = None
+
+
+@dataclass
+class Context:
+    """What every endpoint gets: the config and the store, used under :meth:`use`."""
+
+    config: WorkbenchConfig
+    store: GraphStore
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @contextmanager
+    def use(self) -> Iterator[GraphStore]:
+        """The store, for one request at a time."""
+        with self.lock:
+            yield self.store
+
+
+def context(request: Request) -> Context:
+    """FastAPI dependency: the app's :class:`Context`."""
+    ctx: Context = request.app.state.ctx
+    return ctx
+
+
+def create_app(config: WorkbenchConfig, store: GraphStore | None = None) -> FastAPI:
+    """The app over ``store`` (default: opened from ``config.store`` at start-up, closed at shutdown)."""
+    import importlib
+
+    from graph.store import open_store
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = store if store is not None else open_store(config.store)
+        app.state.ctx = Context(config, opened)
+        try:
+            yield
+        finally:
+            if store is None:
+                opened.close()
+
+    app = FastAPI(
+        title="mokg workbench",
+        description="Explore the MoKG, review mined facts, build audiences, manage runs.",
+        lifespan=lifespan,
+    )
+    if config.token:
+        app.middleware("http")(_bearer(config.token))
+    app.add_exception_handler(InputError, _bad_request)
+    app.add_exception_handler(StoreError, _bad_request)
+    for name in ROUTERS:
+        module = importlib.import_module(f"workbench.api.{name}")
+        app.include_router(module.router, prefix="/api")
+    pages = importlib.import_module("workbench.pages")
+    pages.mount(app)
+    return app
+
+
+def _bearer(token: str) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def check(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        given = request.headers.get("authorization", "")
+        is_page = request.method == "GET" and not request.url.path.startswith("/api")
+        ok = hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
+        if not ok and is_page:  # a page load may carry the token once in its URL
+            ok = hmac.compare_digest(request.query_params.get("token", "").encode(), token.encode())
+        if not ok:
+            return JSONResponse({"error": "missing or wrong bearer token"}, status_code=401)
+        return await call_next(request)
+
+    return check
+
+
+async def _bad_request(_request: Request, exc: Exception) -> Response:
+    line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return JSONResponse({"error": line}, status_code=400)
+
+
+def error_body(message: str) -> dict[str, Any]:
+    """The body of every refused request."""
+    return {"error": message}
