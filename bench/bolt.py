@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,45 +43,13 @@ MEASURES = ("load", "update", "read")
 T = TypeVar("T")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @contextmanager
-def bolt_server(root: Path, timeout_s: float = 180.0) -> Iterator[str]:
+def bolt_server(root: Path) -> Iterator[str]:
     """ArcadeDB with its Bolt plugin on 127.0.0.1 until the block ends; yields its URI."""
-    bolt, http = _free_port(), _free_port()
-    log = (root / "server.log").open("w")
-    args = [str(root / "data"), str(bolt), str(http), PASSWORD, DATABASE]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.arcadedb_server", *args],
-        cwd=root,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    assert proc.stdin is not None and proc.stdout is not None
-    try:
-        deadline, line = time.monotonic() + timeout_s, ""
-        while time.monotonic() < deadline and "READY" not in line:
-            line = proc.stdout.readline()
-            if not line and proc.poll() is not None:
-                raise RuntimeError(f"the ArcadeDB Bolt server died; see {root / 'server.log'}")
-        if "READY" not in line:
-            raise RuntimeError(f"the ArcadeDB Bolt server did not start within {timeout_s:g} s")
-        yield f"bolt://127.0.0.1:{bolt}"
-    finally:
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+    from tests.support.arcadedb_server import bolt_server as serve
+
+    with serve(root, PASSWORD, DATABASE) as uri:
+        yield uri
 
 
 def make_data(n_users: int, n_items: int, n_edges: int, seed: int) -> dict[str, pd.DataFrame]:

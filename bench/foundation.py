@@ -52,7 +52,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -77,26 +77,6 @@ def peak_rss_mb() -> float:
 # --- 2. the text-feature cache ------------------------------------------------------------------
 
 
-class CountingEncoder:
-    """A :class:`~loaders.features.TextEncoder` that counts the texts it is asked to encode."""
-
-    def __init__(self, inner: TextEncoder) -> None:
-        self.inner, self.texts, self.calls = inner, 0, 0
-
-    @property
-    def model_id(self) -> str:
-        return self.inner.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.inner.dim
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.texts += len(texts)
-        self.calls += 1
-        return self.inner.encode(texts)
-
-
 def needed_texts(data: FoundationData) -> int:
     """Distinct non-empty texts of the items and requests (what the cache must hold)."""
     texts = set(data.items["text"]) | set(data.requests["text"])
@@ -110,6 +90,7 @@ def bench_cache(
     import torch
 
     from gnn.foundation.features import encode
+    from loaders.features import CountingEncoder
 
     runs = []
     for _ in range(2):

@@ -28,6 +28,7 @@ from graph import files
 from graph.errors import InputError
 from loaders.features import (
     TEXT_FIELDS,
+    CountingEncoder,
     TextEncoder,
     cached_embeddings,
     make_encoder,
@@ -125,12 +126,12 @@ def run_embed(
     report, frames = EmbedReport(out=out), []
     for label in chosen:
         ids, texts = node_texts(store, label)
-        calls = _Counting(encoder)
+        calls = CountingEncoder(encoder)
         vectors = cached_embeddings(texts, calls, cache_dir)
         report.labels[label] = {
             "nodes": len(ids),
             "with_text": sum(bool(t) for t in texts),
-            "encoded": calls.n,
+            "encoded": calls.texts,
         }
         if out is not None and ids:
             frames.append(pd.DataFrame({"label": label, "id": ids, "vector": list(vectors)}))
@@ -142,22 +143,3 @@ def run_embed(
         )
         files.write_file(out, lambda tmp: table.to_parquet(tmp, index=False))
     return report
-
-
-class _Counting:
-    """``encoder`` that counts the texts it is asked to encode (the cache's misses)."""
-
-    def __init__(self, encoder: TextEncoder) -> None:
-        self.encoder, self.n = encoder, 0
-
-    @property
-    def model_id(self) -> str:
-        return self.encoder.model_id
-
-    @property
-    def dim(self) -> int:
-        return self.encoder.dim
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.n += len(texts)
-        return self.encoder.encode(texts)

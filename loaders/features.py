@@ -93,6 +93,27 @@ class MiniLMEncoder:
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), self.dim)
 
 
+class CountingEncoder:
+    """A :class:`TextEncoder` around ``inner`` that counts the calls to ``encode`` and the texts in
+    them (how a cache is seen to work: a warm run asks for nothing)."""
+
+    def __init__(self, inner: TextEncoder) -> None:
+        self.inner, self.texts, self.calls = inner, 0, 0
+
+    @property
+    def model_id(self) -> str:
+        return self.inner.model_id
+
+    @property
+    def dim(self) -> int:
+        return self.inner.dim
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.texts += len(texts)
+        self.calls += 1
+        return self.inner.encode(texts)
+
+
 ENCODERS: dict[str, Callable[[], TextEncoder]] = {"minilm": MiniLMEncoder}
 
 

@@ -4,10 +4,6 @@ per session) or, when MOKG_NEO4J_URI is set, against that real Neo4j."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
@@ -17,16 +13,8 @@ import pytest
 from graph.base import BaseStore
 from graph.store import GraphStore, StoreConfig, open_store
 
-ROOT = Path(__file__).resolve().parents[1]
 BOLT_PASSWORD = "mokg-test-pw"
 BOLT_DATABASE = "kg"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")
@@ -35,53 +23,17 @@ def bolt_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StoreConfi
     if os.environ.get("MOKG_NEO4J_URI"):
         yield StoreConfig.from_env(backend="neo4j")
         return
+    from tests.support.arcadedb_server import bolt_server
+
     root = tmp_path_factory.mktemp("arcadedb")
-    bolt, http = _free_port(), _free_port()
-    log = (root / "server.log").open("w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.support.arcadedb_server",
-            str(root / "data"),
-            str(bolt),
-            str(http),
-            BOLT_PASSWORD,
-            BOLT_DATABASE,
-        ],
-        cwd=root,  # ArcadeDB writes ./log there, not into the repository
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=log,
-        text=True,
-    )
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 120
-    line = ""
-    while time.monotonic() < deadline and "READY" not in line:
-        line = proc.stdout.readline()
-        if not line and proc.poll() is not None:
-            raise RuntimeError(f"ArcadeDB Bolt server died; see {root / 'server.log'}")
-    if "READY" not in line:
-        proc.kill()
-        raise RuntimeError("ArcadeDB Bolt server did not start within 120 s")
-    try:
+    with bolt_server(root, BOLT_PASSWORD, BOLT_DATABASE, timeout_s=120) as uri:
         yield StoreConfig(
             backend="neo4j",
-            neo4j_uri=f"bolt://127.0.0.1:{bolt}",
+            neo4j_uri=uri,
             neo4j_user="root",
             neo4j_password=BOLT_PASSWORD,
             neo4j_database=BOLT_DATABASE,
         )
-    finally:
-        assert proc.stdin is not None
-        proc.stdin.close()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def _clear(store: GraphStore) -> None:

@@ -14,7 +14,7 @@ import torch
 
 from graph.errors import InputError
 from graph.store import GraphStore, StoreConfig, open_store
-from loaders.features import MiniLMEncoder, cached_embeddings, node_text
+from loaders.features import CountingEncoder, MiniLMEncoder, cached_embeddings, node_text
 from loaders.pyg import INTERACTED, GraphData, GraphDataConfig, build_graph_data
 
 # (user, item, day, domain)
@@ -50,18 +50,6 @@ class FakeEncoder:
         self.calls.append(list(texts))
         rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], dtype=np.uint8) for t in texts]
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.dim) / 255.0
-
-
-class CountingEncoder:
-    """Wraps an encoder and counts calls to ``encode``."""
-
-    def __init__(self, inner: MiniLMEncoder) -> None:
-        self.inner, self.calls = inner, 0
-        self.model_id, self.dim = inner.model_id, inner.dim
-
-    def encode(self, texts: Sequence[str]) -> np.ndarray:
-        self.calls += 1
-        return self.inner.encode(texts)
 
 
 def build_store(path: Path) -> GraphStore:
