@@ -306,6 +306,7 @@ def test_every_named_query_runs(store: GraphStore) -> None:
     }
     args |= {"user_thoughts": {"user_id": "u1"}, "forget_user_thoughts": {"user_id": "nobody"}}
     args["forget_thought_changes"] = {"keys": ['"no-such-thought"']}
+    args["chunk_passages"] = {"chunk_ids": ["no-such-chunk"]}
     lib = load_library()
     results = {
         name: store.run(name, args.get(name, {}), read_only=not lib.get(name).writes) for name in lib.names()

@@ -30,6 +30,7 @@ MODULES: tuple[str, ...] = (
     "allocation",
     "memory",
     "embed",
+    "serve",
 )
 GROUPS: dict[str, str] = {
     "audience": "Score users for a campaign and export audiences "

@@ -46,22 +46,10 @@ WindowsOpt = Annotated[
 
 
 def method_config(method: str, seed: int, features: bool, log: Path | None, windows: Path | None) -> Any:
-    """The typed config of ``method`` built from the CLI options."""
-    from gnn.audience.density import DensityTargeterConfig
-    from gnn.audience.gnn import GNNConfig
-    from gnn.audience.lookalike import LookalikeConfig
-    from gnn.audience.ppr import PPRConfig
-    from gnn.audience.rule import RuleConfig
+    """The typed config of ``method`` built from the CLI options (as the workbench builds it)."""
+    from gnn.audience.configs import method_config as config_of
 
-    gnn = GNNConfig(seed=seed, features=features)
-    configs: dict[str, Any] = {
-        "rule": RuleConfig(),
-        "ppr": PPRConfig(),
-        "gnn": gnn,
-        "lookalike": LookalikeConfig(gnn=gnn, conversions=log, windows=windows),
-        "density": DensityTargeterConfig(gnn=gnn, conversions=log, windows=windows, seed=seed),
-    }
-    return configs[method]
+    return config_of(method, seed, features, log, windows)
 
 
 def _fitted(store: Any, method: str, config: Any) -> Any:

@@ -1,0 +1,8 @@
+// name: run_counts
+// description: How many nodes of each label and edges of each relation type every run created.
+// dialects: neo4j
+MATCH (n)
+RETURN n.run_id AS run_id, 'node' AS kind, labels(n)[0] AS name, count(*) AS count
+UNION ALL
+MATCH ()-[e]->()
+RETURN e.run_id AS run_id, 'edge' AS kind, type(e) AS name, count(*) AS count
