@@ -29,6 +29,7 @@ from graph.changes import (
     Target,
     before_images,
     fill_only,
+    is_removal,
     key_columns,
     merge_earlier,
     parse_target,
@@ -39,6 +40,7 @@ from graph.changes import target_props as props_of
 from graph.declared import declaration_frame, extended_schema, undeclare
 from graph.errors import InputError, MokgError, QueryError
 from graph.guard import check_query_text
+from graph.removal import remove, restore_removed
 from graph.runs import ADHOC_KIND, adhoc_note, warn_interrupted, writer
 from graph.schema import (
     DECLARED,
@@ -340,6 +342,20 @@ class BaseStore:
         declare = [schema.rel(n) for n in names if current.rel_types.get(n) != schema.rel(n)]  # new ones
         return self._load(run_id, node_tables, edge_tables, progress, kept, schema=schema, declare=declare)
 
+    def remove_edges(self, key: EdgeKey, pairs: Sequence[tuple[str, str]], *, run_id: str) -> int:
+        """Delete the edges of ``key`` between ``pairs`` (head, tail) in one transaction of the run,
+        their whole rows kept as before-images, so ``delete_run`` puts them back (graph.removal);
+        how many were removed (a pair with no edge is skipped)."""
+        self._require_run(run_id)
+        edge = self._edge_key(key, self._schema_for([key[1]]))
+
+        def work(ex: Executor) -> int:
+            ex(self._q("claim_run"), {"id": run_id, **writer()})
+            self._live_runs.add(run_id)
+            return remove(self, ex, edge, pairs, run_id, utcnow())
+
+        return self._in_write_tx(work)
+
     def declare_relations(self, relations: Sequence[RelType], *, run_id: str) -> LoadReport:
         """Declare external relation types (:func:`graph.schema.external_relation`) in the store,
         in one transaction of the run; declaring a type again is a no-op, a new endpoint pair is
@@ -540,6 +556,7 @@ class BaseStore:
             reached.setdefault(lab, set()).update(ids)
             # a person chose the seeds and hops: the query runs under the limits of `run`
             df = self._user_read(self._q("khop_ids", label=lab, hops=hops), {"ids": list(ids)})
+            df = with_columns(df, ["label", "id"])  # a Bolt server may name no columns for no rows
             for lbl, i in zip(df["label"], df["id"], strict=True):
                 reached.setdefault(str(lbl), set()).add(str(i))
         return reached
@@ -645,7 +662,14 @@ class BaseStore:
         for name, group in changes.groupby("target"):
             target = parse_target(str(name))
             keys = pd.DataFrame([_key_row(target, k) for k in group["key"]])
-            plan = plan_restore(target, group, self._stored(ex, target, keys), self.schema)
+            current = self._stored(ex, target, keys)
+            gone = group["after"].map(is_removal).to_numpy(dtype=bool)
+            if gone.any() and not isinstance(target, str):
+                back, kept = restore_removed(self, ex, target, group[gone], current, run_id)
+                counts["values_restored"] += back
+                counts["restore_conflicts"] += kept
+                group = group[~gone]
+            plan = plan_restore(target, group, current, self.schema)
             for frame in plan.frames:
                 self._update(ex, target, frame, assign=True)
             counts["values_restored"] += plan.restored

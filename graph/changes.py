@@ -7,6 +7,11 @@ run (``before``) and the values the run wrote (``after``), as JSON. A second cha
 run merges into it (the first ``before`` wins, the latest ``after``). ``delete_run`` puts a
 ``before`` value back only where the stored value is still the run's ``after``; any other value
 was written since, so it is kept and counted as a conflict (:func:`plan_restore`).
+
+A removed edge (:meth:`graph.store.GraphStore.remove_edges`) leaves one ``Change`` row whose
+``before`` is the whole stored row (every property, ``run_id`` and ``created_at`` included) and
+whose ``after`` is the marker :data:`REMOVED` (``{"__removed__": true}``); ``delete_run`` creates
+the edge again from it where no edge with that key exists now (:mod:`graph.removal`).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from graph.schema import KEY, SCHEMA, Prop, PropType, Schema
 from graph.subgraph import EdgeKey
 
 Target = str | EdgeKey  # a node label or an edge key
+REMOVED: dict[str, Any] = {"__removed__": True}  # the ``after`` of a removed row
 
 
 def target_name(target: Target) -> str:
@@ -145,6 +151,26 @@ def _change_row(
         "after": json.dumps(after, sort_keys=True),
         "source": run_id,
     }
+
+
+def removal_images(
+    run_id: str, target: EdgeKey, existing: pd.DataFrame, earlier: pd.DataFrame
+) -> list[dict[str, Any]]:
+    """One Change row per stored edge another run created: the whole row before, :data:`REMOVED`
+    after; a before-image the run recorded earlier for the same edge wins (it is older)."""
+    prior = {str(i): json.loads(b) for i, b in earlier[[KEY, "before"]].values} if len(earlier) else {}
+    foreign = existing[existing["run_id"] != run_id]
+    props = [c for c in foreign.columns if c not in ("head", "tail")]
+    out = []
+    for key, row in zip(_keys(foreign, ["head", "tail"]), foreign.to_dict("records"), strict=True):
+        before = {p: encode(row[p]) for p in props}
+        before.update(prior.get(change_id(run_id, target, key), {}))
+        out.append(_change_row(run_id, target, key, before, REMOVED))
+    return out
+
+
+def is_removal(after_text: str) -> bool:
+    return bool(json.loads(after_text) == REMOVED)
 
 
 def merge_earlier(rows: list[dict[str, Any]], earlier: pd.DataFrame) -> list[dict[str, Any]]:

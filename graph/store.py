@@ -154,6 +154,8 @@ class GraphStore(Protocol):
         tail: str | None = None,
     ) -> TableReport: ...
 
+    def remove_edges(self, key: EdgeKey, pairs: Sequence[tuple[str, str]], *, run_id: str) -> int: ...
+
     def bulk_load(
         self,
         *,

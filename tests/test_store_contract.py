@@ -564,6 +564,81 @@ def test_a_restore_keeps_values_written_since_and_counts_them(store: GraphStore)
     assert (item["name"], item["price"]) == ("Gown II", 899.0)
 
 
+# ---- removed edges: deleting the removing run puts them back exactly -----------------------------
+
+INTENT_KEY = ("User", "HAS_INTENT", "Intent")
+
+
+def _intent_edges(store: GraphStore) -> pd.DataFrame:
+    columns = [p.name for p in SCHEMA.rel("HAS_INTENT").props]
+    return store.edge_table(INTENT_KEY, columns).sort_values(["head", "tail"]).reset_index(drop=True)
+
+
+def test_a_removed_edge_comes_back_exactly_when_its_run_is_deleted(store: GraphStore) -> None:
+    seed(store)
+    before, whole = _intent_edges(store), snapshot(store)
+    with store.run_context("review") as run_id:
+        assert store.remove_edges(INTENT_KEY, [("u1", "wedding"), ("u1", "wedding")], run_id=run_id) == 1
+    assert _intent_edges(store)[["head", "tail"]].values.tolist() == [["u2", "honeymoon"]]
+    sub = store.subgraph(seeds={"User": ["u1"]}, hops=1)
+    assert ("User", "HAS_INTENT", "Intent") not in sub.edges
+    assert store.version().run_id == run_id
+    counts = store.delete_run(run_id)
+    assert (counts["values_restored"], counts["restore_conflicts"], counts["edges_deleted"]) == (
+        len(SCHEMA.rel("HAS_INTENT").props),
+        0,
+        0,
+    )
+    pd.testing.assert_frame_equal(_intent_edges(store), before)  # run_id, created_at, source too
+    assert_same(whole, snapshot(store))
+    assert store.run("MATCH (c:Change) WHERE c.run_id = $r RETURN c.id", {"r": run_id}).empty
+
+
+def test_an_edge_changed_removed_and_written_again_by_one_run_comes_back_as_it_was(
+    store: GraphStore,
+) -> None:
+    seed(store)
+    before = _intent_edges(store)
+    with store.run_context("review") as run_id:
+        store.upsert_edges(
+            "HAS_INTENT", [{"head": "u1", "tail": "wedding", "confidence": 0.1}], run_id=run_id
+        )
+        assert store.remove_edges(INTENT_KEY, [("u1", "wedding")], run_id=run_id) == 1
+        store.upsert_edges(
+            "HAS_INTENT", [{"head": "u1", "tail": "wedding", "confidence": 0.2}], run_id=run_id
+        )
+        assert store.remove_edges(INTENT_KEY, [("u1", "wedding")], run_id=run_id) == 1
+        store.upsert_edges(
+            "HAS_INTENT", [{"head": "u1", "tail": "wedding", "confidence": 0.3}], run_id=run_id
+        )
+    assert _intent_edges(store)["confidence"].tolist() == [0.3, 0.4]
+    assert store.delete_run(run_id)["restore_conflicts"] == 0
+    pd.testing.assert_frame_equal(_intent_edges(store), before)
+
+
+def test_a_removed_edge_written_since_by_another_run_is_kept_and_counted(store: GraphStore) -> None:
+    seed(store)
+    removal = store.start_run("review")
+    store.remove_edges(INTENT_KEY, [("u1", "wedding")], run_id=removal)
+    store.finish_run(removal)
+    with store.run_context("later") as later:
+        store.upsert_edges("HAS_INTENT", [{"head": "u1", "tail": "wedding", "confidence": 0.3}], run_id=later)
+    counts = store.delete_run(removal)
+    assert (counts["values_restored"], counts["restore_conflicts"]) == (0, 1)
+    edge = _intent_edges(store).iloc[0]
+    assert (edge["head"], edge["confidence"], edge["run_id"]) == ("u1", 0.3, later)
+
+
+def test_removing_an_edge_that_is_not_there_is_a_no_op(store: GraphStore) -> None:
+    seed(store)
+    before = _intent_edges(store)
+    with store.run_context("review") as run_id:
+        assert store.remove_edges(INTENT_KEY, [("u1", "honeymoon"), ("u9", "wedding")], run_id=run_id) == 0
+        assert store.remove_edges(INTENT_KEY, [], run_id=run_id) == 0
+    pd.testing.assert_frame_equal(_intent_edges(store), before)
+    assert store.run("MATCH (c:Change) WHERE c.run_id = $r RETURN c.id", {"r": run_id}).empty
+
+
 # ---- ad-hoc writes are runs; reads are read-only by the database's own means --------------------
 
 

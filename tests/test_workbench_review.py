@@ -1,6 +1,6 @@
 """The workbench's review API over HTTP (issue 22): the queue of mined facts and its filters, a fact's
 provenance and the passage that states it, decisions written as the feedback `mokg feedback import`
-reads, and a rejected fact retired in a run that `mokg runs delete` undoes.
+reads, and a rejected fact retired (its edge removed) in a run that `mokg runs delete` undoes.
 
 A real embedded store (the small world) with a small PAIR build against the world's teacher; the app
 is served by uvicorn on a free port (:mod:`tests.support.workbench`)."""
@@ -180,16 +180,28 @@ def test_decisions_are_feedback_that_mokg_feedback_import_reads(
         assert r.status_code == 400 and words in r.json()["error"], (body, r.text)
 
 
-def _edge(graph: Path, fact: dict[str, Any]) -> dict[str, Any]:
+def _edges(graph: Path, fact: dict[str, Any]) -> pd.DataFrame:
+    """The stored rows (every property) of the fact's edge: one, or none once it is retired."""
     key = (fact["head"]["label"], fact["relation"], fact["tail"]["label"])
     with open_store(StoreConfig(path=graph)) as store:
-        df = store.edge_table(key, ["confidence", "evidence", "run_id"])
-        row = df[(df["head"] == fact["head"]["id"]) & (df["tail"] == fact["tail"]["id"])]
-        assert len(row) == 1
-        return {str(k): v for k, v in row.iloc[0].to_dict().items()}
+        columns = [p.name for p in store.schema.rel(fact["relation"]).props]
+        df = store.edge_table(key, columns)
+    mine = (df["head"] == fact["head"]["id"]) & (df["tail"] == fact["tail"]["id"])
+    return pd.DataFrame(df[mine].reset_index(drop=True))
 
 
-def test_a_retired_fact_comes_back_with_mokg_runs_delete(mined: dict[str, Any], tmp_path: Path) -> None:
+def _tail_is_neighbour(client: httpx.Client, seed: dict[str, str], fact: dict[str, Any]) -> bool:
+    """Whether the explore page's neighbourhood of the fact's head shows the fact's edge."""
+    params = {**seed, "rel": fact["relation"], "limit": 500}
+    r = client.get("/api/neighbourhood", params=params)
+    assert r.status_code == 200, r.text
+    tail = f"{fact['tail']['label']}:{fact['tail']['id']}"
+    return any(e["type"] == fact["relation"] and e["target"] == tail for e in r.json()["edges"])
+
+
+def test_a_retired_fact_leaves_the_graph_and_comes_back_with_mokg_runs_delete(
+    mined: dict[str, Any], tmp_path: Path
+) -> None:
     from mokg.cli import app
 
     graph = tmp_path / "graph"
@@ -197,24 +209,27 @@ def test_a_retired_fact_comes_back_with_mokg_runs_delete(mined: dict[str, Any], 
     config = workbench_config(graph, tmp_path / "files")
     with running_workbench(config) as url, httpx.Client(base_url=url, timeout=120) as client:
         fact = _queue(client, limit=500)["items"][-1]  # the most confident fact
-        before = _edge_in(client, fact)
+        before = _edges(graph, fact)
+        assert len(before) == 1 and before["run_id"].iloc[0] == mined["run"]
+        seed = {"label": fact["head"]["label"], "id": fact["head"]["id"]}
+        assert _tail_is_neighbour(client, seed, fact)
         body = {"key": fact["key"], "decision": "reject", "retire": True}
         r = client.post("/api/review/decision", json=body)
         assert r.status_code == 200, r.text
         run = r.json()["retired_run"]
         assert run.startswith("review-") and r.json()["feedback_file"] == str(config.feedback)
-        after = _edge_in(client, fact)
-        assert after["confidence"] == 0.0 and after["retired_run"] == run and after["decision"] == "reject"
+        items = _queue(client, relation=fact["relation"], limit=500)["items"]
+        assert fact["key"] not in {i["key"] for i in items}
+        assert not _tail_is_neighbour(client, seed, fact)
         again = client.post("/api/review/decision", json=body)
-        assert again.status_code == 400 and f"mokg runs delete {run}" in again.json()["error"]
-    assert _edge(graph, fact)["confidence"] == 0.0
+        assert again.status_code == 400 and "mokg runs delete" in again.json()["error"]
+    assert _edges(graph, fact).empty
 
     result = CliRunner().invoke(app, ["--path", str(graph), "runs", "delete", run, "--yes"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output.strip().splitlines()[-1])["values_restored"] == 2  # confidence, evidence
-    restored = _edge(graph, fact)
-    assert restored["confidence"] == before["confidence"] > 0
-    assert json.loads(restored["evidence"]) == before["evidence"] and restored["run_id"] == mined["run"]
+    counts = json.loads(result.output.strip().splitlines()[-1])
+    assert counts["values_restored"] == len(before.columns) - 2 and counts["restore_conflicts"] == 0
+    pd.testing.assert_frame_equal(_edges(graph, fact), before)  # every property, run_id, created_at
     with open_store(StoreConfig(path=graph)) as store:
         assert run not in set(store.runs()["id"])
 

@@ -9,11 +9,11 @@ A decision is written as the feedback `mokg feedback import` reads (JSON lines w
 ``relation``, ``tail`` by NAME and ``label`` 1/0; the other fields are ours and ignored there):
 each row is checked with that reader before it is written, the file is written aside and renamed,
 and a second decision on the same triple replaces the first. A rejected fact may be *retired*: in a
-run of its own (kind ``review``) its ``confidence`` becomes 0 and its ``evidence`` records the
-retiring run. That is an update of a row another run created, so the store keeps its before-image
-(:mod:`graph.changes`) and `mokg runs delete RUN` puts the confidence and evidence back. The edge
-itself stays (the store has no undoable delete of one edge); every method that weighs edges by
-confidence (the rule's path products, PPR's adjacency) then ignores it.
+run of its own (kind ``review``) its edge is removed from the graph with
+:meth:`~graph.store.GraphStore.remove_edges`, which keeps the whole row as a before-image
+(:mod:`graph.removal`), so `mokg runs delete RUN` puts the edge back with every property, its run
+and its creation time. (Stores retired before that kept the edge with ``confidence`` 0 and the
+retiring run in its ``evidence``; the queue still shows such a fact as retired.)
 """
 
 from __future__ import annotations
@@ -220,7 +220,10 @@ def _fact(store: GraphStore, key: str) -> dict[str, Any]:
     facts = _facts(store, ReviewFilter(relation=rel), only=(hl, tl))
     match = facts[(facts["head"] == hid) & (facts["tail"] == tid)] if len(facts) else facts
     if not len(match):
-        raise InputError(f"no mined fact {hl}:{hid} -[{rel}]-> {tl}:{tid} in the store")
+        raise InputError(
+            f"no mined fact {hl}:{hid} -[{rel}]-> {tl}:{tid} in the store (a retired fact comes back "
+            "when the run that retired it is deleted: `mokg runs delete RUN`)"
+        )
     return {str(k): v for k, v in match.iloc[0].to_dict().items()}
 
 
@@ -252,24 +255,15 @@ def _write_feedback(feedback: Path, row: dict[str, Any]) -> None:
 
 
 def retire(store: GraphStore, fact: dict[str, Any]) -> str:
-    """Confidence 0 and the retiring run in ``evidence``, in a run of its own; its id."""
+    """Remove the fact's edge from the graph in a run of its own; the run's id."""
     evidence = _json(fact.get("evidence"))
-    evidence = evidence if isinstance(evidence, dict) else {"unparsed": fact.get("evidence")}
-    if isinstance(evidence.get("retired"), dict):
+    if isinstance(evidence, dict) and isinstance(evidence.get("retired"), dict):
         run = evidence["retired"].get("run")
         raise InputError(f"this fact was retired by run {run}; `mokg runs delete {run}` puts it back")
     name = f"{fact['head']} -[{fact['relation']}]-> {fact['tail']}"
+    key = (str(fact["head_label"]), str(fact["relation"]), str(fact["tail_label"]))
     with store.run_context(RETIRE_KIND, note=f"retire the rejected fact {name}") as run_id:
-        stamp = {"run": run_id, "at": datetime.now(UTC).isoformat(timespec="seconds")}
-        row = {
-            "head": fact["head"],
-            "tail": fact["tail"],
-            "confidence": 0.0,
-            "evidence": json.dumps({**evidence, "retired": stamp}, sort_keys=True),
-        }
-        store.upsert_edges(
-            fact["relation"], [row], run_id=run_id, head=fact["head_label"], tail=fact["tail_label"]
-        )
+        store.remove_edges(key, [(str(fact["head"]), str(fact["tail"]))], run_id=run_id)
     return run_id
 
 

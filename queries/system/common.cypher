@@ -52,6 +52,12 @@ MATCH (:{{head}})-[e:{{rel}}]->(:{{tail}})
 WHERE e.run_id = $run_id
 DELETE e
 
+// The edges a run removes (graph/removal.py: their before-images are written first).
+// name: delete_edges_keyed
+UNWIND $rows AS r
+MATCH (a:{{head}} {id: r.head})-[e:{{rel}}]->(b:{{tail}} {id: r.tail})
+DELETE e
+
 // name: count_run_edges
 MATCH (:{{head}})-[e:{{rel}}]->(:{{tail}})
 WHERE e.run_id = $run_id
