@@ -200,3 +200,26 @@ def test_a_valid_export_writes_the_file_manifest_and_audit_line(served: dict[str
     assert on_disk["method_config"]["alpha"] == 0.15  # the CLI's ppr config
     audit = [e for e in _audit(config) if e["run_id"] == manifest["run_id"]]
     assert [e["status"] for e in audit] == ["started", "written"] and audit[-1]["count"] == 120
+
+
+def test_the_servers_conversion_log_reaches_lookalike_and_a_missing_one_is_refused(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from workbench.audiences import MethodChoice
+
+    log, windows = tmp_path / "log.parquet", tmp_path / "windows.parquet"
+    config = MethodChoice("lookalike", features=False, conversions=log, windows=windows).config()
+    assert config.conversions == log and config.windows == windows  # as `mokg audience score` builds it
+    env = {**os.environ, "MOKG_PATH": str(tmp_path / "graph")}
+    done = subprocess.run(
+        [sys.executable, "-m", "mokg", "serve", "--conversion-log", str(log)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "log.parquet is not a file" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -59,6 +59,9 @@ class WorkbenchConfig:
     exports: the folder audience exports are written to.
     audit_log: the audience exports' audit log (as `mokg audience export`).
     world: a world directory, when the store was ingested from one (hidden truth is never served).
+    conversions, windows: the advertiser's conversion log and campaign schedule (Parquet) that
+        the lookalike and density audiences learn from (`mokg audience score` options of the
+        same names); None: those methods are refused with their own message.
     """
 
     store: StoreConfig
@@ -67,6 +70,8 @@ class WorkbenchConfig:
     exports: Path = Path("mokg-data/workbench/exports")
     audit_log: Path = Path("mokg-data/audit/audience_exports.jsonl")
     world: Path | None = None
+    conversions: Path | None = None
+    windows: Path | None = None
 
 
 @dataclass

@@ -37,12 +37,16 @@ FORMATS = ("parquet", "csv")
 @dataclass(frozen=True)
 class MethodChoice:
     """Args: method (rule, ppr, gnn, lookalike, density); seed, features, epochs: the GNN's (gnn,
-    lookalike, density), as `mokg audience score --seed --features`; epochs None: its default."""
+    lookalike, density), as `mokg audience score --seed --features`; epochs None: its default;
+    conversions, windows: the advertiser's conversion log and campaign schedule (lookalike,
+    density), as `--conversion-log --campaign-windows`."""
 
     method: str
     seed: int = 0
     features: bool = True
     epochs: int | None = None
+    conversions: Path | None = None
+    windows: Path | None = None
 
     def __post_init__(self) -> None:
         if self.method not in TARGETERS:
@@ -56,7 +60,9 @@ class MethodChoice:
     def config(self) -> Any:
         from gnn.audience.configs import method_config
 
-        return method_config(self.method, self.seed, self.features, epochs=self.epochs)
+        return method_config(
+            self.method, self.seed, self.features, self.conversions, self.windows, epochs=self.epochs
+        )
 
 
 class TargeterCache:

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from graph.errors import InputError
+from mokg.commands.audience import LogOpt, WindowsOpt
 from mokg.context import store_config
 
 if TYPE_CHECKING:
@@ -37,12 +39,19 @@ def serve(
     world: Annotated[
         Path | None, typer.Option(help="The world directory the store was ingested from.")
     ] = None,
+    conversion_log: LogOpt = None,
+    campaign_windows: WindowsOpt = None,
 ) -> None:
     """Serve the web workbench until Ctrl-C: explore, review mined facts, audiences, runs."""
     from workbench.app import WorkbenchConfig
     from workbench.server import check_binding, run
 
     check_binding(host, token)
+    for given in (conversion_log, campaign_windows):
+        if given is not None and not given.is_file():
+            raise InputError(
+                f"{given} is not a file; give the advertiser's Parquet file, or leave the option out"
+            )
     config = WorkbenchConfig(
         store=store_config(),
         token=token,
@@ -50,6 +59,8 @@ def serve(
         exports=exports,
         audit_log=audit_log,
         world=world,
+        conversions=conversion_log,
+        windows=campaign_windows,
     )
     run(config, host, port)
 

@@ -70,8 +70,11 @@ class Export(Fit):
     format: str = "parquet"
 
 
-def _choice(body: Fit, method: str) -> MethodChoice:
-    return MethodChoice(method, body.seed, body.features, body.epochs)
+def _choice(ctx: Context, body: Fit, method: str) -> MethodChoice:
+    """The method as the request picks it, with the advertiser's data the server was started
+    with (`mokg serve --conversion-log --campaign-windows`; never paths from the browser)."""
+    cfg = ctx.config
+    return MethodChoice(method, body.seed, body.features, body.epochs, cfg.conversions, cfg.windows)
 
 
 def _plain(value: dict[str, Any]) -> dict[str, Any]:
@@ -89,7 +92,7 @@ def list_campaigns(ctx: Ctx) -> dict[str, Any]:
 @router.post("/audiences/preview")
 def audience_preview(ctx: Ctx, cache: Cache, body: Preview) -> dict[str, Any]:
     """The size curve (score vs rank), a sample of the audience and the paths behind it."""
-    choice = _choice(body, body.method)
+    choice = _choice(ctx, body, body.method)
     with ctx.use() as store:
         return _plain(preview(store, cache, body.campaign, choice, body.size, body.sample))
 
@@ -97,7 +100,7 @@ def audience_preview(ctx: Ctx, cache: Cache, body: Preview) -> dict[str, Any]:
 @router.post("/audiences/overlap")
 def audience_overlap(ctx: Ctx, cache: Cache, body: Overlap) -> dict[str, Any]:
     """The Jaccard index of the methods' top-N users."""
-    choices = [_choice(body, m) for m in body.methods]
+    choices = [_choice(ctx, body, m) for m in body.methods]
     with ctx.use() as store:
         return _plain(overlap(store, cache, body.campaign, choices, body.size))
 
@@ -105,7 +108,7 @@ def audience_overlap(ctx: Ctx, cache: Cache, body: Overlap) -> dict[str, Any]:
 @router.post("/audiences/export")
 def audience_export(ctx: Ctx, cache: Cache, body: Export) -> dict[str, Any]:
     """Export with the CLI's guards (minimum size, salted hashing, audit log); the manifest."""
-    choice = _choice(body, body.method)
+    choice = _choice(ctx, body, body.method)
     request = ExportRequest(
         body.campaign, body.size, body.min_size, body.salt, body.with_attributes, body.format
     )
