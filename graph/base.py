@@ -14,7 +14,6 @@ before-image of every row a run changes but did not create is written in the sam
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -29,18 +28,15 @@ from graph.changes import (
     Target,
     before_images,
     fill_only,
-    is_removal,
     key_columns,
     merge_earlier,
-    parse_target,
-    plan_restore,
     split,
 )
 from graph.changes import target_props as props_of
-from graph.declared import declaration_frame, extended_schema, undeclare
+from graph.declared import declaration_frame, extended_schema
 from graph.errors import InputError, MokgError, QueryError
 from graph.guard import check_query_text
-from graph.removal import remove, restore_removed
+from graph.removal import remove
 from graph.runs import ADHOC_KIND, adhoc_note, warn_interrupted, writer
 from graph.schema import (
     DECLARED,
@@ -521,15 +517,6 @@ class BaseStore:
     def _edge_columns(self, rel_type: str) -> str:
         return ", ".join(f"e.{p.name} AS {p.name}" for p in self.schema.rel(rel_type).props)
 
-    def _fetch_nodes(self, label: str, ids: Sequence[str] | None) -> pd.DataFrame:
-        lab = self.schema.label(label).name
-        cols = self._node_columns(lab)
-        if ids is None:
-            return self._read(self._q("fetch_nodes", label=lab, columns=cols))
-        if not ids:
-            return pd.DataFrame(columns=[p.name for p in self.schema.label(lab).props])
-        return self._read(self._q("fetch_nodes_by_id", label=lab, columns=cols), {"ids": list(ids)})
-
     def node_table(self, label: str, columns: Sequence[str] = ()) -> pd.DataFrame:
         """All nodes of ``label`` as a frame: ``id`` plus the named properties (validated)."""
         lab = self.schema.label(label)
@@ -547,20 +534,6 @@ class BaseStore:
         df = self._read(self._q("fetch_edges", head=h, rel=r, tail=t, columns=fields))
         return with_columns(df, ["head", "tail", *names])
 
-    def _khop(self, seeds: Mapping[str, Sequence[str]], hops: int) -> dict[str, set[str]]:
-        if not 1 <= hops <= 5:
-            raise InputError(f"hops must be between 1 and 5, got {hops}")
-        reached: dict[str, set[str]] = {}
-        for label, ids in seeds.items():
-            lab = self.schema.label(label).name
-            reached.setdefault(lab, set()).update(ids)
-            # a person chose the seeds and hops: the query runs under the limits of `run`
-            df = self._user_read(self._q("khop_ids", label=lab, hops=hops), {"ids": list(ids)})
-            df = with_columns(df, ["label", "id"])  # a Bolt server may name no columns for no rows
-            for lbl, i in zip(df["label"], df["id"], strict=True):
-                reached.setdefault(str(lbl), set()).add(str(i))
-        return reached
-
     def subgraph(
         self,
         labels: Sequence[str] | None = None,
@@ -569,116 +542,27 @@ class BaseStore:
         hops: int = 1,
     ) -> Subgraph:
         """Nodes of ``labels`` and edges of ``rel_types`` among them (all MoKG ones by default);
-        with ``seeds`` ({label: [ids]}), only the ``hops``-hop neighbourhood of those seeds."""
-        schema = self._schema_for(rel_types or ())
-        version = self.version()
-        wanted = [schema.label(x).name for x in (labels or schema.data_labels())]
-        rels = [schema.rel(r) for r in (rel_types or list(schema.rel_types))]
-        reached = self._khop(seeds, hops) if seeds else None
-        sub = Subgraph(version)
-        for label in wanted:
-            ids = None if reached is None else sorted(reached.get(label, set()))
-            df = self._fetch_nodes(label, ids)
-            if len(df):
-                sub.nodes[label] = df.reset_index(drop=True)
-        for rel in rels:
-            for h, t in rel.endpoints:
-                if h in sub.nodes and t in sub.nodes:
-                    df = self.edge_table((h, rel.name, t), [p.name for p in rel.props])
-                    if df.empty:
-                        continue
-                    keep = df["head"].isin(sub.nodes[h][KEY]) & df["tail"].isin(sub.nodes[t][KEY])
-                    if keep.any():
-                        sub.edges[(h, rel.name, t)] = df[keep].reset_index(drop=True)
-        return sub
+        with ``seeds`` ({label: [ids]}), only the ``hops``-hop neighbourhood of those seeds
+        (:mod:`graph.reads`)."""
+        from graph import reads
+
+        return reads.subgraph(self, labels, rel_types, seeds, hops)
 
     def stats(self) -> dict[str, Any]:
-        schema = self.refresh_schema()
-        nodes = {
-            label: int(self._read(self._q("count_nodes", label=label))["c"].iloc[0])
-            for label in [*schema.data_labels(), "Run"]
-        }
-        edges: dict[str, int] = {}
-        for rel in schema.rel_types.values():
-            for h, t in rel.endpoints:
-                df = self._read(self._q("count_edges", head=h, rel=rel.name, tail=t))
-                n = int(df["c"].iloc[0])
-                if n:
-                    edges[edge_key_name((h, rel.name, t))] = n
-        return {
-            "store": self.config.describe(),
-            "version": self.version().as_dict(),
-            "nodes": {k: v for k, v in nodes.items() if v},
-            "edges": edges,
-            "total_nodes": sum(v for k, v in nodes.items() if not schema.labels[k].system),
-            "total_edges": sum(edges.values()),
-            "runs": nodes.get("Run", 0),
-        }
+        """Node counts per label, edge counts per (head, type, tail), runs, the graph version."""
+        from graph import reads
+
+        return reads.stats(self)
 
     def delete_run(self, run_id: str) -> dict[str, int]:
         """Undo a run in one transaction: put back the values it changed on other runs' rows
-        (where they are still what it wrote; otherwise keep them and count a conflict), remove
-        the edges it created, then its nodes that no other edge still uses, then the relation
-        types it declared that no other run's edges use; every table's content hash is forgotten."""
-        self._require_run(run_id)
-        schema = self.refresh_schema()
-        counts = dict.fromkeys(("edges_deleted", "nodes_deleted", "nodes_kept", "values_restored"), 0)
-        counts.update(restore_conflicts=0, declarations_removed=0, declarations_kept=0)
+        (where they are still what it wrote; otherwise keep them and count a conflict) and the
+        edges it removed, remove the edges it created, then its nodes that no other edge still
+        uses, then the relation types it declared that no other run's edges use; every table's
+        content hash is forgotten (:mod:`graph.undo`)."""
+        from graph import undo
 
-        def work(ex: Executor) -> None:
-            self._restore(ex, run_id, counts)
-            self._delete_rows(ex, schema, run_id, counts)
-            undeclare(ex, self._q, schema, run_id, counts, self._undeclare_pair)
-            ex(self._q("delete_run_changes"), {"run_id": run_id})
-            ex(self._q("forget_table_hashes"), {})
-            ex(self._q("delete_run_node"), {"id": run_id})
-
-        try:
-            self._in_write_tx(work)
-        finally:
-            self._schema = None
-        self._live_runs.discard(run_id)
-        return counts
-
-    def _delete_rows(self, ex: Executor, schema: Schema, run_id: str, counts: dict[str, int]) -> None:
-        """The run's edges, then its nodes that no edge uses (the others are counted as kept)."""
-        p = {"run_id": run_id}
-        for rel in schema.rel_types.values():
-            for h, t in rel.endpoints:
-                slots = {"head": h, "rel": rel.name, "tail": t}
-                counts["edges_deleted"] += int(ex(self._q("count_run_edges", **slots), p)["c"].iloc[0])
-                ex(self._q("delete_run_edges", **slots), p)
-        for label in schema.data_labels():
-            before = int(ex(self._q("count_run_nodes", label=label), p)["c"].iloc[0])
-            ex(self._q("delete_run_nodes", label=label), p)
-            after = int(ex(self._q("count_run_nodes", label=label), p)["c"].iloc[0])
-            counts["nodes_deleted"] += before - after
-            counts["nodes_kept"] += after
-
-    def _restore(self, ex: Executor, run_id: str, counts: dict[str, int]) -> None:
-        changes = ex(self._q("run_changes"), {"run_id": run_id})
-        if not len(changes):
-            return
-        for name, group in changes.groupby("target"):
-            target = parse_target(str(name))
-            keys = pd.DataFrame([_key_row(target, k) for k in group["key"]])
-            current = self._stored(ex, target, keys)
-            gone = group["after"].map(is_removal).to_numpy(dtype=bool)
-            if gone.any() and not isinstance(target, str):
-                back, kept = restore_removed(self, ex, target, group[gone], current, run_id)
-                counts["values_restored"] += back
-                counts["restore_conflicts"] += kept
-                group = group[~gone]
-            plan = plan_restore(target, group, current, self.schema)
-            for frame in plan.frames:
-                self._update(ex, target, frame, assign=True)
-            counts["values_restored"] += plan.restored
-            counts["restore_conflicts"] += plan.conflicts
-
-
-def _key_row(target: Target, key_text: str) -> dict[str, str]:
-    key = json.loads(key_text)
-    return {KEY: key} if isinstance(target, str) else {"head": key[0], "tail": key[1]}
+        return undo.delete_run(self, run_id)
 
 
 def with_columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
