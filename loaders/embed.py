@@ -16,7 +16,7 @@ vectors; they equal the single process's up to float rounding of differently pad
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,6 +107,11 @@ def node_texts(store: GraphStore, label: str) -> tuple[list[str], list[str]]:
     return [str(r["id"]) for r in rows], [node_text(label, r) or "" for r in rows]
 
 
+CHUNK = 10_000
+"""Texts per call of the cache: each chunk's vectors are cached as soon as they are encoded, so a
+killed run resumes where it stopped (the chunks done come from the cache)."""
+
+
 def run_embed(
     store: GraphStore,
     encoder: TextEncoder,
@@ -114,9 +119,13 @@ def run_embed(
     labels: Sequence[str] = (),
     cache_dir: Path | None = None,
     out: Path | None = None,
+    chunk: int = CHUNK,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> EmbedReport:
-    """Encode every text of ``labels`` (default: every label with text) into the cache; with
-    ``out``, also write (label, id, vector) as Parquet (written aside, renamed into place)."""
+    """Encode every text of ``labels`` (default: every label with text) into the cache, ``chunk``
+    texts at a time, calling ``progress(label, texts done now, texts of the label)`` before the
+    first and after each;
+    with ``out``, also write (label, id, vector) as Parquet (written aside, renamed into place)."""
     chosen = list(labels) or [label for label in TEXT_FIELDS if label in store.schema.labels]
     unknown = [label for label in chosen if label not in TEXT_FIELDS]
     if unknown:
@@ -127,7 +136,14 @@ def run_embed(
     for label in chosen:
         ids, texts = node_texts(store, label)
         calls = CountingEncoder(encoder)
-        vectors = cached_embeddings(texts, calls, cache_dir)
+        parts = [np.zeros((0, encoder.dim), np.float32)]
+        if progress is not None:
+            progress(label, 0, len(texts))  # the stage starts before its first chunk
+        for start in range(0, len(texts), chunk):
+            parts.append(cached_embeddings(texts[start : start + chunk], calls, cache_dir))
+            if progress is not None:
+                progress(label, len(parts[-1]), len(texts))
+        vectors = np.concatenate(parts)
         report.labels[label] = {
             "nodes": len(ids),
             "with_text": sum(bool(t) for t in texts),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -60,3 +61,41 @@ def test_embed_refuses_bad_input_in_one_line(
         [sys.executable, "-m", "mokg", "embed", *args], env=env, capture_output=True, text=True, check=False
     )
     assert done.returncode == 2 and words in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+class _Flaky:
+    """A deterministic fake encoder (a text's hash as its vector) that dies on call ``fail_on``."""
+
+    model_id, dim = "fake-hash-encoder", 8
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.fail_on, self.calls, self.texts = fail_on, 0, 0
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        import hashlib
+
+        self.calls += 1
+        if self.calls == self.fail_on:
+            raise RuntimeError("killed")
+        self.texts += len(texts)
+        rows = [np.frombuffer(hashlib.sha256(t.encode()).digest()[:8], np.uint8) for t in texts]
+        return np.asarray(rows, np.float32) / 255.0
+
+
+def test_a_killed_embed_resumes_from_the_chunks_it_cached(
+    world_store: tuple[Path, Path], tmp_path: Path
+) -> None:
+    cache, seen = tmp_path / "cache", list[tuple[str, int, int]]()
+    with open_store(StoreConfig(path=world_store[1])) as store:
+        with pytest.raises(RuntimeError, match="killed"):
+            run_embed(store, _Flaky(fail_on=3), labels=["Intent"], cache_dir=cache, chunk=50)
+        resumed = _Flaky()
+        report = run_embed(
+            store, resumed, labels=["Intent"], cache_dir=cache, chunk=50, progress=lambda *a: seen.append(a)
+        )
+        whole = run_embed(store, _Flaky(), labels=["Intent"], cache_dir=tmp_path / "cold", chunk=10_000)
+    texts = report.labels["Intent"]["with_text"]
+    assert texts > 100 and report.total("encoded") == texts - 100  # two chunks of 50 came from the cache
+    assert whole.total("encoded") == texts  # one chunk: no cache, everything encoded
+    assert [n for _, n, _ in seen] == [0] + [min(50, texts - i) for i in range(0, texts, 50)]
+    assert {(label, total) for label, _, total in seen} == {("Intent", texts)}

@@ -33,10 +33,12 @@ def embed(
     ] = None,
 ) -> None:
     """Encode every node text (names, descriptions, queries, thoughts) once, so training with text
-    features finds them cached; a rerun encodes only what is new.
+    features finds them cached; a rerun encodes only what is new, and a killed run resumes (each
+    chunk of 10,000 texts is cached as soon as it is encoded).
 
     Example: `mokg embed --cluster local:2 --out vectors.parquet`.
     """
+    from graph.progress import Progress, Stage
     from loaders.embed import ShardedEncoder, run_embed
     from loaders.features import TextEncoder, make_encoder
 
@@ -48,7 +50,14 @@ def embed(
 
             text_encoder = ShardedEncoder(encoder, stack.enter_context(open_cluster(cluster)))
         store = stack.enter_context(open_store())
-        report = run_embed(store, text_encoder, labels=label or (), cache_dir=cache, out=out)
+        board, bars = stack.enter_context(Progress()), dict[str, Stage]()
+
+        def show(name: str, done: int, total: int) -> None:
+            if name not in bars:
+                bars[name] = board.stage(f"embedding {name} texts", total=total, unit="texts")
+            bars[name].advance(done)
+
+        report = run_embed(store, text_encoder, labels=label or (), cache_dir=cache, out=out, progress=show)
     for name, row in report.labels.items():
         counts = f"{row['nodes']:>8,} nodes {row['with_text']:>8,} with text {row['encoded']:>8,} encoded"
         typer.echo(f"{name:10} {counts}")
