@@ -252,7 +252,7 @@ class GNNTargeter:
     def score(self, campaign: str) -> pd.DataFrame:
         zi, w = self.intent_vector(campaign)
         logits = self.z["User"] @ zi.T
-        return score_frame(self.ids["User"], _log_weighted_sum_exp(logits, w))
+        return score_frame(self.ids["User"], log_weighted_sum_exp(logits, w))
 
     def explain(self, user: str, campaign: str) -> list[GraphPath]:
         store = self._ready()
@@ -290,7 +290,7 @@ class _Clock:
         self.laps[name], self.t = round(now - self.t, 3), now
 
 
-def _log_weighted_sum_exp(logits: np.ndarray, w: np.ndarray) -> np.ndarray:
+def log_weighted_sum_exp(logits: np.ndarray, w: np.ndarray) -> np.ndarray:
     """log Σ_i w_i exp(l_ui) per row, computed stably."""
     top = logits.max(axis=1, keepdims=True)
     return np.asarray((top + np.log(np.exp(logits - top) @ w[:, None])).ravel())

@@ -36,9 +36,9 @@ SHARDED_METHODS = ("gnn", "lookalike")
 
 def gnn_rows(z: np.ndarray, intents: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """log Σ_i w_i exp(z_u · z_i) [n] of user rows ``z`` [n, d], intents [k, d], weights [k]."""
-    from gnn.audience.gnn import _log_weighted_sum_exp
+    from gnn.audience.gnn import log_weighted_sum_exp
 
-    return _log_weighted_sum_exp(z @ intents.T, weights)
+    return log_weighted_sum_exp(z @ intents.T, weights)
 
 
 def cosine_rows(z: np.ndarray, centre: np.ndarray) -> np.ndarray:
