@@ -236,6 +236,20 @@ def test_serve_opens_the_store_and_says_so(_small_world: tuple[Path, Path], tmp_
         proc.communicate(timeout=30)
 
 
+@pytest.mark.slow
+def test_serve_on_a_taken_port_is_a_one_line_error(_small_world: tuple[Path, Path], tmp_path: Path) -> None:
+    graph = tmp_path / "graph"
+    shutil.copytree(_small_world[1], graph)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = _mokg("--path", str(graph), "serve", "--port", str(port), cwd=tmp_path)
+        out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and f"127.0.0.1:{port}" in err and "--port" in err
+
+
 @pytest.mark.parametrize("backend", ["embedded", pytest.param("neo4j", marks=pytest.mark.neo4j)])
 def test_edge_directions_and_runs_on_each_backend(
     backend: str, request: pytest.FixtureRequest, tmp_path: Path

@@ -57,8 +57,32 @@ def run(config: WorkbenchConfig, host: str = "127.0.0.1", port: int = 8765) -> N
         raise InputError(f"--port must be between 1 and 65535, got {port}")
     with open_store(config.store) as store:
         app = create_app(config, store)
-        print(start_line(config, host, port), flush=True, file=sys.stdout)
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        sock = listening_socket(host, port)
+        # the socket listens before the line is printed: whoever reads the line can connect at once
+        # (the kernel queues connections until uvicorn accepts them)
+        print(start_line(config, host, sock.getsockname()[1]), flush=True, file=sys.stdout)
+        try:
+            uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+        finally:
+            sock.close()
+
+
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (port 0: a free one).
+
+    ``IPPROTO_TCP`` is spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
+    (with proto 0 every kept-alive response waits ~40 ms for the client's delayed ACK)."""
+    try:
+        family, _, _, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        raise InputError(
+            f"cannot listen on {host}:{port} ({exc.strerror or exc}); pick another --port or --host"
+        ) from exc
+    sock.listen(2048)
+    return sock
 
 
 @contextmanager
@@ -71,11 +95,7 @@ def serving(
     admits one process: pass the store this process holds to share it)."""
     import uvicorn
 
-    # IPPROTO_TCP spelled out: asyncio sets TCP_NODELAY only on sockets whose proto says TCP
-    # (with proto 0 every kept-alive response waits ~40 ms for the client's delayed ACK)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
+    sock = listening_socket("127.0.0.1", 0)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(create_app(config, store), log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
