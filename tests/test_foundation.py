@@ -3,6 +3,7 @@ samples, artefacts and the CLI (issue 16)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -189,6 +190,11 @@ def test_cli_trains_scores_and_evaluates_on_a_tiny_world(
         ["score", "--query", user, "--domain", "ecommerce", "-k", "3", "--artefacts", str(tmp_path / "a")],
     )
     assert r.exit_code == 0 and r.output.count("\n") == 4, r.output
+    same = ["score", "--query", user, "--domain", "ecommerce", "-k", "3", "--artefacts", str(tmp_path / "a")]
+    r16 = runner.invoke(app, [*same, "--precision", "bf16", "--format", "json"])
+    assert r16.exit_code == 0 and len(json.loads(r16.output)) == 3, r16.output
+    r = runner.invoke(app, [*same, "--precision", "fp4"])
+    assert r.exit_code != 0 and "--precision must be one of" in str(r.exception)
     r = runner.invoke(
         app, ["score", "--user", "u1", "--query", "q", "--domain", "x", "--artefacts", str(tmp_path / "a")]
     )
