@@ -71,12 +71,10 @@ def test_bf16_stays_close_to_fp32_and_keeps_the_held_out_auc(trained: tuple[Arte
     args = (enc.request_ids[enc.req[rows].numpy()], enc.item[rows].numpy())
     doms = np.array(enc.domains, dtype=object)[enc.domain[rows].numpy()]
     l32, l16 = fast.sample_logits(*args, doms, batch=7), fast16.sample_logits(*args, doms, batch=7)
-    direct = (
-        enc.request_ids[enc.req[rows[0]]],
-        enc.domains[int(enc.domain[rows[0]])],
-        [int(enc.item[rows[0]])],
-    )
-    assert torch.allclose(l32[:1], full_logits(art, *direct), atol=1e-5)  # samples land in their rows
+    first = int(rows[0])
+    request, domain = enc.request_ids[enc.req[first]], enc.domains[int(enc.domain[first])]
+    direct = full_logits(art, request, domain, enc.item[first : first + 1].numpy())
+    assert torch.allclose(l32[:1], direct, atol=1e-5)  # samples land in their rows
     assert float((l32 - l16).abs().max()) < 0.05 * float(l32.std()) + 0.01
     y = enc.label[rows].numpy()
     assert abs(roc_auc_score(y, l16.numpy()) - roc_auc_score(y, l32.numpy())) < 0.01

@@ -33,6 +33,7 @@ Memory: ``n_domains × n_items × (d + H)`` float32 for the per-domain item tabl
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -150,7 +151,7 @@ class FastScorer:
 
     @torch.inference_mode()
     def logits_many(
-        self, requests: list[tuple[str, str]], candidates: list[np.ndarray | Tensor]
+        self, requests: Sequence[tuple[str, str]], candidates: Sequence[np.ndarray | Tensor]
     ) -> list[Tensor]:
         """Logits [C_j] of each ``(request, domain)`` for its item rows ``candidates[j]`` [C_j]: the
         requests' candidates pass the experts as one batch of Σ C_j rows (a server's micro-batch)."""
@@ -218,7 +219,7 @@ class FastScorer:
         return self.art.top_k(cand, self.logits(request, domain, cand), k)
 
     def score_many(
-        self, requests: list[tuple[str, str]], k: int = 20, candidates: list[np.ndarray] | None = None
+        self, requests: Sequence[tuple[str, str]], k: int = 20, candidates: Sequence[np.ndarray] | None = None
     ) -> list[list[tuple[str, float]]]:
         """:meth:`score` of each ``(request, domain)`` in one batch (:meth:`logits_many`)."""
         cands = [self.art.candidates(d) for _, d in requests] if candidates is None else candidates
