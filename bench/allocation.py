@@ -12,6 +12,9 @@ written by ``ChainOutcomes.save``), with numpy/BLAS and torch on ``--threads`` t
    of ``--decisions`` request rows in turn (the serving path: one features row in, one chain index
    out) and :meth:`~consumers.allocation.primal_dual.Allocator.choose_batch` on all of them in one
    call; ``--rounds`` rounds each, interleaved, median; µs per request (goal: ``choose`` < 50 µs);
+   and the dual update (D3) of :mod:`consumers.allocation.pacing` that sets ``λ`` before each
+   request (:func:`time_pacing`: the best response at every price of its grid, vectorised, and the
+   per-request loop: price, choice, spend): in serving it runs beside ``choose``, not inside it;
 3. end-to-end requests/s of the cascade, per core: at the budget (the chains the replay chose) and
    with the most expensive chain for every request, and their ratio. **Computed** for every
    source: from the outcomes' ``cpu_seconds`` per chain (synthetic: nominal, FLOPs / 5 GFLOP/s +
@@ -71,6 +74,28 @@ def time_decisions(allocator: Allocator, rows: np.ndarray, rounds: int) -> dict[
         "goal_met": choose_us < GOAL_US,
         "rounds_us": {"choose": [t * 1e6 for t in single], "choose_batch": [t * 1e6 for t in batch]},
     }
+
+
+def time_pacing(allocator: Allocator, rows: np.ndarray, times: np.ndarray, rounds: int) -> dict[str, Any]:
+    """Median µs per request of (D3) over ``rows`` [R, F] arriving at ``times`` [R]: the choice table
+    (every request's best response at every price) and the pacing loop, one window's budget per hour
+    at 60 % of the max chain's cost, yesterday's curve taken from the same rows."""
+    from consumers.allocation.pacing import SpendCurve, choice_table, paced_run
+    from consumers.allocation.traffic import window_counts
+
+    pred, cost = allocator.model.predict(np.asarray(rows, float)), allocator.cost
+    curve = SpendCurve.build(pred, cost)
+    counts = window_counts(times, 3600, 24).astype(float)
+    budgets = 0.6 * float(cost.max()) * counts
+    table_s, loop_s = [], []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        table = choice_table(pred, cost, curve.grid)
+        table_s.append((time.perf_counter() - start) / len(rows))
+        start = time.perf_counter()
+        paced_run(pred, cost, times, budgets, curve, counts, 3600, 60, table=table)
+        loop_s.append((time.perf_counter() - start) / len(rows))
+    return {"table_us": statistics.median(table_s) * 1e6, "loop_us": statistics.median(loop_s) * 1e6}
 
 
 def cascade_throughput(
@@ -170,6 +195,9 @@ def markdown(r: dict[str, Any]) -> str:
         "|---|---|",
         f"| Allocator.choose, one row at a time (goal < {GOAL_US:g} µs: {goal}) | {d['choose_us']:.2f} |",
         f"| Allocator.choose_batch, all rows in one call | {d['choose_batch_us']:.3f} |",
+        f"| (D3) λ before each request: best responses on the price grid, all rows at once "
+        f"| {d['table_us']:.2f} |",
+        f"| (D3) λ before each request: the pacing loop (price, choice, spend) | {d['loop_us']:.2f} |",
         "",
         "| end to end, per core | CPU s / request (chains) | decision µs | requests/s | / max chain "
         "| reward kept |",
@@ -266,6 +294,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         sim = run_simulation(today, SimulationRequest(args.budget, config, command), None, yesterday)
         rows = sim.today  # the requests replayed: today's, or a split of --outcomes
         decision = time_decisions(sim.allocator, rows.features[: args.decisions], args.rounds)
+        decision.update(time_pacing(sim.allocator, rows.features, rows.times, args.rounds))
         measured = cascade_throughput(built, rows, sim.allocator, args.serve_requests, args.rounds, args.cost)
     cpu = "nominal, FLOPs / 5 GFLOP/s + 50 µs" if rows.source == "synthetic" else "measured by the cascade"
     method = (

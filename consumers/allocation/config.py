@@ -12,6 +12,7 @@ from graph.errors import InputError
 ESTIMATORS = ("mlp", "hgb")
 COST_UNITS = ("flops", "cpu_seconds")
 BUDGET_SPLITS = ("traffic", "forecast", "flat")
+DUAL_RULES = ("pace", "step")
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,17 @@ class AllocationConfig:
         frontier_savings: the savings the revenue-computation frontier is swept over.
         cost_unit: ``flops`` or ``cpu_seconds`` (the cost ``q_j`` of (P1)).
         window_s: budget window (the budget is given, and adherence measured, per window).
-        control_s: interval of the dual update within a window (divides ``window_s``).
-        step_size: ``η`` of the dual update (D2).
+        dual_rule: how GreenFlow's ``λ`` follows the budget online: ``pace`` (D3 of
+            :mod:`.pacing`: before every request, from the spend curve and the window's remaining
+            budget) or ``step`` (D2 of :mod:`.primal_dual`: a subgradient step every ``control_s``);
+            the evaluation reports the other rule beside it.
+        control_s: interval of (D2)'s update within a window (divides ``window_s``); (D3) reports
+            its progress at the same steps.
+        step_size: ``η`` of (D2).
+        pace_prior: ``κ`` of (D3): yesterday's spend curve counts as this many of the window's
+            requests.
+        pace_margin: ``z`` of (D3): the lead kept, in standard deviations of the remaining
+            request count.
         budget_split: the day's budget per window ∝ the window's ``traffic`` (a perfect traffic
             forecast), ∝ yesterday's traffic (``forecast``: misses today's campaign) or ``flat``.
         explore_share: when no separate "yesterday" is given, this share of the requests (drawn at
@@ -112,8 +122,11 @@ class AllocationConfig:
     frontier_savings: tuple[float, ...] = (0.0, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
     cost_unit: str = "flops"
     window_s: float = 3600.0
+    dual_rule: str = "pace"
     control_s: float = 60.0
     step_size: float = 0.5
+    pace_prior: float = 100.0
+    pace_margin: float = 2.0
     budget_split: str = "traffic"
     explore_share: float = 0.5
     log: str = "random"
@@ -137,6 +150,13 @@ class AllocationConfig:
             raise InputError(f"control_s ({self.control_s}) must divide window_s ({self.window_s})")
         if not self.step_size > 0:
             raise InputError(f"step_size must be positive, got {self.step_size}")
+        if self.dual_rule not in DUAL_RULES:
+            raise InputError(f"unknown dual rule {self.dual_rule!r}; choose from {', '.join(DUAL_RULES)}")
+        if not self.pace_prior > 0 or self.pace_margin < 0:
+            raise InputError(
+                f"pace_prior must be positive and pace_margin non-negative, got {self.pace_prior}, "
+                f"{self.pace_margin}"
+            )
         if self.log not in LOGS:
             raise InputError(f"unknown exploration log {self.log!r}; choose from {', '.join(LOGS)}")
         if not 0.0 < self.explore_share < 1.0:

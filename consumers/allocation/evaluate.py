@@ -6,25 +6,28 @@ for today and for yesterday, and yesterday's traffic. The day's budget at saving
 ``B = (1 − s) · max_j q_j · R`` (what the most expensive chain would spend, less ``s``), split
 over windows ∝ today's traffic, ∝ yesterday's (a forecast that misses today's campaign), or flat.
 Policies: ``max chain``, ``best fixed`` (the best chain within ``B/R`` per request, hindsight),
-``random`` (cost-matched), ``dcaf`` (static ``λ`` from yesterday), ``greenflow`` (dynamic (D2) on
-the estimated rewards), ``greenflow (true rewards)`` (the same on the true rewards: what the
-estimator's errors cost) and ``optimum`` (the LP (O1) with hindsight, pooled budget). Each row:
-budget, spend, reward and the reward kept as a share of the max chain's and of the optimum's.
+``random`` (cost-matched), ``dcaf`` (static ``λ`` from yesterday), ``greenflow`` (``λ`` online by
+the config's rule, (D3) pacing by default, on the estimated rewards), ``greenflow (step rule)``
+(the other rule, (D2), for comparison), ``greenflow (true rewards)`` (the config's rule on the true
+rewards: what the estimator's errors cost) and ``optimum`` (the LP (O1) with hindsight, pooled
+budget). Each row: budget, spend, reward and the reward kept as a share of the max chain's and
+of the optimum's.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from consumers.allocation.config import BUDGET_SPLITS, AllocationConfig
+from consumers.allocation.config import BUDGET_SPLITS, DUAL_RULES, AllocationConfig
 from consumers.allocation.outcomes import ChainOutcomes
+from consumers.allocation.pacing import SpendCurve, choice_table, paced_run, window_demand
 from consumers.allocation.policies import best_fixed, optimum, random_choices
-from consumers.allocation.primal_dual import StreamRun, dynamic_run, solve_lambda, static_run
+from consumers.allocation.primal_dual import StepHook, StreamRun, dynamic_run, solve_lambda, static_run
 from consumers.allocation.traffic import window_counts, window_index
 
 F64 = NDArray[np.float64]
@@ -40,6 +43,7 @@ class Day:
     yesterday: ChainOutcomes
     pred_yesterday: F64
     cost_unit: str = "flops"
+    cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def cost(self) -> F64:
@@ -62,22 +66,52 @@ def window_budgets(day: Day, per_request: float, split: str, window_s: float) ->
     return np.asarray(total * share / share.sum(), dtype=float)
 
 
+def dual_run(
+    day: Day,
+    budgets: F64,
+    rule: str,
+    config: AllocationConfig,
+    truth: bool = False,
+    on_step: StepHook | None = None,
+) -> StreamRun:
+    """GreenFlow over the day at window ``budgets`` [W] with ``λ`` by ``rule``: ``pace`` (D3, the
+    spend curve of yesterday's predictions) or ``step`` (D2, ``λ_ref`` solved on yesterday at the
+    same budget per request); ``truth``: on the true rewards (yesterday's and today's)."""
+    pred, ref = (day.today.rewards, day.yesterday.rewards) if truth else (day.pred, day.pred_yesterday)
+    cost, t = day.cost, day.today.times
+    if rule == "step":
+        per_request = float(budgets.sum()) / day.today.n_requests
+        lam = solve_lambda(ref, cost, per_request * day.yesterday.n_requests)
+        return dynamic_run(
+            pred, cost, t, budgets, lam, config.window_s, config.control_s, config.step_size, on_step=on_step
+        )
+    key = f"pace:{truth}"
+    if key not in day.cache:  # the curve and the table do not depend on the budget: reused over the frontier
+        curve = SpendCurve.build(ref, cost)
+        day.cache[key] = (curve, choice_table(pred, cost, curve.grid))
+    curve, table = day.cache[key]
+    expected = window_counts(day.yesterday.times, config.window_s, len(budgets)).astype(float)
+    return paced_run(
+        pred, cost, t, budgets, curve, expected, config.window_s, config.control_s,
+        config.pace_prior, config.pace_margin, table, on_step,
+    )  # fmt: skip
+
+
+def other_rule(config: AllocationConfig) -> str:
+    return next(r for r in DUAL_RULES if r != config.dual_rule)
+
+
 def stream_runs(day: Day, saving: float, split: str, config: AllocationConfig) -> dict[str, StreamRun]:
-    """``dcaf``, ``greenflow`` and ``greenflow (true rewards)`` over the day at ``saving``."""
+    """``dcaf``, ``greenflow`` (the config's rule), ``greenflow (<other> rule)`` and ``greenflow
+    (true rewards)`` over the day at ``saving``."""
     cost, per_request = day.cost, (1 - saving) * float(day.cost.max())
     budgets = window_budgets(day, per_request, split, config.window_s)
-    y_budget = per_request * day.yesterday.n_requests
-    lam = solve_lambda(day.pred_yesterday, cost, y_budget)
-    lam_true = solve_lambda(day.yesterday.rewards, cost, y_budget)
-    t = day.today.times
+    lam = solve_lambda(day.pred_yesterday, cost, per_request * day.yesterday.n_requests)
     return {
-        "dcaf": static_run(day.pred, cost, t, budgets, lam, config.window_s),
-        "greenflow": dynamic_run(
-            day.pred, cost, t, budgets, lam, config.window_s, config.control_s, config.step_size
-        ),
-        "greenflow (true rewards)": dynamic_run(
-            day.today.rewards, cost, t, budgets, lam_true, config.window_s, config.control_s, config.step_size
-        ),
+        "dcaf": static_run(day.pred, cost, day.today.times, budgets, lam, config.window_s),
+        "greenflow": dual_run(day, budgets, config.dual_rule, config),
+        f"greenflow ({other_rule(config)} rule)": dual_run(day, budgets, other_rule(config), config),
+        "greenflow (true rewards)": dual_run(day, budgets, config.dual_rule, config, truth=True),
     }
 
 
@@ -139,36 +173,46 @@ def frontier(day: Day, config: AllocationConfig) -> pd.DataFrame:
 
 
 def adherence(day: Day, config: AllocationConfig) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Spend against budget per window for ``dcaf`` and ``greenflow`` at ``config.budget_saving``
-    under every budget split: (per window, summary). A window *binds* when the max chain for all
-    its requests would overspend it; the summary's peak is the window with the most requests, and
-    its reward is a share of the offline optimum at the day's budget."""
+    """Spend against budget per window for ``dcaf`` and GreenFlow under both dual rules at
+    ``config.budget_saving`` under every budget split: (per window, summary). A window *binds*
+    when the max chain for all its requests would overspend it; its *attainable* spend is the
+    smaller of its budget and its demand at ``λ = 0`` on the estimated rewards
+    (:func:`.pacing.window_demand`: no (D1) policy spends more), and ``attainable_ratio`` is the
+    spend against it. The summary's peak is the window with the most requests, and its reward is
+    a share of the offline optimum at the day's budget."""
     n = day.n_windows(config.window_s)
     counts = window_counts(day.today.times, config.window_s, n)
     peak = int(np.argmax(counts))
     rewards, r = day.today.rewards, day.today.n_requests
     best = optimum(rewards, day.cost, (1 - config.budget_saving) * float(day.cost.max()) * r).value
+    demand = window_demand(day.pred, day.cost, day.today.times, n, config.window_s)
+    names = ("dcaf", f"greenflow ({other_rule(config)} rule)", "greenflow")
     rows, summary = [], []
     for split in BUDGET_SPLITS:
         runs = stream_runs(day, config.budget_saving, split, config)
-        for name in ("dcaf", "greenflow"):
+        for name in names:
             run = runs[name]
             ratio = run.spend / np.where(run.budget > 0, run.budget, np.nan)
+            cap = np.minimum(run.budget, demand)
+            reach = run.spend / np.where(cap > 0, cap, np.nan)
             binds = counts * float(day.cost.max()) > run.budget
-            for w in range(n):
-                rows.append(
-                    {
-                        "split": split,
-                        "policy": name,
-                        "window": w,
-                        "requests": int(counts[w]),
-                        "budget": run.budget[w],
-                        "spend": run.spend[w],
-                        "ratio": ratio[w],
-                        "binds": bool(binds[w]),
-                    }
-                )
+            rows += [
+                {
+                    "split": split,
+                    "policy": name,
+                    "window": w,
+                    "requests": int(counts[w]),
+                    "budget": run.budget[w],
+                    "demand_at_0": demand[w],
+                    "spend": run.spend[w],
+                    "ratio": ratio[w],
+                    "attainable_ratio": reach[w],
+                    "binds": bool(binds[w]),
+                }
+                for w in range(n)
+            ]
             off_peak = binds & (np.arange(n) != peak)
+            dev = np.abs(reach - 1.0)
             summary.append(
                 {
                     "split": split,
@@ -183,6 +227,9 @@ def adherence(day: Day, config: AllocationConfig) -> tuple[pd.DataFrame, pd.Data
                     "mean_abs_dev_binding": float(np.nanmean(np.abs(ratio[binds] - 1.0)))
                     if binds.any()
                     else 0.0,
+                    "windows_demand_below_budget": int((demand < run.budget).sum()),
+                    "max_abs_dev_attainable": float(np.nanmax(dev, initial=0.0)),
+                    "within_2pct_attainable": float(np.mean(dev[np.isfinite(dev)] <= 0.02)),
                 }
             )
     return pd.DataFrame(rows), pd.DataFrame(summary)

@@ -33,6 +33,9 @@ ADHERENCE_COLUMNS = {
     "max_overspend": ("max overspend", ".1%"),
     "max_abs_dev_binding_off_peak": ("max |dev| off peak", ".1%"),
     "mean_abs_dev_binding": ("mean |dev|", ".1%"),
+    "windows_demand_below_budget": ("windows wanting less than budget", "d"),
+    "max_abs_dev_attainable": ("max |dev| vs attainable", ".1%"),
+    "within_2pct_attainable": ("windows within ±2 % of attainable", ".0%"),
 }
 ENERGY_COLUMNS = {
     "policy": ("policy", "s"),

@@ -142,9 +142,11 @@ def _meta(
         "data": f"{today.source}: {today.n_requests:,} requests today, {yesterday.n_requests:,} yesterday "
         f"(exploration log: uniformly random chains); {len(today.chains)} chains, cost "
         f"{cost.min():.3g}–{cost.max():.3g} {config.cost_unit} per request",
-        "greenflow": f"(D1) per request on the estimated rewards ({config.reward.kind}); λ by (D2) every "
-        f"{config.control_s:g} s, η = {config.step_size}, budget windows of {config.window_s:g} s split by "
-        f"{config.budget_split}; λ_0 = λ_ref = DCAF's λ",
+        "greenflow": f"(D1) per request on the estimated rewards ({config.reward.kind}); λ by the "
+        f"{config.dual_rule} rule: pace (D3) before every request from yesterday's spend curve, κ = "
+        f"{config.pace_prior:g}, z = {config.pace_margin:g}; step (D2) every {config.control_s:g} s, "
+        f"η = {config.step_size}, λ_0 = λ_ref = DCAF's λ; budget windows of {config.window_s:g} s split by "
+        f"{config.budget_split}",
         "optimum": "LP relaxation of (P1) with the true rewards over the whole day (one pooled budget), "
         "solved through its dual (O1); its reward is the LP value, its spend and CPU those of the "
         "integer solution",

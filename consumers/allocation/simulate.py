@@ -4,8 +4,8 @@ Environmentally Sound Recommendation System", IJCAI 2023, arXiv:2312.16176).
 
 As :func:`consumers.allocation.run.run` prepares a day (a multi-day replay folded into one;
 yesterday given, or a random ``explore_share`` of the requests; the reward estimator fitted on
-yesterday's exploration log), then one policy only, GreenFlow's (D1) + (D2) of :mod:`.primal_dual`,
-at one budget:
+yesterday's exploration log), then one policy only, GreenFlow's (D1) with ``λ`` by the config's
+rule ((D3) pacing of :mod:`.pacing` by default, or (D2) of :mod:`.primal_dual`), at one budget:
 
     B = budget · max_j q_j · R        (``budget`` a share in (0, 1] of the most expensive chain's cost)
 
@@ -14,7 +14,8 @@ replay reports after every control step (:class:`ReplayTick`: requests done, spe
 budget so far — past windows' budgets plus the elapsed share of the current one — and ``λ``), and
 ends with per window ``[W]`` requests, budget, spend, mean and final ``λ`` and true reward, and the
 totals: reward, spend, and the reward's share of the most expensive chain's. The allocator at the
-day's last ``λ`` comes with the result (:meth:`.primal_dual.Allocator.save` for serving).
+day's last ``λ`` ((D3): the median ``λ`` of the last window, whose final requests are priced for
+its end game) comes with the result (:meth:`.primal_dual.Allocator.save` for serving).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from consumers.allocation.config import AllocationConfig
-from consumers.allocation.evaluate import Day, window_budgets
+from consumers.allocation.evaluate import Day, dual_run, window_budgets
 from consumers.allocation.outcomes import ChainOutcomes
-from consumers.allocation.primal_dual import Allocator, dynamic_run, solve_lambda
+from consumers.allocation.primal_dual import Allocator, solve_lambda
 from consumers.allocation.run import prepare
 from consumers.allocation.traffic import window_index
 from graph import files
@@ -152,11 +153,11 @@ def run_simulation(
         )
         progress(tick)
 
-    run = dynamic_run(
-        day.pred, cost, today.times, budgets, lam_ref, config.window_s, config.control_s, config.step_size,
-        on_step=on_step,
-    )  # fmt: skip
+    run = dual_run(day, budgets, config.dual_rule, config, on_step=on_step)
     lam_end = float(run.lam[-1]) if len(run.lam) else lam_ref
+    if config.dual_rule == "pace" and len(run.lam):  # (D3)'s last λ is the window's end game
+        last = window_index(today.times, config.window_s)
+        lam_end = float(np.median(run.lam[last == last[-1]]))
     allocator = Allocator(model, cost, lam_end, today.chains, today.feature_names)
     windows = _windows(today, run.choices, run.lam, budgets, run.spend, config.window_s)
     summary = _summary(day, request, run.choices, budgets, lam_ref, lam_end)

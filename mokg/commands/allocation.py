@@ -237,9 +237,9 @@ def simulate(
     ] = "traffic",
     window_s: Annotated[float, typer.Option(help="Budget window in seconds.")] = 3600.0,
     control_s: Annotated[
-        float, typer.Option(help="Seconds between dual updates (divides --window-s).")
+        float, typer.Option(help="Seconds between progress reports and (D2) steps (divides --window-s).")
     ] = 60.0,
-    step_size: Annotated[float, typer.Option(help="η of the dual update (D2).")] = 0.5,
+    step_size: Annotated[float, typer.Option(help="η of the step rule (D2); pacing (D3) has none.")] = 0.5,
     estimator: Annotated[
         str, typer.Option(help="Reward estimator: mlp or hgb (only mlp can be saved).")
     ] = "mlp",
