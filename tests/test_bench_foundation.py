@@ -32,10 +32,10 @@ def test_the_benchmark_runs_on_toy_data_and_reports_every_measure(tmp_path: Path
     assert serve["same_top20"] == 10
     assert {"full model", "fastscore"} <= set(serve["rows"])
     assert all(row["requests_per_s"] > 0 for row in serve["rows"].values())
-    assert "fastscore, batches of 8" in serve["rows"] and serve["best_path"] in serve["rows"]
+    assert "fastscore, batches of 16" in serve["rows"] and serve["best_path"] in serve["rows"]
     quality = serve["bf16_quality"]
     if cpu_has_fast_bf16():  # bf16 rows and their AUC against fp32 on the held-out samples
-        assert "fastscore bf16, batches of 8" in serve["rows"]
+        assert "fastscore bf16, batches of 16" in serve["rows"]
         assert quality["test_samples"] > 0 and abs(quality["auc_change"]) < 0.02
         assert quality["top20_overlap"] > 0.5
     else:

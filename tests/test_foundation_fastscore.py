@@ -66,7 +66,7 @@ def test_bf16_stays_close_to_fp32_and_keeps_the_held_out_auc(trained: tuple[Arte
 
     art, enc = trained
     fast, fast16 = FastScorer(art), FastScorer(art, precision="bf16")
-    assert fast16.precision == "bf16" and fast16._w1.dtype == torch.bfloat16
+    assert fast16.precision == "bf16" and fast16._experts[0][0][0].dtype == torch.bfloat16
     rows = enc.rows("test")
     args = (enc.request_ids[enc.req[rows].numpy()], enc.item[rows].numpy())
     doms = np.array(enc.domains, dtype=object)[enc.domain[rows].numpy()]

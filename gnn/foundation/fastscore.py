@@ -14,8 +14,8 @@ scenario's gate and *every* scenario's tower. :class:`FastScorer` returns the sa
 - computing the request's fused vector ``r`` and ``A_k^r r`` once per request, and the
   request-specific ``[d, H]`` matrix ``diag(r) A_k^{ri}``, so each candidate costs one
   ``[d] × [d, H]`` product before the experts;
-- running the experts' first layers as one wide product (``[H, n·h1]``), then only the
-  request's scenario gate and tower, under ``torch.inference_mode``;
+- running every expert, then only the request's scenario gate and tower, under
+  ``torch.inference_mode``;
 - scoring a **micro-batch** of requests in one call (:meth:`FastScorer.logits_many`): each request's
   own parts (its vector, its share of the domain map, its gate and tower) per request, the experts
   once over all ``Σ C_j`` candidate rows, so their per-call overhead is shared.
@@ -102,15 +102,9 @@ class FastScorer:
         with torch.inference_mode():
             maps, self._bias = _affine_maps(dam)  # [K, 3d, H], [K, H]
             self._a_req, self._a_item, self._a_both = maps[:, :d], maps[:, d : 2 * d], maps[:, 2 * d :]
-            experts = [_linears(e) for e in dam.mmoe.experts]
-            if len({len(e) for e in experts}) != 1 or len({e[0].out_features for e in experts}) != 1:
-                raise InputError("FastScorer needs experts of equal depth and width")
-            first = [e[0] for e in experts]
-            self._width = first[0].out_features  # every expert's first layer: one wide product
-            self._w1 = torch.cat([lin.weight for lin in first]).to(dt).contiguous()  # [n·h1, H]
-            self._b1 = torch.cat([lin.bias for lin in first]).to(dt)
-            self._rest = [  # per expert, its later layers ([out, in], [out])
-                [(lin.weight.to(dt).contiguous(), lin.bias.to(dt)) for lin in e[1:]] for e in experts
+            self._experts = [  # per expert, its layers ([out, in], [out]) in the scoring dtype
+                [(lin.weight.to(dt).contiguous(), lin.bias.to(dt)) for lin in _linears(e)]
+                for e in dam.mmoe.experts
             ]
             gates = [lin for g in dam.mmoe.gates for lin in _linears(g)]  # one Linear per scenario
             self._gates = [(g.weight.detach().t().contiguous(), g.bias.detach().clone()) for g in gates]
@@ -127,8 +121,8 @@ class FastScorer:
         """Multiply-adds per candidate on this path (the experts dominate: no exact shortcut past their
         ReLUs): the ``r ⊙ i`` share of the domain map, every expert, one gate, one tower."""
         h = self._a_both.shape[2]
-        macs = self._a_both.shape[1] * h + self._w1.numel() + self._gates[0][0].numel()
-        macs += sum(w.numel() for layers in self._rest for w, _ in layers)
+        macs = self._a_both.shape[1] * h + self._gates[0][0].numel()
+        macs += sum(w.numel() for layers in self._experts for w, _ in layers)
         return int(macs + sum(w.numel() for w, _ in self._towers[0]))
 
     def _map(self, k: int) -> int:
@@ -166,7 +160,7 @@ class FastScorer:
         aspects, _ = m.inputs(rows, torch.zeros_like(rows))
         r = m.fuse_req(aspects, ks)  # [R, d]: each request's fused vector
         h = torch.empty(ends[-1] if ends else 0, self._a_both.shape[2])  # [N, H], N = Σ C_j
-        gate = torch.empty(h.shape[0], len(self._rest))  # [N, n]
+        gate = torch.empty(h.shape[0], len(self._experts))  # [N, n]
         for j, ((_, k, s), cand, (a, b)) in enumerate(zip(scen, cands, spans, strict=True)):
             items, km = self._domain_items(k), self._map(k)
             hj = torch.index_select(items.proj, 0, cand, out=h[a:b]).add_(r[j] @ self._a_req[km])
@@ -174,11 +168,10 @@ class FastScorer:
             # h_j [C_j, H] = relu(A_k [r; i; r ⊙ i] + b_k), the shared representation
             wg, bg = self._gates[s]
             torch.softmax(torch.addmm(bg, hj, wg), dim=1, out=gate[a:b])  # the scenario's gate only
-        x = h.to(self._w1.dtype)
-        z1 = _linear_relu(x, self._w1, self._b1)  # [N, n·h1]: every expert's first layer at once
-        mixed = torch.zeros(h.shape[0], self._rest[0][-1][0].shape[0] if self._rest[0] else self._width)
-        for e, layers in enumerate(self._rest):
-            z = z1[:, e * self._width : (e + 1) * self._width]
+        x = h.to(self._experts[0][0][0].dtype)
+        mixed = torch.zeros(h.shape[0], self._experts[0][-1][0].shape[0])
+        for e, layers in enumerate(self._experts):  # each expert a chain of contiguous products
+            z = x
             for w, b in layers:
                 z = _linear_relu(z, w, b)
             mixed.addcmul_(z.float(), gate[:, e : e + 1])  # Σ_e g_e f_e(h)

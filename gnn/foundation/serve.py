@@ -168,12 +168,14 @@ class Artefacts:
         return row, k, self.enc.scenarios.index(scen)
 
     def top_k(self, candidates: np.ndarray, logits: torch.Tensor, k: int) -> list[tuple[str, float]]:
-        """``(item id, click probability)`` of the ``k`` best ``candidates``, best first."""
+        """``(item id, click probability)`` of the ``k`` best ``candidates``, best first (equal logits:
+        the earlier candidate first)."""
         if k < 1:
             raise InputError(f"-k must be >= 1, got {k}")
-        prob = torch.sigmoid(logits).numpy()
-        top = np.argsort(-prob, kind="stable")[:k]
-        return [(str(self.enc.item_ids[candidates[i]]), float(prob[i])) for i in top]
+        best, idx = torch.topk(logits, min(k, len(logits)))
+        top, prob = idx.numpy(), torch.sigmoid(best).numpy()
+        order = np.lexsort((top, -best.numpy()))
+        return [(str(self.enc.item_ids[candidates[top[i]]]), float(prob[i])) for i in order]
 
 
 def load_artefacts(folder: Path) -> Artefacts:
