@@ -15,6 +15,7 @@ METHODS = (
     *("mural-nomlm", "mural-value", "mural-cls", "mural-clsvec", "mural-scaled"),
 )
 DEFAULT_METHODS = ("bm25", "minilm")  # the others train a model: asked for by name
+PRECISIONS = ("fp32", "bf16", "auto")  # loaders.precision.PRECISIONS (that module imports torch)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,9 @@ class RetrievalConfig:
         encoder: registered text encoder of the bi-encoder (``loaders.features.ENCODERS``).
         index_type: faiss index compared against the exact one (``hnsw``, ``ivf``) or ``flat``.
         cache_dir: embedding cache (None: ``$MOKG_CACHE`` or ``~/.cache/mokg/embeddings``).
+        precision: the dense methods' query encoding precision (``fp32``, ``bf16``, ``auto``:
+            :mod:`loaders.precision`); ``item_precision``: their items'. Trained models are trained
+            in fp32 either way.
     """
 
     corpus: str = "world"
@@ -51,6 +55,8 @@ class RetrievalConfig:
     mural_epochs: tuple[int, int] = (1, 1)
     mural_item_field: str = "text"  # "text": what the baselines index; "title": the aspects only as labels
     # (BIBERT reads the same field)
+    precision: str = "fp32"
+    item_precision: str = "fp32"
 
     def __post_init__(self) -> None:
         if self.corpus not in CORPORA:
@@ -68,5 +74,8 @@ class RetrievalConfig:
             raise InputError(f"the MURAL item field is text or title, not {self.mural_item_field!r}")
         if min(self.mural_epochs) < 0:
             raise InputError(f"MURAL epochs must be ≥ 0, got {self.mural_epochs}")
+        for flag, p in (("--precision", self.precision), ("--item-precision", self.item_precision)):
+            if p not in PRECISIONS:
+                raise InputError(f"{flag} must be one of {', '.join(PRECISIONS)}, not {p!r}")
         if self.depth < 1:
             raise InputError(f"depth must be ≥ 1, got {self.depth}")

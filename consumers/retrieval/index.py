@@ -11,7 +11,8 @@ Layout of an index folder (written aside and swapped in whole by :func:`graph.fi
 a non-empty folder that is not an index folder is never replaced):
 
 - ``manifest.json``: ``kind`` ("mokg-retrieval-index"), ``index_type``, ``dim``, ``graph_version``,
-  ``encoder`` (its registry name in ``loaders.features.ENCODERS``), ``model_id``, ``corpus``,
+  ``encoder`` (its registry name in ``loaders.features.ENCODERS``), ``model_id``, ``precision``
+  (the items' encoding precision, ``fp32`` or ``bf16``; absent in older folders: fp32), ``corpus``,
   ``item_ids`` (row order of the index), ``written_at``;
 - ``items.faiss``: the faiss index;
 - ``items.parquet``: one row per item: ``item``, ``title``, ``domain``, ``category_path``, ``brand``

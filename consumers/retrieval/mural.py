@@ -54,6 +54,9 @@ dot product ``s(q, d) = z_q · z_d``; queries go through the same encoder with t
 (C) Fine-tuning: in-batch softmax with one hard negative per query, temperature τ::
 
     L_rel = −log exp(s(q, d+)/τ) / Σ_{d ∈ {d+_1..d+_B, d-_1..d-_B}} exp(s(q, d)/τ)
+
+Serving precision: :meth:`Mural.serve_in` puts the BERT encoder in bfloat16 for embedding
+(:mod:`loaders.precision`); its token outputs ``h`` are cast to float32 before the gate and Eq. F.
 """
 
 from __future__ import annotations
@@ -142,6 +145,7 @@ class Mural(nn.Module):
     def __init__(self, encoder: Any, tokenizer: Any, vocab: AspectVocab, config: MuralConfig) -> None:
         super().__init__()
         self.encoder, self.tokenizer, self.vocab, self.config = encoder, tokenizer, vocab, config
+        self.precision = "fp32"  # the encoder's serving precision (:meth:`serve_in`)
         hidden = int(encoder.config.hidden_size)
         self.n_aspects = len(vocab.names)
         self.n_placeholders = self.n_aspects if config.placement == "placeholders" else 0
@@ -223,7 +227,8 @@ class Mural(nn.Module):
     # -- the model --------------------------------------------------------------------------------------
     def forward(self, batch: Batch) -> Output:
         """Encode ``batch``: [CLS], per-aspect outputs and the fused representation (Eq. F)."""
-        hidden = self.encoder(input_ids=batch.ids, attention_mask=batch.mask).last_hidden_state  # [B, L, H]
+        hidden = self.encoder(input_ids=batch.ids, attention_mask=batch.mask).last_hidden_state.float()
+        # [B, L, H]; float32 even from a bf16 encoder (:meth:`serve_in`): gate and fusion in fp32
         cls = hidden[:, 0]
         if not self.n_placeholders:
             aspects = cls[:, None, :].expand(-1, self.n_aspects, -1)
@@ -235,6 +240,16 @@ class Mural(nn.Module):
         mixed = torch.einsum("ba,bah->bh", weights, aspects)
         fused = cls + (mixed if self.fusion_scale is None else self.fusion_scale * mixed)
         return Output(cls, aspects, fused, hidden)
+
+    def serve_in(self, precision: str) -> Mural:
+        """Run the BERT encoder in ``precision`` for embedding: ``fp32`` (as trained), ``bf16`` or
+        ``auto`` (:mod:`loaders.precision`); the gate and the fusion (Eq. F) stay in float32. For
+        serving only: a bf16 model is not trained further. Returns the model."""
+        from loaders.precision import dtype_of, resolve
+
+        self.precision = resolve(precision)
+        self.encoder.to(dtype_of(self.precision))
+        return self
 
     def encode(self, texts: Sequence[str]) -> torch.Tensor:
         """[B, H] fused representations (Eq. F), with gradients."""

@@ -79,10 +79,11 @@ def run(
         runs["bm25"] = bm25_run(ids, list(corpus.items["text"]), qids, list(asked["text"]), config.depth)
     model_id = ""
     if "minilm" in config.methods:
-        enc = encoder or make_encoder(config.encoder)
-        model_id = enc.model_id
+        enc = encoder or make_encoder(config.encoder, config.item_precision)
+        q_enc = encoder or make_encoder(config.encoder, config.precision)
+        model_id = enc.model_id if enc.model_id == q_enc.model_id else f"{enc.model_id} / {q_enc.model_id}"
         ivec = embed(list(corpus.items["text"]), enc, config.cache_dir)
-        qvec = embed(list(asked["text"]), enc, config.cache_dir)
+        qvec = embed(list(asked["text"]), q_enc, config.cache_dir)
         runs["minilm"] = dense_run(ids, ivec, qids, qvec, config.depth)
         if config.index_type != "flat":
             ann = _ann_recall(ivec, qvec, config.index_type, (10, config.depth))
@@ -106,6 +107,7 @@ def run(
         "seed": config.seed,
         "depth": config.depth,
         "encoder": model_id or "-",
+        "precision (items/queries)": f"{config.item_precision}/{config.precision}",
         "graph version": str(store.version()) if store is not None and corpus.name == "world" else "-",
     }
     meta.update(trained_meta)
@@ -122,6 +124,7 @@ def _trained_method_run(
     """One trained method of :data:`.methods.TRAINED` (:func:`.methods.train_method`), then every item
     and asked query embedded (dot product, exact search)."""
     from consumers.retrieval.mural_train import TrainConfig
+    from loaders.precision import resolve
 
     cfg = TrainConfig(
         pretrain_epochs=config.mural_epochs[0],
@@ -130,8 +133,16 @@ def _trained_method_run(
         item_field=config.mural_item_field,
     )
     model, cfg, note = train_method(key, corpus, cfg, progress)
-    ivec = model.embed(list(corpus.items[cfg.item_field].astype(str)))
-    qvec = model.embed(list(asked["text"].astype(str)))
+    texts = {
+        "items": list(corpus.items[cfg.item_field].astype(str)),
+        "queries": list(asked["text"].astype(str)),
+    }
+    wanted = {"items": resolve(config.item_precision), "queries": resolve(config.precision)}
+    vectors: dict[str, np.ndarray] = {}
+    for p in sorted(set(wanted.values()), key=lambda p: p != "fp32"):  # fp32 first: bf16 rounds weights
+        model.serve_in(p)
+        vectors |= {side: model.embed(texts[side]) for side, q in wanted.items() if q == p}
+    ivec, qvec = vectors["items"], vectors["queries"]
     return dense_run(list(corpus.items["item"]), ivec, list(asked["query"]), qvec, config.depth), note
 
 

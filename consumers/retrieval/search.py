@@ -37,16 +37,22 @@ STOP_WORDS = frozenset({"a", "an", "and", "the", "for", "of", "in", "on", "with"
 
 class QueryEncoder:
     """Encodes queries as the index's items were: the registered zero-shot encoder (unit vectors) or
-    the index's own trained MURAL/BIBERT."""
+    the index's own trained MURAL/BIBERT, in ``precision`` (``fp32``, ``bf16``, ``auto``), whatever
+    the items' precision (the manifest's ``precision``): bf16 queries against fp32 items are allowed
+    (their vectors move by a cosine of ~1e-4; ``docs/retrieval.md``, "bf16 serving")."""
 
-    def __init__(self, index: ItemIndex, folder: Path) -> None:
+    def __init__(self, index: ItemIndex, folder: Path, precision: str = "fp32") -> None:
         self.kind = str(index.manifest.get("model", "minilm"))
         self.model: Mural | None = None
         self._encoder: TextEncoder | None = None
         if self.kind == "minilm":
-            self._encoder = make_encoder(str(index.manifest["encoder"]))
+            self._encoder = make_encoder(str(index.manifest["encoder"]), precision)
+            self.precision = str(getattr(self._encoder, "precision", "fp32"))
         elif self.kind in METHODS:
             self.model = load_model(folder, index.manifest, index.items)
+            if precision != "fp32":
+                self.model.serve_in(precision)
+            self.precision = self.model.precision
         else:
             raise InputError(f"{folder} was built with an unknown model {self.kind!r}; rebuild it")
 
@@ -95,12 +101,12 @@ class Answer:
 
 
 class Searcher:
-    """A loaded index folder and its query encoder."""
+    """A loaded index folder and its query encoder (in ``precision``: :class:`QueryEncoder`)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, precision: str = "fp32") -> None:
         self.folder = Path(folder)
         self.index = load_index(self.folder)
-        self.encoder = QueryEncoder(self.index, self.folder)
+        self.encoder = QueryEncoder(self.index, self.folder, precision)
         self.items = self.index.items.reset_index(drop=True)
         self.row_of = {str(i): n for n, i in enumerate(self.items["item"])}
         self.values = item_aspects(self.items)  # aspect → per row (key, text)

@@ -73,28 +73,37 @@ def build_index(
     mural: MuralConfig | None = None,
     base_model: Path | None = None,
     progress: StageProgress | None = None,
+    precision: str = "fp32",
 ) -> dict[str, Any]:
     """Embed every item of ``store`` with ``method``'s model and save the index folder (module doc).
 
     minilm: ``encoder`` (default: the registered ``encoder_name``), text = title, category path,
     brand. mural/bibert: trained first on :func:`training_corpus` with ``train`` (epochs, batch,
     ``max_steps``; BIBERT has no pre-training) from ``base_model`` (a local BERT folder; None: the
-    shipped MiniLM); ``mural`` overrides MURAL's default :class:`.mural.MuralConfig`.
+    shipped MiniLM); ``mural`` overrides MURAL's default :class:`.mural.MuralConfig`. ``precision``
+    (``fp32``, ``bf16``, ``auto``): the items' encoding precision, recorded in the manifest (a trained
+    model is trained and saved in fp32 either way).
     Returns the manifest's fields with ``n_items``, ``index_type`` and, if trained, ``training``.
     """
     if method not in METHODS:
         raise InputError(f"unknown retrieval method {method!r}; choose from {', '.join(METHODS)}")
     if method == "minilm":
-        return _build_minilm(store, out, index_type, encoder_name, encoder, cache_dir)
-    return _build_trained(store, out, method, index_type, world, train, mural, base_model, progress)
+        return _build_minilm(
+            store, out, index_type, encoder or make_encoder(encoder_name, precision), encoder_name, cache_dir
+        )
+    from loaders.precision import resolve
+
+    return _build_trained(
+        store, out, method, index_type, world, train, mural, base_model, progress, resolve(precision)
+    )
 
 
 def _build_minilm(
     store: GraphStore,
     out: Path,
     index_type: str,
+    enc: TextEncoder,
     encoder_name: str,
-    encoder: TextEncoder | None,
     cache_dir: Path | None,
 ) -> dict[str, Any]:
     from consumers.retrieval.biencoder import embed
@@ -102,13 +111,13 @@ def _build_minilm(
     items = store_items(store)
     if items.empty:
         raise InputError("the store has no items to index")
-    enc = encoder or make_encoder(encoder_name)
     vectors = embed(list(items["text"]), enc, cache_dir)
     meta = {
         "graph_version": str(store.version()),
         "model": "minilm",
         "encoder": encoder_name,
         "model_id": enc.model_id,
+        "precision": str(getattr(enc, "precision", "fp32")),
         "method": "zero-shot bi-encoder (cosine)",
         "corpus": "store",
     }
@@ -126,6 +135,7 @@ def _build_trained(
     mural: MuralConfig | None,
     base_model: Path | None,
     progress: StageProgress | None,
+    precision: str,
 ) -> dict[str, Any]:
     from safetensors.torch import save as st_save
 
@@ -141,8 +151,8 @@ def _build_trained(
     corpus = training_corpus(store, world, cfg.seed)
     model, cfg, note = train_method(method, corpus, cfg, progress, base_model, mural)
     items = corpus.items
-    vectors = model.embed(item_texts(items, cfg.item_field))
-    blob = st_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})
+    blob = st_save({k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()})  # fp32
+    vectors = model.serve_in(precision).embed(item_texts(items, cfg.item_field))
     base_id = _base_id(base_model)
     n_train = int((corpus.queries["split"] == "train").sum())
     meta = {
@@ -151,6 +161,7 @@ def _build_trained(
         "encoder": method,
         "model_id": f"{method.upper()} from {base_id}",
         "model_hash": hashlib.sha256(blob).hexdigest(),
+        "precision": precision,
         "method": f"{TRAINED[method].title}: "
         + ("aspect-fused vectors" if model.gate is not None else "[CLS] vectors")
         + ", dot product",
