@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bench.foundation import peak_rss_mb
+from bench import peak_rss_mb
 
 if TYPE_CHECKING:
     from consumers.allocation.build import Built

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.foundation import peak_rss_mb
+from bench import peak_rss_mb
 
 GOAL_TRAIN, GOAL_SAMPLE = 0.2, 100.0
 

