@@ -80,6 +80,21 @@ def test_bf16_stays_close_to_fp32_and_keeps_the_held_out_auc(trained: tuple[Arte
     assert abs(roc_auc_score(y, l16.numpy()) - roc_auc_score(y, l32.numpy())) < 0.01
 
 
+def test_bf16_without_onednns_fused_op_gives_the_same_scores(
+    trained: tuple[Artefacts, Encoded], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPUs without native bf16 take eager bf16 products (the fused op is refused there)."""
+    from gnn.foundation import fastscore
+
+    art, _ = trained
+    pairs, cands = _requests(art, 4)
+    fused = FastScorer(art, precision="bf16").logits_many(pairs, cands)
+    monkeypatch.setattr(fastscore, "_FUSED", None)
+    eager = FastScorer(art, precision="bf16").logits_many(pairs, cands)
+    for a, b in zip(fused, eager, strict=True):
+        assert torch.allclose(a, b, atol=2e-2)
+
+
 def test_bad_requests_and_precisions_are_refused(trained: tuple[Artefacts, Encoded], tmp_path: Path) -> None:
     art, _ = trained
     with pytest.raises(InputError, match="--precision must be one of fp32, bf16, auto"):

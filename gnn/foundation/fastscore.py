@@ -44,7 +44,7 @@ from torch import Tensor, nn
 from gnn.foundation.adaptation import DomainAdaptiveMultiTask
 from gnn.foundation.serve import Artefacts
 from graph.errors import InputError
-from loaders.precision import dtype_of, resolve
+from loaders.precision import cpu_has_fast_bf16, dtype_of, resolve
 
 
 @dataclass(frozen=True)
@@ -75,8 +75,13 @@ def _linear_relu(x: Tensor, w: Tensor, b: Tensor) -> Tensor:
     return torch.addmm(b, x, w.t()).relu_()
 
 
-# oneDNN's fused linear + pointwise (what torch.compile's CPU backend calls); absent without oneDNN
-_FUSED = getattr(torch.ops.mkldnn, "_linear_pointwise", None) if torch._C._has_mkldnn else None
+# oneDNN's fused linear + pointwise (what torch.compile's CPU backend calls); used only where the
+# CPU multiplies bf16 natively (oneDNN refuses bf16 on CPUs without AVX-512; eager ops work anywhere)
+_FUSED = (
+    getattr(torch.ops.mkldnn, "_linear_pointwise", None)
+    if torch._C._has_mkldnn and cpu_has_fast_bf16()
+    else None
+)
 
 
 class FastScorer:
