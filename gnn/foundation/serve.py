@@ -159,7 +159,13 @@ class Artefacts:
     def scenario(self, request: str, domain: str) -> tuple[int, int, int]:
         """(request row, domain index, scenario index); InputError naming what is unknown."""
         if request not in self.request_index:
-            raise InputError(f"unknown user or query {request!r}: the model was trained without it")
+            known = list(self.request_index)
+            users = [r for r in known if self.kinds[self.request_index[r]] != "query"][:2]
+            queries = [r for r in known if self.kinds[self.request_index[r]] == "query"][:2]
+            raise InputError(
+                f"unknown user or query {request!r}: the model was trained without it (it knows "
+                f"{len(known):,}, e.g. {', '.join(users + queries)})"
+            )
         k = self.domain_index(domain)
         row = self.request_index[request]
         scen = f"{domain}/{'search' if self.kinds[row] == 'query' else 'rec'}"
