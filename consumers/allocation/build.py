@@ -60,6 +60,9 @@ PRESETS: dict[str, CascadeConfig] = {
         max_requests=150,
         timing_requests=5,
     ),
+    # "full" plus 8 principal components of each recall instance's user vector as request
+    # features (eq. U1 of consumers.allocation.user_features); pair it with --estimator hgb
+    "full-user": CascadeConfig(user_dims=8),
 }
 
 
@@ -238,7 +241,10 @@ def run_cascade(
 
 def cache_key(source: str, config: CascadeConfig, store: GraphStore | None, world: Path | None) -> str:
     """12 hex digits of the config, the source and (world) the manifest and the store's version."""
-    what: dict[str, object] = {"source": source, "config": dataclasses.asdict(config)}
+    fields = dataclasses.asdict(config)
+    if not fields["user_dims"]:  # off: the key of the folders built before the field existed
+        del fields["user_dims"]
+    what: dict[str, object] = {"source": source, "config": fields}
     if source == "world" and world is not None:
         what["world"] = hashlib.sha256((Path(world) / "world.json").read_bytes()).hexdigest()
         what["store"] = store.version().as_dict() if store is not None else None

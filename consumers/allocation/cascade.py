@@ -57,6 +57,8 @@ class CascadeConfig:
         dot_epochs, rank_epochs, peace_epochs: training passes; dot_batch: the dot models' batch size.
         max_requests: keep the first requests only (MovieLens: a seeded sample of them).
         timing_requests: requests timed per chain; batch: requests per batched model call.
+        user_dims: 0, or ``k``: append ``k`` principal components of each recall instance's
+            user vector to the request features (eq. U1 of :mod:`consumers.allocation.user_features`).
     """
 
     recall: tuple[str, ...] = ("bpr16", "lightgcn64")
@@ -75,6 +77,7 @@ class CascadeConfig:
     timing_requests: int = 50
     batch: int = 256
     seed: int = 0
+    user_dims: int = 0
 
     def __post_init__(self) -> None:
         for name in self.recall:
@@ -100,6 +103,8 @@ class CascadeConfig:
             < 1
         ):
             raise InputError("item counts, timing_requests, batch and peace_epochs must be >= 1")
+        if self.user_dims < 0:
+            raise InputError(f"user_dims is 0 (off) or features per recall model, got {self.user_dims}")
         if not (self.train > 0 and self.valid >= 0 and self.train + self.valid < 1):
             raise InputError("train and valid are time shares: 0 < train, 0 <= valid, train + valid < 1")
         if not self.chains():

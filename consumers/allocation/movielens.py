@@ -69,6 +69,8 @@ def movielens_outcomes(config: CascadeConfig, horizon: int = 10) -> ChainOutcome
 
 def replay_outcomes(replay: Replay, config: CascadeConfig, horizon: int = 10) -> ChainOutcomes:
     """:class:`ChainOutcomes` of a :class:`Replay` (eq. M1 over the next ``horizon`` ratings)."""
+    from consumers.allocation.user_features import with_user_features
+
     if horizon < 1:
         raise InputError(f"horizon must be >= 1 rating, got {horizon}")
     r, rows, n_items = replay.ratings, replay.requests, len(replay.cascade.item_ids)
@@ -86,7 +88,7 @@ def replay_outcomes(replay: Replay, config: CascadeConfig, horizon: int = 10) ->
     )
     ts, item = r["ts"].to_numpy()[rows], r["item_row"].to_numpy()[rows]
     names = replay.users["user"].to_numpy(str)[u]
-    return ChainOutcomes(
+    outcomes = ChainOutcomes(
         chains=tuple(chains),
         flops=np.array([chain_flops(cascade, c) for c in chains], float),
         cpu_seconds=np.array([chain_cpu_seconds(cascade, c, timed) for c in chains]),
@@ -99,6 +101,7 @@ def replay_outcomes(replay: Replay, config: CascadeConfig, horizon: int = 10) ->
         ),
         source="movielens",
     )
+    return with_user_features(outcomes, cascade, u, config.user_dims, config.seed)
 
 
 def _train(config: CascadeConfig, fit: pd.DataFrame, n_users: int, n_items: int) -> Cascade:

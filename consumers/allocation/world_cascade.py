@@ -156,6 +156,7 @@ def cascade_outcomes(
 ) -> ChainOutcomes:
     """:class:`ChainOutcomes` of a trained cascade on ``requests`` (request, user, ts; time order)."""
     from consumers.allocation.arrival import arrival_features
+    from consumers.allocation.user_features import with_user_features
 
     req = requests if config.max_requests is None else requests.iloc[: config.max_requests]
     if req.empty:
@@ -169,7 +170,7 @@ def cascade_outcomes(
     rng = np.random.default_rng(config.seed)
     timed = rng.choice(users, size=min(config.timing_requests, len(users)), replace=False)
     features, names = arrival_features(store, world, req["user"].to_numpy(str), ts)
-    return ChainOutcomes(
+    outcomes = ChainOutcomes(
         chains=tuple(chains),
         flops=np.array([chain_flops(cascade, c) for c in chains], float),
         cpu_seconds=np.array([chain_cpu_seconds(cascade, c, timed) for c in chains]),
@@ -180,6 +181,7 @@ def cascade_outcomes(
         request_ids=req["request"].to_numpy(object),
         source="world",
     )
+    return with_user_features(outcomes, cascade, users, config.user_dims, config.seed)
 
 
 def checked_requests(requests: pd.DataFrame, cut: pd.Timestamp) -> pd.DataFrame:

@@ -55,7 +55,8 @@ CascadeOpt = Annotated[
     str,
     typer.Option(
         help="world / movielens: the cascade, a preset (full: 56 chains; quick: the same chains, fewer "
-        "epochs and 3,000 requests, on movielens in batches of 8,192; tiny: 8 chains) or a JSON file "
+        "epochs and 3,000 requests, on movielens in batches of 8,192; tiny: 8 chains; full-user: full "
+        "+ the recall models' user vectors as request features, pair it with --estimator hgb) or a JSON file "
         "of CascadeConfig fields. Its chain "
         "outcomes are built once per config (and world and store version) into "
         "mokg-data/allocation/outcomes/ and reused by every later call, whatever its --seed."
