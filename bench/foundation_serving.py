@@ -22,6 +22,7 @@ path (named in the report).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import itertools
 import multiprocessing
 import os
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
 SERVE_GOAL = 2000.0  # requests/s
 SCORE_TOL = 1e-5  # fast vs full probabilities
 TOP_K = 20
+START_TIMEOUT_S = 300.0  # worker processes: load the artefacts, build the scorer
 
 
 def timed_requests(fn: Callable[[int], object], n: int) -> dict[str, float]:
@@ -267,13 +269,20 @@ def timed_workers(
     ctx = multiprocessing.get_context("spawn")
     with ctx.Pool(procs, _worker_init, (str(folder), precision, reqs, cands)) as pool:
         pids: set[int] = set()
+        deadline = time.monotonic() + START_TIMEOUT_S
         while len(pids) < procs:  # every worker has loaded its scorer
-            pids |= set(pool.map(_worker_ready, range(4 * procs), chunksize=1))
-        pool.map(_worker_run, [(0, min(4 * batch, len(reqs)), batch)] * procs, chunksize=1)  # warm-up
+            ready = pool.map_async(_worker_ready, range(4 * procs), chunksize=1)
+            with contextlib.suppress(multiprocessing.TimeoutError):
+                pids |= set(ready.get(timeout=max(deadline - time.monotonic(), 0.1)))
+            if len(pids) < procs and time.monotonic() >= deadline:  # a failing set-up restarts forever
+                raise RuntimeError(f"{procs} scoring workers did not start in {START_TIMEOUT_S:.0f} s")
+        limit = START_TIMEOUT_S + len(reqs)  # a worker killed mid-task would leave map waiting forever
+        warm = [(0, min(4 * batch, len(reqs)), batch)] * procs
+        pool.map_async(_worker_run, warm, chunksize=1).get(timeout=limit)
         bounds = np.linspace(0, len(reqs), procs + 1).astype(int).tolist()
         spans = [(a, b, batch) for a, b in itertools.pairwise(bounds)]
         t0 = time.perf_counter()
-        lat = pool.map(_worker_run, spans, chunksize=1)
+        lat = pool.map_async(_worker_run, spans, chunksize=1).get(timeout=limit)
         total = time.perf_counter() - t0
     calls = [x for part in lat for x in part]
     return {

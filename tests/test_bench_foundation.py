@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bench.foundation import METHODS, main
@@ -54,3 +55,13 @@ def test_the_benchmark_runs_on_toy_data_and_reports_every_measure(tmp_path: Path
     else:
         assert "no native bf16" in quality["bf16"]
     assert json.loads(out.read_text())["serve"]["candidates"] == 50
+
+
+def test_workers_that_cannot_start_fail_the_run_instead_of_hanging(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bench import foundation_serving
+
+    monkeypatch.setattr(foundation_serving, "START_TIMEOUT_S", 3.0)
+    with pytest.raises(RuntimeError, match="did not start in 3 s"):
+        foundation_serving.timed_workers(tmp_path / "no-artefacts", "fp32", [("u", "d")], [np.zeros(1)], 1, 2)
