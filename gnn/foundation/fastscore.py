@@ -101,7 +101,7 @@ class FastScorer:
         model.eval()
         self.model = model
         self.precision = resolve(precision)
-        dt = dtype_of(precision)
+        dt = dtype_of(self.precision)
         d = model.config.dim
         dam = model.dam
         with torch.inference_mode():
