@@ -14,7 +14,9 @@ written by ``ChainOutcomes.save``), with numpy/BLAS and torch on ``--threads`` t
    call; ``--rounds`` rounds each, interleaved, median; µs per request (goal: ``choose`` < 50 µs);
    and the dual update (D3) of :mod:`consumers.allocation.pacing` that sets ``λ`` before each
    request (:func:`time_pacing`: the best response at every price of its grid, vectorised, and the
-   per-request loop: price, choice, spend): in serving it runs beside ``choose``, not inside it;
+   per-request loop: price, choice, spend), and the serving path with the pacing plan that the
+   replay saves, :meth:`~consumers.allocation.primal_dual.Allocator.choose_at` one request at a
+   time (estimate, (D3) price, choice, the best responses on the grid, spend; goal < 50 µs too);
 3. end-to-end requests/s of the cascade, per core: at the budget (the chains the replay chose) and
    with the most expensive chain for every request, and their ratio. **Computed** for every
    source: from the outcomes' ``cpu_seconds`` per chain (synthetic: nominal, FLOPs / 5 GFLOP/s +
@@ -81,7 +83,7 @@ def time_pacing(allocator: Allocator, rows: np.ndarray, times: np.ndarray, round
     (every request's best response at every price) and the pacing loop, one window's budget per hour
     at 60 % of the max chain's cost, yesterday's curve taken from the same rows."""
     from consumers.allocation.pacing import SpendCurve, choice_table, paced_run
-    from consumers.allocation.traffic import window_counts
+    from consumers.allocation.traffic import DAY_S, window_counts
 
     pred, cost = allocator.model.predict(np.asarray(rows, float)), allocator.cost
     curve = SpendCurve.build(pred, cost)
@@ -95,7 +97,19 @@ def time_pacing(allocator: Allocator, rows: np.ndarray, times: np.ndarray, round
         start = time.perf_counter()
         paced_run(pred, cost, times, budgets, curve, counts, 3600, 60, table=table)
         loop_s.append((time.perf_counter() - start) / len(rows))
-    return {"table_us": statistics.median(table_s) * 1e6, "loop_us": statistics.median(loop_s) * 1e6}
+    out = {"table_us": statistics.median(table_s) * 1e6, "loop_us": statistics.median(loop_s) * 1e6}
+    if allocator.plan is not None:  # serving: Allocator.choose_at, the saved plan, one request at a time
+        lam, offsets = allocator.lam, np.asarray(times, float) % DAY_S
+        live_s = []
+        for _ in range(rounds):
+            allocator.pace(allocator.plan)
+            start = time.perf_counter()
+            for row, t in zip(rows, offsets, strict=True):
+                allocator.choose_at(row, float(t))
+            live_s.append((time.perf_counter() - start) / len(rows))
+        allocator.set_lambda(lam)
+        out["choose_at_us"] = statistics.median(live_s) * 1e6
+    return out
 
 
 def cascade_throughput(
@@ -198,6 +212,15 @@ def markdown(r: dict[str, Any]) -> str:
         f"| (D3) λ before each request: best responses on the price grid, all rows at once "
         f"| {d['table_us']:.2f} |",
         f"| (D3) λ before each request: the pacing loop (price, choice, spend) | {d['loop_us']:.2f} |",
+        *(
+            [
+                f"| Allocator.choose_at, one row at a time: estimate, (D3) price, choice, spend "
+                f"(goal < {GOAL_US:g} µs: {'met' if d['choose_at_us'] < GOAL_US else 'not met'}) "
+                f"| {d['choose_at_us']:.2f} |"
+            ]
+            if "choose_at_us" in d
+            else []
+        ),
         "",
         "| end to end, per core | CPU s / request (chains) | decision µs | requests/s | / max chain "
         "| reward kept |",

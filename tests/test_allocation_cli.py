@@ -147,17 +147,55 @@ def test_the_allocator_round_trips_and_serves(
         table["chain"], back.choose_batch(x)
     )
     frame.to_csv(tmp_path / "rows.csv", index=False)
-    done = CliRunner().invoke(
-        app, ["allocate", "serve", "--model", str(path), "--requests", str(tmp_path / "rows.csv")]
-    )
+    serve = ["allocate", "serve", "--model", str(path), "--requests", str(tmp_path / "rows.csv")]
+    done = CliRunner().invoke(app, [*serve, "--no-pace"])
     assert done.exit_code == 0, done.output
     served = pd.read_csv(tmp_path / "rows.csv").pipe(lambda f: serve_table(back, f))
-    assert done.stdout.splitlines()[1] == f"r0,{served['chain'][0]},{served['chain_name'][0]}"
+    first = f"r0,{served['chain'][0]},{served['chain_name'][0]},{back.lam}"
+    assert done.stdout.splitlines()[1] == first
+    untimed = CliRunner().invoke(app, serve)  # the allocator paces by default: it needs request times
+    assert untimed.exit_code != 0 and "pacing needs a time column" in str(untimed.exception)
     lines = frame.head(3).to_json(orient="records", lines=True)
     done = CliRunner().invoke(app, ["allocate", "serve", "--model", str(path), "--lambda", "0"], input=lines)
     assert done.exit_code == 0 and len(done.stdout.splitlines()) == 4
+    assert done.stdout.splitlines()[1].endswith(",0.0")
     missing = CliRunner().invoke(app, ["allocate", "serve", "--model", str(path)], input='{"activity": 1}\n')
     assert missing.exit_code != 0 and "lack the feature columns depth" in str(missing.exception)
+
+
+def test_the_saved_allocator_paces_serving_as_the_replay_did(
+    tmp_path: Path, simulated: tuple[SimulationResult, list[ReplayTick]]
+) -> None:
+    """(D3) travels with the allocator: served the replayed day in time order, the loaded allocator
+    makes the replay's choices and spends each hour's budget as the replay did."""
+    result = simulated[0]
+    today = result.today
+    back = load_allocator(result.allocator.save(tmp_path / "a.npz"))
+    assert back.plan is not None and np.array_equal(back.plan.budgets, result.windows["budget"])
+    frame = pd.DataFrame(today.features, columns=list(today.feature_names)).assign(time=today.times)
+    shuffled = frame.sample(frac=1.0, random_state=0)  # served in time order, returned as given
+    table = serve_table(back, shuffled, paced=True)
+    assert table["request"].tolist() == list(range(len(frame)))
+    choices = np.empty(len(frame), dtype=np.int64)
+    choices[shuffled.index.to_numpy()] = table["chain"].to_numpy()
+    assert np.mean(choices == result.choices) > 0.99
+    served = back.pacer.spend if back.pacer is not None else None
+    assert served is not None and np.allclose(served / result.windows["spend"], 1.0, atol=0.02)
+    assert table["lambda"].nunique() > 10  # λ moves with the spend
+    frame.to_parquet(tmp_path / "day.parquet")
+    done = CliRunner().invoke(
+        app,
+        ["allocate", "serve", "--model", str(tmp_path / "a.npz"), "--requests", str(tmp_path / "day.parquet"),
+         "--out", str(tmp_path / "chains.csv")],
+    )  # fmt: skip
+    assert done.exit_code == 0, done.output
+    assert "λ by (D3) pacing" in done.stdout and "over the 24 windows with requests" in done.stdout
+    assert pd.read_csv(tmp_path / "chains.csv")["chain"].tolist() == choices.tolist()
+    bad = frame.assign(time=["x"] * len(frame))
+    with pytest.raises(InputError, match="time column has empty or non-numeric"):
+        serve_table(back, bad, paced=True)
+    with pytest.raises(InputError, match="no pacing plan"):
+        serve_table(Allocator(back.model, back.cost, 0.0, back.chains, back.feature_names), frame, paced=True)
 
 
 def test_a_corrupted_or_foreign_allocator_is_refused(

@@ -28,6 +28,7 @@ def test_a_tiny_run_reports_decisions_and_end_to_end_rows(tmp_path: Path) -> Non
     assert d["rows"] == 300 and d["choose_us"] > 0 and d["choose_batch_us"] > 0
     assert d["goal_met"] == (d["choose_us"] < 50) and len(d["rounds_us"]["choose"]) == 2
     assert d["table_us"] > 0 and d["loop_us"] > 0  # (D3)'s update before each request
+    assert d["choose_at_us"] > 0  # serving with the saved pacing plan, one request at a time
     rows = e["rows"]
     assert list(rows) == ["max chain", "greenflow, choose", "greenflow, choose_batch"]
     base = rows["max chain"]["requests_per_s"]
@@ -43,6 +44,7 @@ def test_a_tiny_run_reports_decisions_and_end_to_end_rows(tmp_path: Path) -> Non
     text = out.read_text()
     assert text.startswith("`python -m bench.allocation --requests 2000")
     assert "| greenflow, choose_batch |" in text and "computed from the outcomes' cpu_seconds" in text
+    assert "| Allocator.choose_at, one row at a time" in text
     assert "(D3) λ before each request" in text
     saved = json.loads(out.with_suffix(".json").read_text())
     assert saved["requests"] == 2000 and saved["source"] == "synthetic"

@@ -25,7 +25,7 @@ from numpy.typing import NDArray
 
 from consumers.allocation.config import BUDGET_SPLITS, DUAL_RULES, AllocationConfig
 from consumers.allocation.outcomes import ChainOutcomes
-from consumers.allocation.pacing import SpendCurve, choice_table, paced_run, window_demand
+from consumers.allocation.pacing import PacingPlan, SpendCurve, choice_table, paced_run, window_demand
 from consumers.allocation.policies import best_fixed, optimum, random_choices
 from consumers.allocation.primal_dual import StepHook, StreamRun, dynamic_run, solve_lambda, static_run
 from consumers.allocation.traffic import window_counts, window_index
@@ -85,16 +85,25 @@ def dual_run(
         return dynamic_run(
             pred, cost, t, budgets, lam, config.window_s, config.control_s, config.step_size, on_step=on_step
         )
-    key = f"pace:{truth}"
-    if key not in day.cache:  # the curve and the table do not depend on the budget: reused over the frontier
-        curve = SpendCurve.build(ref, cost)
-        day.cache[key] = (curve, choice_table(pred, cost, curve.grid))
-    curve, table = day.cache[key]
-    expected = window_counts(day.yesterday.times, config.window_s, len(budgets)).astype(float)
+    plan = pacing_plan(day, budgets, config, truth)
+    table = day.cache[f"pace:{truth}"][1]
     return paced_run(
-        pred, cost, t, budgets, curve, expected, config.window_s, config.control_s,
+        pred, cost, t, budgets, plan.curve, plan.expected, config.window_s, config.control_s,
         config.pace_prior, config.pace_margin, table, on_step,
     )  # fmt: skip
+
+
+def pacing_plan(day: Day, budgets: F64, config: AllocationConfig, truth: bool = False) -> PacingPlan:
+    """(D3)'s plan for the day: the spend curve of yesterday's predictions (true rewards with
+    ``truth``), the window ``budgets`` and yesterday's request counts per window as the forecast."""
+    pred, ref = (day.today.rewards, day.yesterday.rewards) if truth else (day.pred, day.pred_yesterday)
+    key = f"pace:{truth}"
+    if key not in day.cache:  # the curve and the table do not depend on the budget: reused over the frontier
+        curve = SpendCurve.build(ref, day.cost)
+        day.cache[key] = (curve, choice_table(pred, day.cost, curve.grid))
+    expected = window_counts(day.yesterday.times, config.window_s, len(budgets)).astype(float)
+    curve, b = day.cache[key][0], np.asarray(budgets, float)
+    return PacingPlan(curve, b, expected, config.window_s, config.pace_prior, config.pace_margin)
 
 
 def other_rule(config: AllocationConfig) -> str:

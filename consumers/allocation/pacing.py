@@ -27,6 +27,11 @@ today's, and ``z`` (``margin``) paces ahead by ``z`` standard deviations of the 
 up is not (nothing above ``λ = 0``), so the controller keeps a lead that shrinks as the window
 closes. A window whose requests want less than ``B_w`` at ``λ = 0`` gets ``λ = 0`` once ``ρ_w``
 shows it (b ≥ ρ_w(0)).
+
+:class:`Pacer` holds a day's state (spend, ``ρ_w``'s running sums) and prices one request at a
+time; :func:`paced_run` replays a day through it, and serving uses the same object
+(:meth:`.primal_dual.Allocator.choose_at`, with the :class:`PacingPlan` saved beside the
+allocator), so what the evaluation measures is what serving does.
 Shapes: ``pred`` [R, C], ``cost`` [C], ``times`` [R], budgets and expected counts [W], grid [G].
 """
 
@@ -72,9 +77,14 @@ class SpendCurve:
     def price(self, b: float, seen: F64 | None = None, n_seen: int = 0, prior: float = 0.0) -> float:
         """``λ = ρ_w⁻¹(b)`` (D3) with ``seen`` [G] this window's summed costs at each price."""
         rho = self.rho if seen is None or n_seen == 0 else (prior * self.rho + seen) / (prior + n_seen)
+        return self.invert(rho, b)
+
+    def invert(self, rho: F64, b: float) -> float:
+        """The smallest price of the grid's linear interpolation at which ``rho`` [G] (non-increasing)
+        falls to ``b``; 0 when ``b`` is at least ``rho[0]``."""
         if b >= rho[0]:
             return 0.0
-        i = int(np.searchsorted(-rho, -b, side="left"))
+        i = int(np.count_nonzero(rho > b))  # rho is non-increasing: the first index with rho <= b
         if i >= len(rho):
             return float(self.grid[-1])
         r0, r1 = float(rho[i - 1]), float(rho[i])
@@ -93,6 +103,77 @@ def choice_table(pred: F64, cost: F64, grid: F64) -> NDArray[np.int16]:
     return out
 
 
+@dataclass(frozen=True)
+class PacingPlan:
+    """What (D3) needs besides the predictions: ``curve`` (yesterday's ``ρ_ref``), per window
+    ``budgets`` and ``expected`` [W] (yesterday's request counts), ``window_s`` the window length,
+    ``prior`` (``κ``) and ``margin`` (``z``). Windows tile the UTC day from midnight."""
+
+    curve: SpendCurve
+    budgets: F64
+    expected: F64
+    window_s: float
+    prior: float = 100.0
+    margin: float = 2.0
+
+    def __post_init__(self) -> None:
+        if len(self.expected) != len(self.budgets):
+            raise InputError(
+                f"{len(self.expected)} expected counts for {len(self.budgets)} windows; give one per window"
+            )
+
+
+class Pacer:
+    """(D3) online, one request at a time, for serving: :meth:`price` before a request arriving at
+    ``offset`` seconds after the day's midnight, then :meth:`record` of the chain it was served and
+    of its best responses at every price of the grid (``[G]``, a row of :func:`choice_table`).
+    A window's spend and its requests' curve ``ρ_w`` start afresh when the first request of a later
+    window arrives; :func:`paced_run` replays a day through it."""
+
+    def __init__(self, plan: PacingPlan, cost: F64) -> None:
+        self.plan, self.cost = plan, np.asarray(cost, float)
+        self.spend = np.zeros(len(plan.budgets))
+        self.requests = np.zeros(len(plan.budgets), dtype=np.int64)
+        self.window, self.n_seen = -1, 0
+        self.seen = np.zeros(len(plan.curve.grid))
+        self._penalty = plan.curve.grid[:, None] * self.cost[None, :]  # [G, C]
+        self._gain, self._rho = np.empty_like(self._penalty), np.empty(len(plan.curve.grid))
+
+    def price(self, offset: float) -> float:
+        """``λ`` of (D3) for a request ``offset`` seconds into the day (module doc)."""
+        plan = self.plan
+        w = int(offset // plan.window_s)
+        if not 0 <= w < len(plan.budgets):
+            raise InputError(
+                f"a request at {offset:.0f} s is outside the {len(plan.budgets)} budget windows; "
+                "give a budget per window"
+            )
+        if w != self.window:
+            self.window, self.n_seen = w, 0
+            self.seen[:] = 0.0
+        t = offset - w * plan.window_s
+        rate_t = RATE_PRIOR * plan.window_s / max(float(plan.expected[w]), 1.0)
+        left = max((self.n_seen + RATE_PRIOR) / (t + rate_t) * (plan.window_s - t), 1.0)
+        b = (plan.budgets[w] - self.spend[w]) / left * (1.0 + plan.margin / np.sqrt(left))
+        if not self.n_seen:
+            return plan.curve.invert(plan.curve.rho, b)
+        rho = np.multiply(plan.curve.rho, plan.prior, out=self._rho)  # ρ_w, blended in place
+        rho += self.seen
+        rho /= plan.prior + self.n_seen
+        return plan.curve.invert(rho, b)
+
+    def record(self, chain: int, grid_choices: NDArray[np.int64] | NDArray[np.int16]) -> None:
+        """Charge the current window the cost of ``chain`` and add the request to ``ρ_w``."""
+        self.spend[self.window] += self.cost[chain]
+        self.requests[self.window] += 1
+        self.seen += self.cost.take(grid_choices)
+        self.n_seen += 1
+
+    def grid_choices(self, pred_row: F64) -> NDArray[np.int64]:
+        """[G] the best response (D1) of one request's predictions [C] at every price of the grid."""
+        return np.asarray(np.subtract(pred_row, self._penalty, out=self._gain).argmax(axis=1))
+
+
 def paced_run(
     pred: F64,
     cost: F64,
@@ -107,12 +188,12 @@ def paced_run(
     table: NDArray[np.int16] | None = None,
     on_step: StepHook | None = None,
 ) -> StreamRun:
-    """A day under (D1) with ``λ`` set by (D3) before every request; ``expected`` [W]: requests
-    forecast per window (yesterday's counts); ``table``: :func:`choice_table` of ``pred`` on
-    ``curve.grid`` (computed when not given; pass it to reuse over budgets); ``on_step`` is called
-    at the end of every ``control_s`` step, as by :func:`.primal_dual.dynamic_run`."""
-    if len(expected) != len(budgets):
-        raise InputError(f"{len(expected)} expected counts for {len(budgets)} windows; give one per window")
+    """A day under (D1) with ``λ`` set by (D3) (a :class:`Pacer`) before every request;
+    ``expected`` [W]: requests forecast per window (yesterday's counts); ``table``:
+    :func:`choice_table` of ``pred`` on ``curve.grid`` (computed when not given; pass it to reuse
+    over budgets); ``on_step`` is called at the end of every ``control_s`` step, as by
+    :func:`.primal_dual.dynamic_run`."""
+    pacer = Pacer(PacingPlan(curve, np.asarray(budgets, float), expected, window_s, prior, margin), cost)
     table = choice_table(pred, cost, curve.grid) if table is None else table
     steps = round(window_s / control_s)
     start = float(np.floor(times[0] / DAY_S) * DAY_S) if len(times) else 0.0
@@ -122,26 +203,17 @@ def paced_run(
     if len(times) and step_of[-1] >= n_steps:
         raise InputError(f"requests run past the {len(budgets)} budget windows; give a budget per window")
     bounds = np.searchsorted(step_of, np.arange(n_steps + 1))
-    choices, lams, spend = np.zeros(len(times), dtype=np.int64), np.zeros(len(times)), np.zeros(len(budgets))
-    seen, n_seen, lam = np.zeros(len(curve.grid)), 0, 0.0
+    choices, lams = np.zeros(len(times), dtype=np.int64), np.zeros(len(times))
+    lam = 0.0
     for k in range(n_steps):
-        w, pos = divmod(k, steps)
-        if pos == 0:
-            seen[:], n_seen = 0.0, 0
-        rate_t = RATE_PRIOR * window_s / max(float(expected[w]), 1.0)
         for i in range(int(bounds[k]), int(bounds[k + 1])):
-            t = offset[i] - w * window_s
-            left = max((n_seen + RATE_PRIOR) / (t + rate_t) * (window_s - t), 1.0)
-            b = (budgets[w] - spend[w]) / left * (1.0 + margin / np.sqrt(left))
-            lam = curve.price(b, seen, n_seen, prior)
+            lam = pacer.price(offset[i])
             j = int(np.argmax(pred[i] - lam * cost))
             choices[i], lams[i] = j, lam
-            spend[w] += cost[j]
-            seen += cost[table[i]]
-            n_seen += 1
+            pacer.record(j, table[i])
         if on_step is not None:
-            on_step(k, int(bounds[k + 1]), lam, spend)
-    return StreamRun(choices, lams, np.asarray(budgets, float), spend)
+            on_step(k, int(bounds[k + 1]), lam, pacer.spend)
+    return StreamRun(choices, lams, np.asarray(budgets, float), pacer.spend)
 
 
 def window_demand(pred: F64, cost: F64, times: F64, n_windows: int, window_s: float) -> F64:

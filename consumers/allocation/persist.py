@@ -9,8 +9,11 @@ estimator's MLP (``mlp`` kind: input standardisation ``mean``, ``std`` [F]; laye
 [C], ``λ``, the chains' names and the feature names. One ``.npz`` file (numpy, no pickle):
 
 - arrays ``mean``, ``std``, ``cost``, ``w0, b0, w1, b1, …`` (float64);
-- ``meta``: UTF-8 JSON bytes (format, ``λ``, scale, shift, chains, feature names, provenance:
-  code version and what the caller adds);
+- with a pacing plan (:class:`~.pacing.PacingPlan`, the rule (D3) that sets ``λ`` before every
+  request in serving): ``pace_grid``, ``pace_rho`` [G] (yesterday's spend curve), ``pace_budgets``,
+  ``pace_expected`` [W] (budget and forecast requests per window);
+- ``meta``: UTF-8 JSON bytes (format, ``λ``, scale, shift, chains, feature names, the plan's window
+  length, ``κ`` and ``z``, provenance: code version and what the caller adds);
 - ``sha256``: the hash of ``meta`` and of every array's name, dtype, shape and bytes, checked on
   loading, so an altered or truncated file is a one-line :class:`~graph.errors.InputError`.
 
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from graph import files
 from graph.errors import InputError
@@ -52,6 +56,11 @@ def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] 
     arrays = {"mean": st["mean"], "std": st["std"], "cost": allocator.cost}
     for i, (w, b) in enumerate(st["layers"]):
         arrays[f"w{i}"], arrays[f"b{i}"] = w, b
+    plan = allocator.plan
+    pacing = None if plan is None else {"window_s": plan.window_s, "prior": plan.prior, "margin": plan.margin}
+    if plan is not None:
+        arrays |= {"pace_grid": plan.curve.grid, "pace_rho": plan.curve.rho}
+        arrays |= {"pace_budgets": plan.budgets, "pace_expected": plan.expected}
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
     meta = {
         "format": FORMAT,
@@ -61,6 +70,7 @@ def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] 
         "layers": len(st["layers"]),
         "chains": [c.name for c in allocator.chains],
         "feature_names": list(allocator.feature_names),
+        "pacing": pacing,
         "info": {"code_version": code_version(), **(info or {})},
     }
     raw = json.dumps(meta, sort_keys=True, default=str).encode()
@@ -73,6 +83,7 @@ def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] 
 def load_allocator(path: str | Path) -> Allocator:
     """Read what :func:`save_allocator` wrote, hash checked; anything else is a one-line error."""
     from consumers.allocation.outcomes import Chain
+    from consumers.allocation.pacing import PacingPlan, SpendCurve
     from consumers.allocation.primal_dual import Allocator
     from consumers.allocation.reward import RewardModel
 
@@ -100,20 +111,35 @@ def load_allocator(path: str | Path) -> Allocator:
     state = {"mean": arrays["mean"], "std": arrays["std"], "layers": layers}
     state |= {"scale": meta["scale"], "shift": meta["shift"]}
     model = RewardModel("mlp", len(chains), state)
-    return Allocator(model, arrays["cost"], meta["lam"], chains, tuple(meta["feature_names"]))
+    allocator = Allocator(model, arrays["cost"], meta["lam"], chains, tuple(meta["feature_names"]))
+    if meta.get("pacing"):
+        curve = SpendCurve(arrays["pace_grid"], arrays["pace_rho"])
+        budgets, expected = arrays["pace_budgets"], arrays["pace_expected"]
+        allocator.pace(PacingPlan(curve, budgets, expected, **meta["pacing"]))
+    return allocator
 
 
-def serve_table(allocator: Allocator, requests: pd.DataFrame, id_column: str = "request") -> pd.DataFrame:
+def serve_table(
+    allocator: Allocator, requests: pd.DataFrame, id_column: str = "request", paced: bool = False
+) -> pd.DataFrame:
     """One row per request of ``requests`` (its feature columns by name; ``id_column`` when there,
-    else the row number): ``request``, ``chain`` (index) and ``chain_name``, by (D1) at the
-    allocator's ``λ``."""
+    else the row number): ``request``, ``chain`` (index), ``chain_name`` and ``lambda``, by (D1) at
+    the allocator's ``λ``, or with ``paced`` at the ``λ`` its pacing plan (D3) sets before each
+    request: the requests are then served in the order of their ``time`` column (seconds; Unix
+    time or seconds of the day, UTC), each day's windows starting with nothing spent, and the rows
+    come back in the order given."""
     names = list(allocator.feature_names or ())
     missing = [n for n in names if n not in requests.columns]
     if missing:
         raise InputError(
             f"the requests lack the feature columns {', '.join(missing)}; give every one of {names}"
         )
-    choice = allocator.choose_batch(requests[names].to_numpy(float)) if len(requests) else np.zeros(0, int)
+    x = requests[names].to_numpy(float)
+    lams = np.full(len(requests), allocator.lam)
+    if not paced:
+        choice = allocator.choose_batch(x) if len(requests) else np.zeros(0, int)
+    else:
+        choice, lams = _paced_choices(allocator, x, requests)
     ids = requests[id_column].astype(str) if id_column in requests else pd.Series(range(len(requests)))
     chains = allocator.chains or ()
     return pd.DataFrame(
@@ -121,5 +147,49 @@ def serve_table(allocator: Allocator, requests: pd.DataFrame, id_column: str = "
             "request": ids.to_numpy(),
             "chain": choice,
             "chain_name": [chains[j].name if chains else "" for j in choice],
+            "lambda": lams,
+        }
+    )
+
+
+def _paced_choices(
+    allocator: Allocator, x: NDArray[np.float64], requests: pd.DataFrame
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    from consumers.allocation.traffic import DAY_S
+
+    if allocator.plan is None:
+        raise InputError(
+            "this allocator has no pacing plan; save one with mokg allocate simulate --save-allocator, "
+            "or serve at a fixed λ with --lambda"
+        )
+    if "time" not in requests.columns:
+        raise InputError("pacing needs a time column (seconds, Unix or of the day); add it or give --lambda")
+    t = pd.to_numeric(requests["time"], errors="coerce").to_numpy(float)
+    if not np.all(np.isfinite(t)):
+        raise InputError("the time column has empty or non-numeric values; give seconds for every request")
+    choice, lams = np.zeros(len(t), dtype=np.int64), np.zeros(len(t))
+    day = None
+    for i in np.argsort(t, kind="stable"):
+        d, offset = divmod(float(t[i]), DAY_S)
+        if d != day:
+            allocator.pace(allocator.plan)
+            day = d
+        choice[i] = allocator.choose_at(x[i], offset)
+        lams[i] = allocator.lam
+    return choice, lams
+
+
+def pacing_windows(allocator: Allocator) -> pd.DataFrame:
+    """The last day served by (D3): per window its requests, budget, spend and their ratio."""
+    if allocator.pacer is None or allocator.plan is None:
+        raise InputError("this allocator has no pacing plan")
+    plan, spend = allocator.plan, allocator.pacer.spend
+    return pd.DataFrame(
+        {
+            "window": np.arange(len(plan.budgets)),
+            "requests": allocator.pacer.requests,
+            "budget": plan.budgets,
+            "spend": spend,
+            "ratio": spend / np.where(plan.budgets > 0, plan.budgets, np.nan),
         }
     )

@@ -30,7 +30,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -39,6 +39,9 @@ from consumers.allocation.outcomes import Chain
 from consumers.allocation.reward import RewardModel
 from consumers.allocation.traffic import DAY_S, window_index
 from graph.errors import InputError
+
+if TYPE_CHECKING:
+    from consumers.allocation.pacing import Pacer, PacingPlan
 
 F64 = NDArray[np.float64]
 StepHook = Callable[[int, int, float, F64], None]
@@ -131,12 +134,14 @@ def dynamic_run(
 
 class Allocator:
     """Serving: ``choose(features_row) -> chain index`` by (D1) with the current ``λ`` (set it with
-    :meth:`set_lambda` after each control step). The estimator's MLP weights are held as arrays,
-    so a decision is a few small matrix products.
+    :meth:`set_lambda` after each control step), or :meth:`choose_at` with ``λ`` set by the pacing
+    rule (D3) before each request (after :meth:`pace`). The estimator's MLP weights are held as
+    arrays, so a decision is a few small matrix products.
 
     ``chains`` [C] and ``feature_names`` [F] (optional) name what the indices and the columns of a
-    features row mean; they travel with :meth:`save` (:mod:`.persist`), and :meth:`chain` needs
-    ``chains``. :meth:`choose_batch` decides ``[R, F]`` rows at once (the same (D1), vectorised)."""
+    features row mean; they travel with :meth:`save` (:mod:`.persist`), as does the pacing plan,
+    and :meth:`chain` needs ``chains``. :meth:`choose_batch` decides ``[R, F]`` rows at once (the
+    same (D1), vectorised)."""
 
     def __init__(
         self,
@@ -150,6 +155,8 @@ class Allocator:
         if chains is not None and len(chains) != len(self.cost):
             raise InputError(f"{len(chains)} chains for {len(self.cost)} costs; give one cost per chain")
         self.chains, self.feature_names = chains, feature_names
+        self.plan: PacingPlan | None = None
+        self.pacer: Pacer | None = None
         self.set_lambda(lam)
         if model.kind == "mlp":
             st = model.state
@@ -161,14 +168,35 @@ class Allocator:
         self.lam = float(lam)
         self._penalty = self.lam * self.cost
 
-    def choose(self, features_row: F64) -> int:
+    def predict_row(self, features_row: F64) -> F64:
+        """[C] the estimated reward of every chain for one request."""
         if self.model.kind != "mlp":
-            return int(np.argmax(self.model.predict_row(features_row) - self._penalty))
+            return np.asarray(self.model.predict_row(features_row), float)
         h = (features_row - self._mean) / self._std
         for w, b in self._layers[:-1]:
             h = np.maximum(h @ w + b, 0.0)
         w, b = self._layers[-1]
-        return int(np.argmax((h @ w + b) * self._scale + self._shift - self._penalty))
+        return np.asarray((h @ w + b) * self._scale + self._shift)
+
+    def choose(self, features_row: F64) -> int:
+        return int(np.argmax(self.predict_row(features_row) - self._penalty))
+
+    def pace(self, plan: PacingPlan) -> None:
+        """Serve by (D3) from now on: a fresh :class:`~.pacing.Pacer` of ``plan`` (nothing spent)."""
+        from consumers.allocation.pacing import Pacer
+
+        self.plan, self.pacer = plan, Pacer(plan, self.cost)
+
+    def choose_at(self, features_row: F64, offset: float) -> int:
+        """(D1) at the ``λ`` that (D3) sets for a request ``offset`` seconds after the day's
+        midnight (requests in time order); the choice is charged to the window's budget."""
+        if self.pacer is None:
+            raise InputError("this allocator has no pacing plan; save it with mokg allocate simulate (D3)")
+        pred = self.predict_row(features_row)
+        self.set_lambda(self.pacer.price(offset))
+        j = int(np.argmax(pred - self._penalty))
+        self.pacer.record(j, self.pacer.grid_choices(pred))
+        return j
 
     def choose_batch(self, features: F64) -> NDArray[np.int64]:
         """[R] (D1) for the rows of ``features`` [R, F] at the current ``λ``."""

@@ -15,7 +15,9 @@ budget so far — past windows' budgets plus the elapsed share of the current on
 ends with per window ``[W]`` requests, budget, spend, mean and final ``λ`` and true reward, and the
 totals: reward, spend, and the reward's share of the most expensive chain's. The allocator at the
 day's last ``λ`` ((D3): the median ``λ`` of the last window, whose final requests are priced for
-its end game) comes with the result (:meth:`.primal_dual.Allocator.save` for serving).
+its end game) comes with the result (:meth:`.primal_dual.Allocator.save` for serving), and with
+(D3) its pacing plan (yesterday's spend curve, the window budgets and yesterday's counts), so that
+serving sets ``λ`` before every request as the replay did.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from consumers.allocation.config import AllocationConfig
-from consumers.allocation.evaluate import Day, dual_run, window_budgets
+from consumers.allocation.evaluate import Day, dual_run, pacing_plan, window_budgets
 from consumers.allocation.outcomes import ChainOutcomes
 from consumers.allocation.primal_dual import Allocator, solve_lambda
 from consumers.allocation.run import prepare
@@ -159,6 +161,8 @@ def run_simulation(
         last = window_index(today.times, config.window_s)
         lam_end = float(np.median(run.lam[last == last[-1]]))
     allocator = Allocator(model, cost, lam_end, today.chains, today.feature_names)
+    if config.dual_rule == "pace":  # serving sets λ by (D3) too: the plan travels with the allocator
+        allocator.pace(pacing_plan(day, budgets, config))
     windows = _windows(today, run.choices, run.lam, budgets, run.spend, config.window_s)
     summary = _summary(day, request, run.choices, budgets, lam_ref, lam_end)
     return SimulationResult(windows, summary, run.choices, allocator, today)

@@ -364,21 +364,30 @@ def serve(
     requests: Annotated[
         str,
         typer.Option(
-            help="Request rows with the allocator's feature columns (and an optional request id column): "
-            "a .parquet or .csv file, or - for JSON lines on stdin."
+            help="Request rows with the allocator's feature columns (and an optional request id column; "
+            "a time column in seconds when pacing): a .parquet or .csv file, or - for JSON lines on stdin."
         ),
     ] = "-",
-    lam: Annotated[
-        float | None, typer.Option("--lambda", help="Serve at this λ instead of the saved one.")
-    ] = None,
+    lam: Annotated[float | None, typer.Option("--lambda", help="Serve at this fixed λ (no pacing).")] = None,
+    pace: Annotated[
+        bool,
+        typer.Option(
+            help="Set λ before every request by the pacing rule (D3) against the saved window budgets "
+            "(the default when the allocator carries a pacing plan); --no-pace serves at the saved λ."
+        ),
+    ] = True,
     out: Annotated[Path | None, typer.Option(help="Write the CSV here instead of stdout.")] = None,
 ) -> None:
     """Choose a chain per request by (D1), argmax_j (estimated reward − λ·cost): CSV of request,
-    chain (index) and chain_name. From Python: load_allocator(path).choose(features_row).
+    chain (index), chain_name and the λ it was chosen at. An allocator saved from a (D3) replay
+    paces: requests are served in time order and λ follows each window's spend against its budget
+    (with --out, the spend per window is printed). From Python: load_allocator(path).choose(row)
+    at a fixed λ, or .choose_at(row, seconds_after_midnight) paced.
 
-    Example: mokg allocate serve --model /tmp/alloc.npz --requests rows.parquet
+    Examples: mokg allocate serve --model /tmp/alloc.npz --requests rows.parquet --out chains.csv;
+    mokg allocate serve --model /tmp/alloc.npz --requests rows.parquet --lambda 0.5
     """
-    from consumers.allocation.persist import load_allocator, serve_table
+    from consumers.allocation.persist import load_allocator, pacing_windows, serve_table
     from graph import files
 
     allocator = load_allocator(model)
@@ -386,13 +395,22 @@ def serve(
         if lam < 0:
             raise InputError(f"--lambda must be non-negative, got {lam}")
         allocator.set_lambda(lam)
+    paced = pace and lam is None and allocator.plan is not None
     frame = read_requests(requests)
-    table = serve_table(allocator, frame)
+    table = serve_table(allocator, frame, paced=paced)
     if out is None:
         typer.echo(table.to_csv(index=False), nl=False)
-    else:
-        files.write_csv(out, table)
-        typer.echo(f"wrote {out} ({len(table):,} requests)")
+        return
+    files.write_csv(out, table)
+    how = "λ by (D3) pacing" if paced else f"λ {allocator.lam:.4g}"
+    typer.echo(f"wrote {out} ({len(table):,} requests; {how})")
+    if paced and len(table):
+        w = pacing_windows(allocator)
+        w = w[(w["budget"] > 0) & (w["requests"] > 0)]
+        typer.echo(
+            f"last day: spend / budget {w['ratio'].min():.1%} to {w['ratio'].max():.1%} over the "
+            f"{len(w)} windows with requests; in all {w['spend'].sum() / w['budget'].sum():.1%}"
+        )
 
 
 def read_requests(source: str) -> pd.DataFrame:
