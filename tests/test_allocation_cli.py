@@ -75,7 +75,7 @@ def test_the_replay_is_greenflows_policy_and_spends_the_budget(
 def test_simulate_prints_windows_and_totals_and_writes_its_files(tmp_path: Path) -> None:
     out = tmp_path / "sim"
     args = ["allocate", "simulate", "--budget", "0.6", "--requests", "3000", "--out", str(out)]
-    done = CliRunner().invoke(app, [*args, "--save-allocator", str(out / "alloc.npz")])
+    done = CliRunner().invoke(app, [*args, "--pacing", "bursty", "--save-allocator", str(out / "alloc.npz")])
     assert done.exit_code == 0, done.output
     lines = done.stdout.splitlines()
     assert lines[0].startswith("`mokg allocate simulate --budget 0.6 --traffic synthetic --requests 3000")
@@ -91,7 +91,10 @@ def test_simulate_prints_windows_and_totals_and_writes_its_files(tmp_path: Path)
     summary = json.loads((out / "simulate_synthetic.json").read_text())
     assert len(windows) == 24 and summary["spend"] == pytest.approx(windows["spend"].sum())
     assert summary["budget_share"] == 0.6 and summary["command"] == lines[0].strip("`")
-    assert load_allocator(out / "alloc.npz").lam == pytest.approx(summary["lam_end"])
+    back = load_allocator(out / "alloc.npz")
+    assert back.lam == pytest.approx(summary["lam_end"]) and "--pacing bursty" in lines[0]
+    assert back.plan is not None and back.plan.window_rho is not None and back.plan.dispersion >= 1
+    assert summary["config"]["pace_window_prior"] == 30.0
     assert not list(out.glob("*.tmp*"))
 
 
@@ -119,6 +122,7 @@ def test_simulate_reads_saved_outcomes(tmp_path: Path) -> None:
         (["--budget", "0.6", "--traffic", "mars"], "unknown --traffic 'mars'"),
         (["--budget", "0.6", "--control-s", "7"], "must divide window_s"),
         (["--budget", "0.6", "--estimator", "hgb", "--save-allocator", "a.npz"], "needs --estimator mlp"),
+        (["--budget", "0.6", "--pacing", "smooth"], "unknown --pacing 'smooth'; choose from plain, bursty"),
     ],
 )
 def test_simulate_refuses_bad_input_in_one_line(args: list[str], message: str) -> None:

@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from consumers.allocation.outcomes import ChainOutcomes
-from consumers.allocation.pacing import SpendCurve, paced_run, window_demand
+from consumers.allocation.pacing import (
+    PacingPlan,
+    SpendCurve,
+    dispersion,
+    paced_run,
+    run_plan,
+    window_curves,
+    window_demand,
+)
 from consumers.allocation.primal_dual import best_response, dynamic_run, solve_lambda
 from consumers.allocation.synthetic import synthetic_outcomes
 from consumers.allocation.traffic import arrival_times, window_counts, window_index
@@ -122,3 +130,29 @@ def test_on_lumpy_quiet_traffic_pacing_adheres_where_the_step_rule_does_not() ->
     dev = np.abs(step.spend / cap - 1)
     assert np.mean(pace <= 0.02) >= 0.9 and np.mean(dev <= 0.02) < 0.7, (pace, dev)
     assert pace.mean() < 0.5 * dev.mean()
+
+
+def test_the_bursty_variant_reads_dispersion_and_a_curve_per_window(yesterday: ChainOutcomes) -> None:
+    """(D3)'s ``bursty`` pieces: the index of dispersion is ~1 for Poisson arrivals and grows when
+    each arrival brings a burst; the per-window curve is the window's own mean shrunk toward the
+    day's, and the day's where yesterday had no request."""
+    poisson = arrival_times(20_000, 3, np.full(24, 1 / 24))
+    assert 0.999 <= dispersion(poisson, 3600) < 1.3
+    rng = np.random.default_rng(0)
+    bursts = np.concatenate([s + rng.uniform(0, 60, 10) for s in poisson[:2_000]]) % 86_400
+    assert dispersion(bursts, 3600) > 5
+    cost, ref, t = yesterday.cost(), yesterday.rewards, yesterday.times
+    curve = SpendCurve.build(ref, cost)
+    quiet = window_index(t, 3600) != QUIET
+    per = window_curves(curve, ref[quiet], cost, t[quiet], 24, 3600, shrink=1e-9)
+    w0 = window_index(t, 3600) == 0
+    own = cost[best_response(ref[w0], cost, float(curve.grid[10]))].mean()
+    assert per[0, 10] == pytest.approx(own, rel=1e-6) and np.allclose(per[QUIET], curve.rho)
+    assert np.all(np.diff(per, axis=1) <= 0)
+    budgets = np.full(24, 0.5 * cost.max() * len(t) / 24)
+    expected = window_counts(t, 3600, 24).astype(float)
+    plan = PacingPlan(curve, budgets, expected, 3600, window_rho=per, dispersion=3.0)
+    run = run_plan(ref, cost, t, plan, 60)
+    assert np.all(np.abs(run.spend / budgets - 1) <= 0.02)  # a stationary stream is still held
+    with pytest.raises(InputError, match=r"window_rho is \[W, G\]"):
+        PacingPlan(curve, budgets, expected, 3600, window_rho=per[:3])

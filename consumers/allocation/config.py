@@ -9,6 +9,18 @@ from typing import Any
 
 from graph.errors import InputError
 
+PACE_RATE_PRIOR = 30.0
+"""``a`` of (D3) (:mod:`.pacing`): yesterday's arrival rate counts as this many requests (times the
+dispersion of arrivals, when the plan has one)."""
+
+PACINGS: dict[str, dict[str, float | None]] = {
+    "plain": {"pace_window_prior": None, "pace_dispersion_bin_s": None},
+    "bursty": {"pace_window_prior": 30.0, "pace_dispersion_bin_s": 300.0},
+}
+"""(D3)'s variants by name (``--pacing``): ``plain`` (a day-wide reference curve, Poisson arrivals)
+and ``bursty`` (yesterday's curve per window, shrunk by 30 requests; the dispersion of 5-minute
+counts), measured in docs/allocation.md."""
+
 ESTIMATORS = ("mlp", "hgb")
 COST_UNITS = ("flops", "cpu_seconds")
 BUDGET_SPLITS = ("traffic", "forecast", "flat")
@@ -107,6 +119,14 @@ class AllocationConfig:
             requests.
         pace_margin: ``z`` of (D3): the lead kept, in standard deviations of the remaining
             request count.
+        pace_rate_prior: ``a`` of (D3): yesterday's arrival rate for the window counts as this
+            many requests (times the dispersion) against the rate seen so far.
+        pace_window_prior: (D3)'s reference curve per window: yesterday's requests of the same
+            window, shrunk toward the whole day's curve by this many requests (None: the day's
+            curve for every window).
+        pace_dispersion_bin_s: (D3) scales ``a`` and the lead's variance by the index of
+            dispersion of yesterday's arrivals counted in bins of this many seconds (bursty traffic
+            makes the rate seen so far a noisier forecast); None: Poisson arrivals (1).
         budget_split: the day's budget per window ∝ the window's ``traffic`` (a perfect traffic
             forecast), ∝ yesterday's traffic (``forecast``: misses today's campaign) or ``flat``.
         explore_share: when no separate "yesterday" is given, this share of the requests (drawn at
@@ -127,6 +147,9 @@ class AllocationConfig:
     step_size: float = 0.5
     pace_prior: float = 100.0
     pace_margin: float = 2.0
+    pace_rate_prior: float = PACE_RATE_PRIOR
+    pace_window_prior: float | None = None
+    pace_dispersion_bin_s: float | None = None
     budget_split: str = "traffic"
     explore_share: float = 0.5
     log: str = "random"
@@ -156,6 +179,15 @@ class AllocationConfig:
             raise InputError(
                 f"pace_prior must be positive and pace_margin non-negative, got {self.pace_prior}, "
                 f"{self.pace_margin}"
+            )
+        if self.pace_dispersion_bin_s is not None and not 0 < self.pace_dispersion_bin_s < self.window_s:
+            raise InputError(
+                f"pace_dispersion_bin_s must lie in (0, window_s), got {self.pace_dispersion_bin_s}"
+            )
+        if self.pace_rate_prior <= 0 or (self.pace_window_prior is not None and self.pace_window_prior <= 0):
+            raise InputError(
+                f"pace_rate_prior must be positive and pace_window_prior positive (or None), got "
+                f"{self.pace_rate_prior}, {self.pace_window_prior}"
             )
         if self.log not in LOGS:
             raise InputError(f"unknown exploration log {self.log!r}; choose from {', '.join(LOGS)}")

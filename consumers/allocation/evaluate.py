@@ -25,7 +25,15 @@ from numpy.typing import NDArray
 
 from consumers.allocation.config import BUDGET_SPLITS, DUAL_RULES, AllocationConfig
 from consumers.allocation.outcomes import ChainOutcomes
-from consumers.allocation.pacing import PacingPlan, SpendCurve, choice_table, paced_run, window_demand
+from consumers.allocation.pacing import (
+    PacingPlan,
+    SpendCurve,
+    choice_table,
+    dispersion,
+    run_plan,
+    window_curves,
+    window_demand,
+)
 from consumers.allocation.policies import best_fixed, optimum, random_choices
 from consumers.allocation.primal_dual import StepHook, StreamRun, dynamic_run, solve_lambda, static_run
 from consumers.allocation.traffic import window_counts, window_index
@@ -87,15 +95,14 @@ def dual_run(
         )
     plan = pacing_plan(day, budgets, config, truth)
     table = day.cache[f"pace:{truth}"][1]
-    return paced_run(
-        pred, cost, t, budgets, plan.curve, plan.expected, config.window_s, config.control_s,
-        config.pace_prior, config.pace_margin, table, on_step,
-    )  # fmt: skip
+    return run_plan(pred, cost, t, plan, config.control_s, table, on_step)
 
 
 def pacing_plan(day: Day, budgets: F64, config: AllocationConfig, truth: bool = False) -> PacingPlan:
     """(D3)'s plan for the day: the spend curve of yesterday's predictions (true rewards with
-    ``truth``), the window ``budgets`` and yesterday's request counts per window as the forecast."""
+    ``truth``) for the day and, with ``pace_window_prior``, per window; the window ``budgets``,
+    yesterday's request counts per window as the forecast and, with ``pace_dispersion_bin_s``, the
+    dispersion of yesterday's arrivals."""
     pred, ref = (day.today.rewards, day.yesterday.rewards) if truth else (day.pred, day.pred_yesterday)
     key = f"pace:{truth}"
     if key not in day.cache:  # the curve and the table do not depend on the budget: reused over the frontier
@@ -103,7 +110,20 @@ def pacing_plan(day: Day, budgets: F64, config: AllocationConfig, truth: bool = 
         day.cache[key] = (curve, choice_table(pred, day.cost, curve.grid))
     expected = window_counts(day.yesterday.times, config.window_s, len(budgets)).astype(float)
     curve, b = day.cache[key][0], np.asarray(budgets, float)
-    return PacingPlan(curve, b, expected, config.window_s, config.pace_prior, config.pace_margin)
+    per_window = None
+    if config.pace_window_prior is not None:
+        wkey = f"pace-windows:{truth}:{len(b)}:{config.window_s}:{config.pace_window_prior}"
+        if wkey not in day.cache:
+            day.cache[wkey] = window_curves(
+                curve, ref, day.cost, day.yesterday.times, len(b), config.window_s, config.pace_window_prior
+            )
+        per_window = day.cache[wkey]
+    bin_s = config.pace_dispersion_bin_s
+    spread = 1.0 if bin_s is None else dispersion(day.yesterday.times, config.window_s, bin_s)
+    return PacingPlan(
+        curve, b, expected, config.window_s, config.pace_prior, config.pace_margin, per_window,
+        config.pace_rate_prior, spread,
+    )  # fmt: skip
 
 
 def other_rule(config: AllocationConfig) -> str:

@@ -78,8 +78,11 @@ def replay_outcomes(replay: Replay, config: CascadeConfig, horizon: int = 10) ->
     positives = _positives(r, rows, horizon, n_items)
 
     def reward(sl: slice, shown: np.ndarray) -> np.ndarray:
-        keys = (np.arange(sl.start, sl.start + len(shown))[:, None] * n_items + shown).ravel()
-        hits: np.ndarray = np.isin(keys, positives).reshape(shown.shape).sum(1).astype(float)
+        keys = np.arange(sl.start, sl.start + len(shown))[:, None] * n_items + shown
+        if not len(positives):
+            return np.zeros(len(shown))
+        at = np.minimum(np.searchsorted(positives, keys), len(positives) - 1)  # positives are sorted
+        hits: np.ndarray = (positives[at] == keys).sum(1).astype(float)
         return hits
 
     chains, cascade = config.chains(), replay.cascade

@@ -11,9 +11,10 @@ estimator's MLP (``mlp`` kind: input standardisation ``mean``, ``std`` [F]; laye
 - arrays ``mean``, ``std``, ``cost``, ``w0, b0, w1, b1, …`` (float64);
 - with a pacing plan (:class:`~.pacing.PacingPlan`, the rule (D3) that sets ``λ`` before every
   request in serving): ``pace_grid``, ``pace_rho`` [G] (yesterday's spend curve), ``pace_budgets``,
-  ``pace_expected`` [W] (budget and forecast requests per window);
+  ``pace_expected`` [W] (budget and forecast requests per window) and, when the plan has them,
+  ``pace_window_rho`` [W, G] (yesterday's curve per window);
 - ``meta``: UTF-8 JSON bytes (format, ``λ``, scale, shift, chains, feature names, the plan's window
-  length, ``κ`` and ``z``, provenance: code version and what the caller adds);
+  length, ``κ``, ``z``, ``a`` and ``D``, provenance: code version and what the caller adds);
 - ``sha256``: the hash of ``meta`` and of every array's name, dtype, shape and bytes, checked on
   loading, so an altered or truncated file is a one-line :class:`~graph.errors.InputError`.
 
@@ -57,10 +58,14 @@ def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] 
     for i, (w, b) in enumerate(st["layers"]):
         arrays[f"w{i}"], arrays[f"b{i}"] = w, b
     plan = allocator.plan
-    pacing = None if plan is None else {"window_s": plan.window_s, "prior": plan.prior, "margin": plan.margin}
+    pacing = None
     if plan is not None:
+        pacing = {"window_s": plan.window_s, "prior": plan.prior, "margin": plan.margin}
+        pacing |= {"rate_prior": plan.rate_prior, "dispersion": plan.dispersion}
         arrays |= {"pace_grid": plan.curve.grid, "pace_rho": plan.curve.rho}
         arrays |= {"pace_budgets": plan.budgets, "pace_expected": plan.expected}
+        if plan.window_rho is not None:
+            arrays["pace_window_rho"] = plan.window_rho
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
     meta = {
         "format": FORMAT,
@@ -115,7 +120,8 @@ def load_allocator(path: str | Path) -> Allocator:
     if meta.get("pacing"):
         curve = SpendCurve(arrays["pace_grid"], arrays["pace_rho"])
         budgets, expected = arrays["pace_budgets"], arrays["pace_expected"]
-        allocator.pace(PacingPlan(curve, budgets, expected, **meta["pacing"]))
+        window_rho = arrays.get("pace_window_rho")
+        allocator.pace(PacingPlan(curve, budgets, expected, window_rho=window_rho, **meta["pacing"]))
     return allocator
 
 

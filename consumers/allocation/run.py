@@ -40,10 +40,14 @@ from graph.progress import StageProgress
 def command_line(config: AllocationConfig, source: str) -> str:
     """The ``mokg eval allocation`` call that makes these results (``source``: ``--traffic X`` or
     ``--outcomes DIR``, with what else chose the requests)."""
+    from consumers.allocation.config import PACINGS
+
+    fields = {k: getattr(config, k) for k in ("pace_window_prior", "pace_dispersion_bin_s")}
+    pacing = next((name for name, v in PACINGS.items() if v == fields), "custom")
     return (
         f"mokg eval allocation {source} --budget-saving {config.budget_saving} --cost {config.cost_unit} "
-        f"--budget-split {config.budget_split} --estimator {config.reward.kind} --log {config.log} "
-        f"--seed {config.seed}"
+        f"--budget-split {config.budget_split} --estimator {config.reward.kind} --pacing {pacing} "
+        f"--log {config.log} --seed {config.seed}"
     )
 
 

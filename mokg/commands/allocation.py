@@ -40,6 +40,14 @@ RequestsOpt = Annotated[
     ),
 ]
 CostOpt = Annotated[str, typer.Option(help="Cost unit: flops or cpu_seconds.")]
+PacingOpt = Annotated[
+    str,
+    typer.Option(
+        help="The pacing rule's (D3) variant: plain (the day's spend curve for every hour, Poisson "
+        "arrivals) or bursty (yesterday's curve per hour, and the dispersion of arrivals widening the "
+        "rate prior and the lead; for traffic that comes in bursts, as MovieLens-1M's)."
+    ),
+]
 ExploreOpt = Annotated[
     float,
     typer.Option(help="With --outcomes, world or movielens: the share of requests that is yesterday's log."),
@@ -108,14 +116,23 @@ def load_traffic(
 
 
 def _config(
-    cost: str, budget_split: str, explore_share: float, estimator: str, seed: int, **more: Any
+    cost: str,
+    budget_split: str,
+    explore_share: float,
+    estimator: str,
+    seed: int,
+    pacing: str = "plain",
+    **more: Any,
 ) -> AllocationConfig:
     """The options every allocation command shares, as an :class:`AllocationConfig` (``more``: its
     other fields)."""
-    from consumers.allocation.config import AllocationConfig, RewardConfig
+    from consumers.allocation.config import PACINGS, AllocationConfig, RewardConfig
 
+    if pacing not in PACINGS:
+        raise InputError(f"unknown --pacing {pacing!r}; choose from {', '.join(PACINGS)}")
     reward = RewardConfig(kind=estimator, seed=seed)
     return AllocationConfig(
+        **PACINGS[pacing],  # type: ignore[arg-type]
         cost_unit=cost,
         budget_split=budget_split,
         explore_share=explore_share,
@@ -162,6 +179,7 @@ def eval_allocation(
         ),
     ] = "traffic",
     estimator: Annotated[str, typer.Option(help="Reward estimator: mlp or hgb.")] = "mlp",
+    pacing: PacingOpt = "plain",
     explore_share: ExploreOpt = 0.5,
     log: Annotated[
         str,
@@ -192,7 +210,9 @@ def eval_allocation(
     mokg eval allocation --traffic world --world mokg-data/world-demo --cascade quick --out results/
     """
     _check_requests(requests, threads)
-    config = _config(cost, budget_split, explore_share, estimator, seed, budget_saving=budget_saving, log=log)
+    config = _config(
+        cost, budget_split, explore_share, estimator, seed, pacing, budget_saving=budget_saving, log=log
+    )
     import torch
 
     from consumers.allocation.run import run, write_results
@@ -244,6 +264,7 @@ def simulate(
     estimator: Annotated[
         str, typer.Option(help="Reward estimator: mlp or hgb (only mlp can be saved).")
     ] = "mlp",
+    pacing: PacingOpt = "plain",
     explore_share: ExploreOpt = 0.5,
     seed: Annotated[int, typer.Option(help="Seeds the traffic, the exploration log and the estimator.")] = 0,
     out: Annotated[
@@ -269,7 +290,7 @@ def simulate(
     from consumers.allocation.simulate import SimulationRequest
 
     timing = {"window_s": window_s, "control_s": control_s, "step_size": step_size}
-    config = _config(cost, budget_split, explore_share, estimator, seed, **timing)
+    config = _config(cost, budget_split, explore_share, estimator, seed, pacing, **timing)
     SimulationRequest(budget, config)  # checks --budget before any work
     if save_allocator is not None and estimator != "mlp":
         raise InputError(f"--save-allocator needs --estimator mlp (a {estimator} estimator is not saved)")
@@ -283,7 +304,7 @@ def simulate(
     command = (
         f"mokg allocate simulate --budget {budget} {source} --cost {cost} --budget-split {budget_split} "
         f"--window-s {window_s:g} --control-s {control_s:g} --step-size {step_size} --estimator {estimator} "
-        f"--seed {seed}"
+        f"--pacing {pacing} --seed {seed}"
     )
     with Progress(stderr=True) as board:
         progress = SpendProgress(board, cost)
