@@ -29,18 +29,19 @@ up is not (nothing above ``λ = 0``), so the controller keeps a lead that shrink
 closes. A window whose requests want less than ``B_w`` at ``λ = 0`` gets ``λ = 0`` once ``ρ_w``
 shows it (b ≥ ρ_w(0)).
 
-Two refinements of session 32, found on MovieLens-1M's replay (its hours have 100–1,000 requests
-that come in bursts: a user rates dozens of films within minutes), where the first version kept
-only 75–100 % of the hours within ±2 % (worst 10 %): ``ρ_ref,w``, yesterday's curve for the same
+Two optional refinements (``--pacing bursty``, session 32) for MovieLens-1M's replay (its hours
+have 90–1,000 requests that come in bursts: a user rates dozens of films within minutes), where the
+plain rule keeps 71–96 % of the hours within ±2 % (worst 21 %) and these 83–96 % (worst 18 %;
+docs/allocation.md, with why it stays short): ``ρ_ref,w``, yesterday's curve for the same
 window shrunk toward the day's by ``s`` requests (requests differ by hour when the hour is a
 feature, and a day-wide prior priced quiet hours as if they were busy), and ``D`` ≥ 1, the index of
 dispersion of yesterday's arrivals (variance over mean of 5-minute counts; 1 for Poisson traffic,
 3.7 on MovieLens-1M's folded day): bursts make the count seen so far a noisier forecast, so
 yesterday's rate weighs ``D`` times more and the lead covers ``D`` times the variance. With
-``D = 1`` and ``s → ∞`` the rule is the first version.
+``D = 1`` and no ``ρ_ref,w`` (the default) the rule is the plain one.
 
 :class:`Pacer` holds a day's state (spend, ``ρ_w``'s running sums) and prices one request at a
-time; :func:`paced_run` replays a day through it, and serving uses the same object
+time; :func:`run_plan` replays a day through it, and serving uses the same object
 (:meth:`.primal_dual.Allocator.choose_at`, with the :class:`PacingPlan` saved beside the
 allocator), so what the evaluation measures is what serving does.
 Shapes: ``pred`` [R, C], ``cost`` [C], ``times`` [R], budgets and expected counts [W], grid [G].
@@ -62,6 +63,7 @@ GRID = 64
 """Points of the log grid of ``λ`` (8 decades around the reference scale, 35 % apart; 320 points
 held every hour within the same ±2 % on the worlds and synthetic traffic at 5× the table's cost)."""
 RATE_PRIOR = PACE_RATE_PRIOR
+"""``a`` of (D3): yesterday's arrival rate counts as this many requests (times ``D``)."""
 CHUNK = 512
 
 
@@ -172,7 +174,7 @@ class Pacer:
     ``offset`` seconds after the day's midnight, then :meth:`record` of the chain it was served and
     of its best responses at every price of the grid (``[G]``, a row of :func:`choice_table`).
     A window's spend and its requests' curve ``ρ_w`` start afresh when the first request of a later
-    window arrives; :func:`paced_run` replays a day through it."""
+    window arrives; :func:`run_plan` replays a day through it."""
 
     def __init__(self, plan: PacingPlan, cost: F64) -> None:
         self.plan, self.cost = plan, np.asarray(cost, float)

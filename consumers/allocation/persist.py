@@ -169,7 +169,10 @@ def _paced_choices(
             "or serve at a fixed λ with --lambda"
         )
     if "time" not in requests.columns:
-        raise InputError("pacing needs a time column (seconds, Unix or of the day); add it or give --lambda")
+        raise InputError(
+            "pacing needs a time column (seconds, Unix or of the day); add it, or serve at a fixed λ "
+            "with --no-pace or --lambda"
+        )
     t = pd.to_numeric(requests["time"], errors="coerce").to_numpy(float)
     if not np.all(np.isfinite(t)):
         raise InputError("the time column has empty or non-numeric values; give seconds for every request")
