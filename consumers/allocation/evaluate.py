@@ -94,8 +94,19 @@ def dual_run(
             pred, cost, t, budgets, lam, config.window_s, config.control_s, config.step_size, on_step=on_step
         )
     plan = pacing_plan(day, budgets, config, truth)
-    table = day.cache[f"pace:{truth}"][1]
-    return run_plan(pred, cost, t, plan, config.control_s, table, on_step)
+    return run_plan(pred, cost, t, plan, config.control_s, _pace_tables(day, truth)[1], on_step)
+
+
+def _pace_tables(day: Day, truth: bool) -> tuple[SpendCurve, NDArray[np.int16]]:
+    """Yesterday's spend curve and today's best responses on its grid (true rewards with ``truth``),
+    built once per day: they do not depend on the budget, so the frontier and the splits reuse them."""
+    key = f"pace:{truth}"
+    if key not in day.cache:
+        pred, ref = (day.today.rewards, day.yesterday.rewards) if truth else (day.pred, day.pred_yesterday)
+        curve = SpendCurve.build(ref, day.cost)
+        day.cache[key] = (curve, choice_table(pred, day.cost, curve.grid))
+    tables: tuple[SpendCurve, NDArray[np.int16]] = day.cache[key]
+    return tables
 
 
 def pacing_plan(day: Day, budgets: F64, config: AllocationConfig, truth: bool = False) -> PacingPlan:
@@ -103,17 +114,13 @@ def pacing_plan(day: Day, budgets: F64, config: AllocationConfig, truth: bool = 
     ``truth``) for the day and, with ``pace_window_prior``, per window; the window ``budgets``,
     yesterday's request counts per window as the forecast and, with ``pace_dispersion_bin_s``, the
     dispersion of yesterday's arrivals."""
-    pred, ref = (day.today.rewards, day.yesterday.rewards) if truth else (day.pred, day.pred_yesterday)
-    key = f"pace:{truth}"
-    if key not in day.cache:  # the curve and the table do not depend on the budget: reused over the frontier
-        curve = SpendCurve.build(ref, day.cost)
-        day.cache[key] = (curve, choice_table(pred, day.cost, curve.grid))
-    expected = window_counts(day.yesterday.times, config.window_s, len(budgets)).astype(float)
-    curve, b = day.cache[key][0], np.asarray(budgets, float)
+    curve, b = _pace_tables(day, truth)[0], np.asarray(budgets, float)
+    expected = window_counts(day.yesterday.times, config.window_s, len(b)).astype(float)
     per_window = None
     if config.pace_window_prior is not None:
         wkey = f"pace-windows:{truth}:{len(b)}:{config.window_s}:{config.pace_window_prior}"
         if wkey not in day.cache:
+            ref = day.yesterday.rewards if truth else day.pred_yesterday
             day.cache[wkey] = window_curves(
                 curve, ref, day.cost, day.yesterday.times, len(b), config.window_s, config.pace_window_prior
             )

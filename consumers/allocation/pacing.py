@@ -22,8 +22,8 @@ budget ``B_w``, spent ``S_w``, ``n_w`` requests seen):
 
 ``ρ`` is kept on a fixed log grid of ``λ`` (linear between points; 0 first, a price at which
 every request takes the cheapest chain last). ``κ`` (``prior``, in requests) weighs yesterday's
-curve against this window's requests, ``a`` (:data:`RATE_PRIOR`) yesterday's arrival rate against
-today's, and ``z`` (``margin``) paces ahead by ``z`` standard deviations of the remaining
+curve against this window's requests, ``a`` (``config.PACE_RATE_PRIOR``) yesterday's arrival
+rate against today's, and ``z`` (``margin``) paces ahead by ``z`` standard deviations of the remaining
 (Poisson) request count: cutting late is always possible (down to the cheapest chain) but catching
 up is not (nothing above ``λ = 0``), so the controller keeps a lead that shrinks as the window
 closes. A window whose requests want less than ``B_w`` at ``λ = 0`` gets ``λ = 0`` once ``ρ_w``
@@ -62,8 +62,6 @@ from graph.errors import InputError
 GRID = 64
 """Points of the log grid of ``λ`` (8 decades around the reference scale, 35 % apart; 320 points
 held every hour within the same ±2 % on the worlds and synthetic traffic at 5× the table's cost)."""
-RATE_PRIOR = PACE_RATE_PRIOR
-"""``a`` of (D3): yesterday's arrival rate counts as this many requests (times ``D``)."""
 CHUNK = 512
 
 
@@ -131,7 +129,7 @@ class PacingPlan:
     prior: float = 100.0
     margin: float = 2.0
     window_rho: F64 | None = None
-    rate_prior: float = RATE_PRIOR
+    rate_prior: float = PACE_RATE_PRIOR
     dispersion: float = 1.0
 
     def __post_init__(self) -> None:
