@@ -16,6 +16,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+import gnn.audience.export as export_module
 from gnn.audience.base import AudienceError, load_campaign, make_targeter
 from gnn.audience.export import ExportConfig, export_audience, manifest_path
 from gnn.audience.gnn import GNNConfig, GNNTargeter
@@ -428,6 +429,33 @@ def test_a_killed_export_leaves_its_started_audit_line(tmp_path: Path) -> None:
     [entry] = _audit(tmp_path)
     assert entry["status"] == "started" and entry["campaign"] == "camp1" and entry["run_id"]
     assert not (tmp_path / "aud.csv").exists()
+
+
+@pytest.mark.usefixtures("floor2")
+def test_an_export_killed_after_its_rename_is_audited_as_written_by_the_next_attempt(
+    kg_store: GraphStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = export_module.append_audit
+
+    def dies_before_written(log: Path, entry: dict[str, Any]) -> None:
+        if entry["status"] == "written":
+            raise SystemExit(-9)  # the process dies between the rename and its outcome line
+        real(log, entry)
+
+    monkeypatch.setattr(export_module, "append_audit", dies_before_written)
+    with pytest.raises(SystemExit):
+        _export(kg_store, tmp_path)
+    monkeypatch.setattr(export_module, "append_audit", real)
+    assert [e["status"] for e in _audit(tmp_path)] == ["started"]  # as a SIGKILL there leaves it
+    assert (tmp_path / "out" / "aud.csv").exists()
+    with pytest.raises(AudienceError, match="--overwrite"):
+        _export(kg_store, tmp_path)
+    first, recovered, *rest = _audit(tmp_path)
+    assert recovered["run_id"] == first["run_id"] and recovered["status"] == "written"
+    assert recovered["recovered"] is True and recovered["count"] == 3
+    assert [e["status"] for e in rest] == ["started", "refused"]
+    _export(kg_store, tmp_path, overwrite=True)  # once closed, a run is never closed twice
+    assert [e["status"] for e in _audit(tmp_path)][2:] == ["started", "refused", "started", "written"]
 
 
 @pytest.mark.usefixtures("floor2")

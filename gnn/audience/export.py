@@ -14,7 +14,9 @@
   file's sha256). An existing ``out`` is replaced only with ``overwrite``.
 - **Audit log**: every export attempt appends a ``started`` line to the append-only audit log
   before any work, then its outcome (``written``, ``refused`` or ``failed``), under one run id;
-  a killed export leaves its ``started`` line.
+  a killed export leaves its ``started`` line. An export killed after its files were renamed into
+  place but before its ``written`` line gets that line from the next attempt on the same ``out``
+  (marked ``recovered``): the manifest is renamed last, so its presence proves the write.
 
 The manifest (``FILE.manifest.json``) records campaign, method, counts, the score distribution,
 the export's run id, time, graph version, config and code version.
@@ -226,13 +228,52 @@ def _attempt(config: ExportConfig) -> dict[str, Any]:
     }
 
 
+def _run_statuses(log: Path, run_id: str) -> set[str]:
+    if not log.is_file():  # a FIFO or device is never read (it would block); a missing log has none
+        return set()
+    statuses = set()
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(entry, dict) and entry.get("run_id") == run_id:
+            statuses.add(str(entry.get("status")))
+    return statuses
+
+
+def close_interrupted(config: ExportConfig) -> dict[str, Any] | None:
+    """Append the ``written`` line an earlier export to ``config.out`` never got; return it.
+
+    An export killed between renaming its manifest into place and appending its outcome leaves a
+    ``started`` line only, although its file landed (the manifest is renamed last). Its line is
+    rebuilt from the manifest, marked ``recovered``. Nothing happens when the manifest is missing
+    or unreadable, or its run already has an outcome.
+    """
+    try:
+        manifest = json.loads(manifest_path(config.out).read_text())
+    except (OSError, ValueError):
+        return None
+    run_id = manifest.get("run_id") if isinstance(manifest, dict) else None
+    if not isinstance(run_id, str) or _run_statuses(config.audit_log, run_id) != {"started"}:
+        return None
+    keys = [*_attempt(config), "count"]
+    line = {**{k: manifest[k] for k in keys if k in manifest}, "status": "written", "recovered": True}
+    append_audit(config.audit_log, line)
+    return line
+
+
 @contextmanager
 def audited(config: ExportConfig) -> Iterator[dict[str, Any]]:
     """Audit one export attempt: a ``started`` line now, then ``written``, ``refused`` or ``failed``.
 
+    First closes an earlier attempt on the same ``out`` that was killed after writing
+    (:func:`close_interrupted`).
+
     Yields the attempt's entry (its ``run_id``); set ``entry["count"]`` once the file is written.
     """
     entry = _attempt(config)
+    close_interrupted(config)
     append_audit(config.audit_log, {**entry, "status": "started"})
     try:
         yield entry
