@@ -78,6 +78,22 @@ def time_decisions(allocator: Allocator, rows: np.ndarray, rounds: int) -> dict[
     }
 
 
+def time_booster(allocator: Allocator, rows: np.ndarray, rounds: int) -> dict[str, Any]:
+    """hgb only, the baseline of its ONNX graph: sklearn's own ``predict`` of one request's chains,
+    row by row (median µs per request over ``rounds``); nothing for the mlp."""
+    booster = allocator.model.state.get("booster")
+    if booster is None:
+        return {}
+    chains = allocator.model.state["chains"]
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        for row in rows:
+            booster.predict(np.hstack([np.repeat(row[None, :], len(chains), axis=0), chains]))
+        times.append((time.perf_counter() - start) / len(rows))
+    return {"sklearn_predict_us": statistics.median(times) * 1e6}
+
+
 def time_pacing(allocator: Allocator, rows: np.ndarray, times: np.ndarray, rounds: int) -> dict[str, Any]:
     """Median µs per request of (D3) over ``rows`` [R, F] arriving at ``times`` [R]: the choice table
     (every request's best response at every price) and the pacing loop, one window's budget per hour
@@ -205,8 +221,16 @@ def markdown(r: dict[str, Any]) -> str:
         f"{r['threads']} thread(s), {r['rounds']} round(s), median; load average {r['loadavg']:.2f} on "
         f"{r['cpus']} CPUs.",
         "",
-        f"| decision overhead ({d['rows']:,} requests) | µs per request |",
+        f"| decision overhead ({d['rows']:,} requests; estimator {r['estimator']}) | µs per request |",
         "|---|---|",
+        *(
+            [
+                f"| sklearn's HistGradientBoostingRegressor.predict, one row's chains (the graph's baseline) "
+                f"| {d['sklearn_predict_us']:.2f} |"
+            ]
+            if "sklearn_predict_us" in d
+            else []
+        ),
         f"| Allocator.choose, one row at a time (goal < {GOAL_US:g} µs: {goal}) | {d['choose_us']:.2f} |",
         f"| Allocator.choose_batch, all rows in one call | {d['choose_batch_us']:.3f} |",
         f"| (D3) λ before each request: best responses on the price grid, all rows at once "
@@ -255,7 +279,8 @@ FLAGS: list[tuple[str, type, Any, str]] = [
     ("--requests", int, 20_000, "synthetic requests today (and as many yesterday)"),
     ("--budget", float, 0.6, "share in (0, 1] of the most expensive chain's cost per request"),
     ("--cost", str, "flops", "cost unit of the budget: flops or cpu_seconds"),
-    ("--epochs", int, 20, "epochs of the reward estimator (mlp)"),
+    ("--estimator", str, "mlp", "the reward estimator: mlp, or hgb (boosted trees served by ONNX Runtime)"),
+    ("--epochs", int, 20, "epochs of the reward estimator (mlp; hgb: 10 trees an epoch, at most 500)"),
     ("--decisions", int, 10_000, "request rows timed per round"),
     ("--rounds", int, 5, "repetitions of every timing (median)"),
     ("--seed", int, 0, "traffic, exploration log and estimator"),
@@ -301,6 +326,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if min(args.requests, args.epochs, args.decisions, args.rounds, args.threads, args.serve_requests) < 1:
         ap.error("--requests, --epochs, --decisions, --rounds, --threads and --serve-requests must be >= 1")
+    if args.estimator not in ("mlp", "hgb"):
+        ap.error(f"--estimator is mlp or hgb, got {args.estimator!r}")
     if args.world is not None:
         args.traffic = "world"
     if args.traffic not in ("synthetic", "world"):
@@ -311,12 +338,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         ap.error(f"--budget is a share in (0, 1] of the most expensive chain's cost, got {args.budget}")
     torch.set_num_threads(args.threads)
     command = "python -m bench.allocation " + shlex.join(argv if argv is not None else sys.argv[1:])
-    config = AllocationConfig(cost_unit=args.cost, seed=args.seed, reward=RewardConfig(epochs=args.epochs))
+    config = AllocationConfig(
+        cost_unit=args.cost, seed=args.seed, reward=RewardConfig(args.estimator, epochs=args.epochs)
+    )
     today, yesterday, built = _traffic(args)
     with threadpool_limits(limits=args.threads):
         sim = run_simulation(today, SimulationRequest(args.budget, config, command), None, yesterday)
         rows = sim.today  # the requests replayed: today's, or a split of --outcomes
         decision = time_decisions(sim.allocator, rows.features[: args.decisions], args.rounds)
+        decision.update(time_booster(sim.allocator, rows.features[: min(args.decisions, 200)], args.rounds))
         decision.update(time_pacing(sim.allocator, rows.features, rows.times, args.rounds))
         measured = cascade_throughput(built, rows, sim.allocator, args.serve_requests, args.rounds, args.cost)
     cpu = "nominal, FLOPs / 5 GFLOP/s + 50 µs" if rows.source == "synthetic" else "measured by the cascade"
@@ -339,7 +369,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "method": method,
     }
     r: dict[str, Any] = {"command": command, "source": rows.source, "requests": rows.n_requests}
-    r.update(chains=len(rows.chains), budget=args.budget, cost_unit=args.cost, threads=args.threads)
+    r.update(
+        estimator=args.estimator,
+        chains=len(rows.chains),
+        budget=args.budget,
+        cost_unit=args.cost,
+        threads=args.threads,
+    )
     r.update(rounds=args.rounds, spend_share=sim.summary["spend_share"], lam=sim.allocator.lam)
     r.update(decision=decision, end_to_end=end_to_end, simulation=sim.summary)
     r["cpus"], r["loadavg"], r["peak_rss_mb"] = os.cpu_count(), os.getloadavg()[0], peak_rss_mb()

@@ -26,6 +26,7 @@ from consumers.allocation.simulate import (
     run_simulation,
 )
 from consumers.allocation.synthetic import synthetic_outcomes
+from graph import files
 from graph.errors import InputError
 from mokg.cli import app
 
@@ -121,7 +122,6 @@ def test_simulate_reads_saved_outcomes(tmp_path: Path) -> None:
         ),
         (["--budget", "0.6", "--traffic", "mars"], "unknown --traffic 'mars'"),
         (["--budget", "0.6", "--control-s", "7"], "must divide window_s"),
-        (["--budget", "0.6", "--estimator", "hgb", "--save-allocator", "a.npz"], "needs --estimator mlp"),
         (["--budget", "0.6", "--pacing", "smooth"], "unknown --pacing 'smooth'; choose from plain, bursty"),
     ],
 )
@@ -226,6 +226,36 @@ def test_a_corrupted_or_foreign_allocator_is_refused(
         load_allocator(tmp_path / "rows.csv")
     with pytest.raises(InputError, match="is not a file"):
         load_allocator(tmp_path / "nothing.npz")
-    hgb = simulated[0].allocator.model.__class__("hgb", 24, {})
-    with pytest.raises(InputError, match="only the mlp reward estimator"):
-        Allocator(hgb, days[1].flops, 0.0, days[1].chains, days[1].feature_names).save(tmp_path / "h.npz")
+    arrays = {k: v for k, v in arrays.items() if k not in ("meta", "sha256")}  # an hgb file whose graph
+    arrays |= {"onnx": np.frombuffer(b"not a graph", np.uint8), "chain_matrix": np.zeros((24, 6))}  # is
+    raw = json.dumps({**meta, "estimator": "hgb", "threads": 1}, sort_keys=True).encode()  # not ONNX,
+    digest = np.asarray(files.array_digest(raw, arrays))  # its hash made to match
+    np.savez(tmp_path / "graph.npz", meta=np.frombuffer(raw, np.uint8), sha256=digest, **arrays)
+    with pytest.raises(InputError, match="ONNX graph does not load"):
+        load_allocator(tmp_path / "graph.npz")
+
+
+def test_an_hgb_allocator_is_saved_as_onnx_and_serves_the_replays_choices(
+    tmp_path: Path, days: tuple[ChainOutcomes, ChainOutcomes]
+) -> None:
+    """The boosted trees predict through ONNX Runtime in the evaluation and in serving: the graph
+    predicts what sklearn's booster does, and a saved, reloaded hgb allocator paces a shuffled day
+    as the replay did."""
+    config = AllocationConfig(reward=RewardConfig(kind="hgb", epochs=6))
+    result = run_simulation(days[1], SimulationRequest(0.6, config, "cmd"), lambda _: None, days[0])
+    model = result.allocator.model
+    booster = model.state["booster"]
+    x = days[1].features[:300]
+    tiled = np.hstack([np.repeat(x, 24, axis=0), np.tile(model.state["chains"], (len(x), 1))])
+    expected = booster.predict(tiled.astype(np.float32)).reshape(len(x), 24)
+    assert np.allclose(model.predict(x), expected, atol=1e-5)
+    assert np.allclose([model.predict_row(r) for r in x[:20]], expected[:20], atol=1e-5)
+    back = load_allocator(result.allocator.save(tmp_path / "h.npz"))
+    assert back.model.kind == "hgb" and np.array_equal(back.model.predict(x), model.predict(x))
+    today = result.today
+    frame = pd.DataFrame(today.features, columns=list(today.feature_names)).assign(time=today.times)
+    shuffled = frame.sample(frac=1.0, random_state=1)
+    table = serve_table(back, shuffled, paced=True)
+    choices = np.empty(len(frame), dtype=np.int64)
+    choices[shuffled.index.to_numpy()] = table["chain"].to_numpy()
+    assert np.mean(choices == result.choices) > 0.99 and len(set(choices.tolist())) > 1

@@ -55,7 +55,12 @@ def test_saved_outcomes_are_benchmarked_on_the_replayed_share(tmp_path: Path) ->
     argv = ["--outcomes", str(tmp_path / "saved"), "--epochs", "2", "--decisions", "50", "--rounds", "1"]
     r = main([*argv, "--cost", "cpu_seconds", "--out", str(tmp_path / "b.md")])
     assert 0 < r["requests"] < 1500 and r["requests"] == r["simulation"]["requests"]
-    assert r["decision"]["rows"] == 50
+    assert r["decision"]["rows"] == 50 and "sklearn_predict_us" not in r["decision"]
+    trees = main([*argv, "--estimator", "hgb", "--out", str(tmp_path / "h.md")])
+    assert trees["estimator"] == "hgb" and trees["decision"]["sklearn_predict_us"] > 0
+    assert trees["decision"]["choose_at_us"] > 0 and "HistGradientBoostingRegressor.predict" in (
+        tmp_path / "h.md"
+    ).read_text()
 
 
 def test_a_bad_budget_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

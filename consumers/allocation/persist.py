@@ -8,18 +8,20 @@ estimator's MLP (``mlp`` kind: input standardisation ``mean``, ``std`` [F]; laye
 [d_l, d_{l+1}], ``b_l`` [d_{l+1}]; the target's ``scale`` and ``shift``), the chain costs ``q``
 [C], ``λ``, the chains' names and the feature names. One ``.npz`` file (numpy, no pickle):
 
-- arrays ``mean``, ``std``, ``cost``, ``w0, b0, w1, b1, …`` (float64);
+- arrays ``cost`` (float64) and the estimator's: ``mlp``: ``mean``, ``std``, ``w0, b0, w1, b1, …``
+  (float64); ``hgb``: ``onnx`` (uint8: the boosted trees as an ONNX graph, no code in it) and
+  ``chain_matrix`` [C, 2·S] (each chain's stage choices, the trees' last columns);
 - with a pacing plan (:class:`~.pacing.PacingPlan`, the rule (D3) that sets ``λ`` before every
   request in serving): ``pace_grid``, ``pace_rho`` [G] (yesterday's spend curve), ``pace_budgets``,
   ``pace_expected`` [W] (budget and forecast requests per window) and, when the plan has them,
   ``pace_window_rho`` [W, G] (yesterday's curve per window);
-- ``meta``: UTF-8 JSON bytes (format, ``λ``, scale, shift, chains, feature names, the plan's window
+- ``meta``: UTF-8 JSON bytes (format, estimator, ``λ``, scale, shift, chains, feature names, the plan's window
   length, ``κ``, ``z``, ``a`` and ``D``, provenance: code version and what the caller adds);
 - ``sha256``: the hash of ``meta`` and of every array's name, dtype, shape and bytes, checked on
   loading, so an altered or truncated file is a one-line :class:`~graph.errors.InputError`.
 
-The file is written aside and renamed (:func:`graph.files.write_file`). The ``hgb`` estimator (an
-sklearn model) is not saved: it would need pickle.
+The file is written aside and renamed (:func:`graph.files.write_file`). Files without
+``estimator`` in ``meta`` hold an ``mlp``.
 """
 
 from __future__ import annotations
@@ -47,16 +49,18 @@ FORMAT = "mokg-allocator/1"
 def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] | None = None) -> Path:
     """Write ``allocator`` (module doc) to ``path``; ``info`` joins its provenance."""
     model = allocator.model
-    if model.kind != "mlp":
-        raise InputError(
-            f"only the mlp reward estimator can be saved (this one is {model.kind}); fit with --estimator mlp"
-        )
     if allocator.chains is None or allocator.feature_names is None:
         raise InputError("an allocator is saved with its chains and feature names; build it with both")
     st = model.state
-    arrays = {"mean": st["mean"], "std": st["std"], "cost": allocator.cost}
-    for i, (w, b) in enumerate(st["layers"]):
-        arrays[f"w{i}"], arrays[f"b{i}"] = w, b
+    arrays: dict[str, Any] = {"cost": allocator.cost}
+    if model.kind == "mlp":
+        arrays |= {"mean": st["mean"], "std": st["std"]}
+        for i, (w, b) in enumerate(st["layers"]):
+            arrays[f"w{i}"], arrays[f"b{i}"] = w, b
+        estimator = {"scale": float(st["scale"]), "shift": float(st["shift"]), "layers": len(st["layers"])}
+    else:
+        arrays["chain_matrix"] = st["chains"]
+        estimator = {"threads": int(st["threads"])}
     plan = allocator.plan
     pacing = None
     if plan is not None:
@@ -67,12 +71,13 @@ def save_allocator(path: str | Path, allocator: Allocator, info: dict[str, Any] 
         if plan.window_rho is not None:
             arrays["pace_window_rho"] = plan.window_rho
     arrays = {k: np.asarray(v, dtype=np.float64) for k, v in arrays.items()}
+    if model.kind == "hgb":
+        arrays["onnx"] = np.frombuffer(st["onnx"], np.uint8)
     meta = {
         "format": FORMAT,
+        "estimator": model.kind,
         "lam": allocator.lam,
-        "scale": float(st["scale"]),
-        "shift": float(st["shift"]),
-        "layers": len(st["layers"]),
+        **estimator,
         "chains": [c.name for c in allocator.chains],
         "feature_names": list(allocator.feature_names),
         "pacing": pacing,
@@ -111,11 +116,19 @@ def load_allocator(path: str | Path) -> Allocator:
         raise InputError(f"{p} is not a readable allocator ({exc}); save it again") from None
     if meta.get("format") != FORMAT or digest != files.array_digest(raw, arrays):
         raise InputError(f"{p} fails its sha256 check (altered or foreign); save the allocator again")
-    layers = [(arrays[f"w{i}"], arrays[f"b{i}"]) for i in range(meta["layers"])]
     chains = tuple(Chain.parse(n) for n in meta["chains"])
-    state = {"mean": arrays["mean"], "std": arrays["std"], "layers": layers}
-    state |= {"scale": meta["scale"], "shift": meta["shift"]}
-    model = RewardModel("mlp", len(chains), state)
+    kind = meta.get("estimator", "mlp")
+    if kind == "hgb":
+        state = {
+            "onnx": arrays["onnx"].tobytes(),
+            "chains": arrays["chain_matrix"],
+            "threads": meta["threads"],
+        }
+    else:
+        layers = [(arrays[f"w{i}"], arrays[f"b{i}"]) for i in range(meta["layers"])]
+        state = {"mean": arrays["mean"], "std": arrays["std"], "layers": layers}
+        state |= {"scale": meta["scale"], "shift": meta["shift"]}
+    model = RewardModel(kind, len(chains), state)
     allocator = Allocator(model, arrays["cost"], meta["lam"], chains, tuple(meta["feature_names"]))
     if meta.get("pacing"):
         curve = SpendCurve(arrays["pace_grid"], arrays["pace_rho"])

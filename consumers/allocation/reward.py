@@ -15,7 +15,10 @@ served by a chain drawn uniformly at random and only that chain's reward was obs
 - ``hgb``: sklearn's ``HistGradientBoostingRegressor`` on ``[x_n, s(c_n)]`` with ``s(c)`` the
   chain's stage choices (per stage: instance code and log item count), predicting each chain by
   tiling the request over the ``C`` chains; with ``monotonic`` the reward is constrained to be
-  non-decreasing in every stage's item count.
+  non-decreasing in every stage's item count. Once fitted, the booster is converted to an ONNX
+  graph (skl2onnx: one ``TreeEnsembleRegressor`` node, float32 inputs) and predicts in ONNX
+  Runtime, in the evaluation and in serving alike: tens of µs for one request's chains where
+  sklearn's ``predict`` spends milliseconds on per-call overhead, and a file format without pickle.
 
 The paper's estimator is a recursive multi-stage model with multi-basis functions and monotonic
 constraints (reward non-decreasing in computation); ours are simplifications of it: the MLP shares
@@ -87,11 +90,67 @@ def chain_matrix(chains: tuple[Chain, ...]) -> F64:
     return np.asarray(rows, float)
 
 
+ONNX_OPSETS = {"": 17, "ai.onnx.ml": 3}
+
+
+def trees_to_onnx(model: Any, n_inputs: int) -> bytes:
+    """A fitted ``HistGradientBoostingRegressor`` of ``n_inputs`` columns as ONNX bytes (skl2onnx)."""
+    import warnings
+
+    from skl2onnx import to_onnx  # type: ignore[import-untyped]
+
+    with warnings.catch_warnings():  # skl2onnx 1.20 writes booleans into int attributes (onnx 1.23 warns)
+        warnings.filterwarnings(
+            "ignore", message="Field onnx.AttributeProto.ints", category=DeprecationWarning
+        )
+        graph = to_onnx(model, np.zeros((1, n_inputs), np.float32), target_opset=ONNX_OPSETS)
+    return bytes(graph.SerializeToString())
+
+
+class TreeSession:
+    """An ONNX Runtime session of :func:`trees_to_onnx`'s graph on ``threads`` threads, predicting
+    every chain of a request: the request's features beside each chain's row of ``chains`` [C, K]."""
+
+    def __init__(self, graph: bytes, chains: F64, threads: int) -> None:
+        import onnxruntime as ort  # type: ignore[import-untyped]
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
+        try:
+            self.session = ort.InferenceSession(graph, options, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # onnxruntime raises its own Fail / InvalidGraph types
+            raise InputError(
+                f"the reward estimator's ONNX graph does not load ({exc}); fit it again"
+            ) from None
+        self.input = self.session.get_inputs()[0].name
+        self.chains = np.asarray(chains, np.float32)
+        self.n_features = int(self.session.get_inputs()[0].shape[1]) - self.chains.shape[1]
+        self._row = np.hstack([np.zeros((len(chains), self.n_features), np.float32), self.chains])
+
+    def predict(self, x: F64) -> F64:
+        """[R, F] → [R, C]."""
+        n, c = len(x), len(self.chains)
+        rows = np.empty((n * c, self._row.shape[1]), np.float32)
+        rows[:, : self.n_features] = np.repeat(np.asarray(x, np.float32), c, axis=0)
+        rows[:, self.n_features :] = np.tile(self.chains, (n, 1))
+        return np.asarray(self.session.run(None, {self.input: rows})[0], float).reshape(n, c)
+
+    def predict_row(self, row: F64) -> F64:
+        """[F] → [C], filling a preallocated [C, F + K] block."""
+        self._row[:, : self.n_features] = np.asarray(row, np.float32)
+        return np.asarray(self.session.run(None, {self.input: self._row})[0][:, 0], float)
+
+
 class RewardModel:
-    """A fitted estimator: :meth:`predict` [R, F] → [R, C]; :meth:`predict_row` [F] → [C]."""
+    """A fitted estimator: :meth:`predict` [R, F] → [R, C]; :meth:`predict_row` [F] → [C].
+
+    ``state``: ``mlp``: ``mean``, ``std``, ``layers``, ``scale``, ``shift``; ``hgb``: ``onnx``
+    (the graph's bytes), ``chains`` (:func:`chain_matrix`), ``threads`` and, after a fit (not saved),
+    ``booster`` (sklearn's fitted model, which the graph was converted from)."""
 
     def __init__(self, kind: str, n_chains: int, state: dict[str, Any]) -> None:
         self.kind, self.n_chains, self.state = kind, n_chains, state
+        self.trees = TreeSession(state["onnx"], state["chains"], state["threads"]) if kind == "hgb" else None
 
     def predict(self, features: F64) -> F64:
         x = np.asarray(features, float)
@@ -101,15 +160,12 @@ class RewardModel:
                 h = np.maximum(h @ w + b, 0.0)
             w, b = self.state["layers"][-1]
             return np.asarray((h @ w + b) * self.state["scale"] + self.state["shift"], float)
-        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
-
-        cm = self.state["chains"]
-        rows = np.hstack([np.repeat(x, self.n_chains, axis=0), np.tile(cm, (len(x), 1))])
-        with threadpool_limits(limits=self.state["threads"]):
-            pred = self.state["model"].predict(rows)
-        return np.asarray(pred, float).reshape(len(x), self.n_chains)
+        assert self.trees is not None
+        return self.trees.predict(x)
 
     def predict_row(self, row: F64) -> F64:
+        if self.trees is not None:
+            return self.trees.predict_row(row)
         return np.asarray(self.predict(np.asarray(row, float)[None, :])[0], dtype=float)
 
 
@@ -119,7 +175,7 @@ def fit_reward(log: ExplorationLog, chains: tuple[Chain, ...], config: RewardCon
         raise InputError(f"the exploration log has {len(log.reward)} rows; log at least 10 requests")
     if config.kind == "hgb":
         from sklearn.ensemble import HistGradientBoostingRegressor
-        from threadpoolctl import threadpool_limits
+        from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
         cm = chain_matrix(chains)
         monotone = [0] * log.features.shape[1] + [0, 1 if config.monotonic else 0] * (cm.shape[1] // 2)
@@ -128,7 +184,9 @@ def fit_reward(log: ExplorationLog, chains: tuple[Chain, ...], config: RewardCon
         )
         with threadpool_limits(limits=config.threads):
             model.fit(np.hstack([log.features, cm[log.chain]]), log.reward)
-        return RewardModel("hgb", len(chains), {"model": model, "chains": cm, "threads": config.threads})
+        graph = trees_to_onnx(model, log.features.shape[1] + cm.shape[1])
+        state = {"onnx": graph, "chains": cm, "threads": config.threads, "booster": model}
+        return RewardModel("hgb", len(chains), state)
     return RewardModel("mlp", len(chains), _fit_mlp(log, len(chains), config))
 
 

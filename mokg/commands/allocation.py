@@ -262,7 +262,8 @@ def simulate(
     ] = 60.0,
     step_size: Annotated[float, typer.Option(help="η of the step rule (D2); pacing (D3) has none.")] = 0.5,
     estimator: Annotated[
-        str, typer.Option(help="Reward estimator: mlp or hgb (only mlp can be saved).")
+        str,
+        typer.Option(help="Reward estimator: mlp or hgb (saved as an ONNX graph, served by ONNX Runtime)."),
     ] = "mlp",
     pacing: PacingOpt = "plain",
     explore_share: ExploreOpt = 0.5,
@@ -292,8 +293,6 @@ def simulate(
     timing = {"window_s": window_s, "control_s": control_s, "step_size": step_size}
     config = _config(cost, budget_split, explore_share, estimator, seed, pacing, **timing)
     SimulationRequest(budget, config)  # checks --budget before any work
-    if save_allocator is not None and estimator != "mlp":
-        raise InputError(f"--save-allocator needs --estimator mlp (a {estimator} estimator is not saved)")
     import torch
 
     from consumers.allocation.simulate import SpendProgress, run_simulation, write_simulation
