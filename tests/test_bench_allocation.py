@@ -58,9 +58,10 @@ def test_saved_outcomes_are_benchmarked_on_the_replayed_share(tmp_path: Path) ->
     assert r["decision"]["rows"] == 50 and "sklearn_predict_us" not in r["decision"]
     trees = main([*argv, "--estimator", "hgb", "--out", str(tmp_path / "h.md")])
     assert trees["estimator"] == "hgb" and trees["decision"]["sklearn_predict_us"] > 0
-    assert trees["decision"]["choose_at_us"] > 0 and "HistGradientBoostingRegressor.predict" in (
-        tmp_path / "h.md"
-    ).read_text()
+    assert (
+        trees["decision"]["choose_at_us"] > 0
+        and "HistGradientBoostingRegressor.predict" in (tmp_path / "h.md").read_text()
+    )
 
 
 def test_a_bad_budget_is_refused(capsys: pytest.CaptureFixture[str]) -> None:

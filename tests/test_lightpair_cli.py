@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 from typer.testing import CliRunner
@@ -80,3 +81,19 @@ def test_align_refuses_bad_options_in_one_line(
     assert done.exit_code != 0 and isinstance(done.exception, InputError)
     assert words in str(done.exception) and "\n" not in str(done.exception)
     assert not out.exists()
+
+
+def test_an_aligned_checkpoint_is_evaluated_against_the_teacher(distilled: dict[str, Path]) -> None:
+    out = distilled["root"] / "aligned-eval"
+    done = CliRunner().invoke(app, _align(distilled, "--methods", "ulma", "--steps", "5", "--out", str(out)))
+    assert done.exit_code == 0, done.output
+    args = ["--path", str(distilled["root"] / "graph"), "eval", "lightpair", "--model", str(out / "ulma"),
+            "--world", str(distilled["world"]), "--rounds", "1", "--latency", "0", "--per-relation",
+            "--out", str(distilled["root"] / "eval.csv")]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert done.stdout.startswith("command: mokg eval lightpair") and "2 held-out seed intents" in done.stdout
+    table = pd.read_csv(distilled["root"] / "eval.csv")
+    assert {"precision", "recall", "f1"} <= set(table.columns) and len(table) == 2  # LightPAIR, teacher
+    relations = pd.read_csv(distilled["root"] / "eval-relations.csv")
+    assert "relation" in relations.columns and len(relations) > 0

@@ -137,7 +137,7 @@ def test_spectrum_metrics_on_hand_computed_cases() -> None:
 def test_adapter_seeds_are_summarised_as_mean_and_std_per_method() -> None:
     import pandas as pd
 
-    from mokg.commands.lightpair import _mean_std
+    from mining.tuning.compare import mean_std
 
     table = pd.DataFrame(
         {
@@ -147,7 +147,7 @@ def test_adapter_seeds_are_summarised_as_mean_and_std_per_method() -> None:
             "seed": [0, 0, 1, 1],
         }
     )
-    out = _mean_std(table, "method")
+    out = mean_std(table, "method")
     assert list(out["method"]) == ["lora", "multilora"] and "seed" not in out.columns
     assert out["expansion_f1"].tolist() == ["0.300 ± 0.141", "0.200 ± 0.141"]  # std with ddof = 1
     assert out["params"].tolist() == ["8", "9"]  # the same in every seed: no "± 0"

@@ -193,3 +193,31 @@ def compare(
     light_replay = float(table["replay_ms_mean"].iloc[0])
     table["teacher_over_lightpair_replay"] = (table["replay_ms_mean"] / max(light_replay, 1e-9)).round(2)
     return table, pd.concat(per_relation, ignore_index=True)
+
+
+def by_relation(relations: pd.DataFrame) -> pd.DataFrame:
+    """One row per relation (held-out heads): true triples, then P / R / F1 of each system."""
+    out = relations.drop_duplicates("relation")[["relation", "truth"]].set_index("relation")
+    for system, rows in relations.groupby("system", sort=False):
+        part = rows.set_index("relation")[["precision", "recall", "f1"]]
+        out = out.join(part.set_axis([f"P {system}", f"R {system}", f"F1 {system}"], axis=1))
+    return pd.DataFrame(out).reset_index()
+
+
+def compact(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison's main columns under short names (an 80-column terminal fits them; ``--out``
+    writes every column)."""
+    names = {
+        "system": "system",
+        "precision": "P",
+        "recall": "R",
+        "f1": "F1",
+        "f1_ratio": "F1/teacher",
+        "triples": "triples",
+        "calls": "calls",
+        "latency_ms_mean": "ms/call (job)",
+        "replay_ms_mean": "ms/call (replay)",
+        "teacher_over_lightpair_replay": "speed-up (replay)",
+    }
+    out = table[[c for c in names if c in table.columns]].rename(columns=names)
+    return out.assign(system=out["system"].str.replace(" simulated latency", "", regex=False))

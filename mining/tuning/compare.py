@@ -140,3 +140,17 @@ def compare_adapters(
         rows.append(result_row(method, result))
         deltas[method] = result.deltas
     return pd.DataFrame(rows), deltas
+
+
+def mean_std(table: pd.DataFrame, key: str) -> pd.DataFrame:
+    """One row per ``key``: every numeric column as "mean ± std" over the seeds."""
+    numeric = [c for c in table.columns if c not in (key, "seed") and pd.api.types.is_numeric_dtype(table[c])]
+    grouped = table.groupby(key, sort=False)[numeric]
+    mean, std = grouped.mean(), grouped.std(ddof=1)
+    out = mean.copy().astype(object)
+    for c in numeric:
+        if (std[c].fillna(0.0) == 0.0).all():  # the same in every seed (parameter counts, layers)
+            out[c] = [f"{m:g}" for m in mean[c]]
+        else:
+            out[c] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[c], std[c], strict=True)]
+    return out.reset_index()

@@ -167,7 +167,7 @@ def eval_lightpair(
 
     from mining.lightpair.checkpoint import read_meta
     from mining.lightpair.corpus import norm
-    from mining.lightpair.evaluate import compare
+    from mining.lightpair.evaluate import by_relation, compact, compare
     from mining.pipeline.config import MiningConfig
     from mining.pipeline.evaluate import TruthKG
     from mining.pipeline.seeds import store_entities
@@ -209,9 +209,9 @@ def eval_lightpair(
         f"{f' --threads {threads}' if threads != 1 else ''}; "
         f"{len(seeds)} held-out seed intents"
     )
-    render_table(_compact(table))
+    render_table(compact(table))
     if per_relation:
-        render_table(_by_relation(relations))
+        render_table(by_relation(relations))
     if out is not None:
         beside = out.with_name(f"{out.stem}-relations{out.suffix}")
         for frame, path in ((table, out), (relations, beside)):
@@ -222,36 +222,6 @@ def eval_lightpair(
             )
             files.write_text(path, str(text))
         typer.echo(f"wrote {out} and {beside}")
-
-
-def _by_relation(relations: Any) -> Any:
-    """One row per relation (held-out heads): true triples, then P / R / F1 of each system."""
-    import pandas as pd
-
-    out = relations.drop_duplicates("relation")[["relation", "truth"]].set_index("relation")
-    for system, rows in relations.groupby("system", sort=False):
-        part = rows.set_index("relation")[["precision", "recall", "f1"]]
-        out = out.join(part.set_axis([f"P {system}", f"R {system}", f"F1 {system}"], axis=1))
-    return pd.DataFrame(out).reset_index()
-
-
-def _compact(table: Any) -> Any:
-    """The comparison's main columns under short names (an 80-column terminal fits them; ``--out``
-    writes every column)."""
-    names = {
-        "system": "system",
-        "precision": "P",
-        "recall": "R",
-        "f1": "F1",
-        "f1_ratio": "F1/teacher",
-        "triples": "triples",
-        "calls": "calls",
-        "latency_ms_mean": "ms/call (job)",
-        "replay_ms_mean": "ms/call (replay)",
-        "teacher_over_lightpair_replay": "speed-up (replay)",
-    }
-    out = table[[c for c in names if c in table.columns]].rename(columns=names)
-    return out.assign(system=out["system"].str.replace(" simulated latency", "", regex=False))
 
 
 def _corpus_for_tuning(from_run: str | None, workdir: Path | None, hold_out: int, hold_out_seed: int) -> Any:
@@ -327,6 +297,7 @@ def compare_adapters(
     import torch
 
     from mining.tuning.compare import compare_adapters as run
+    from mining.tuning.compare import mean_std
     from mining.tuning.spectrum import plot_spectra, spectrum_table
     from mokg.output import render_table
 
@@ -355,25 +326,9 @@ def compare_adapters(
         render_table(every.drop(columns="seed"))
         render_table(spectrum.drop(columns="seed"))
     else:
-        render_table(_mean_std(every, "method"), title=f"per task, mean ± std over {seeds} seeds")
-        render_table(_mean_std(spectrum, "method"), title="ΔW spectrum, mean ± std")
+        render_table(mean_std(every, "method"), title=f"per task, mean ± std over {seeds} seeds")
+        render_table(mean_std(spectrum, "method"), title="ΔW spectrum, mean ± std")
     typer.echo(f"spectrum plot: {png}; tables (every seed): {out_dir}")
-
-
-def _mean_std(table: Any, key: str) -> Any:
-    """One row per ``key``: every numeric column as "mean ± std" over the seeds."""
-    import pandas as pd
-
-    numeric = [c for c in table.columns if c not in (key, "seed") and pd.api.types.is_numeric_dtype(table[c])]
-    grouped = table.groupby(key, sort=False)[numeric]
-    mean, std = grouped.mean(), grouped.std(ddof=1)
-    out = mean.copy().astype(object)
-    for c in numeric:
-        if (std[c].fillna(0.0) == 0.0).all():  # the same in every seed (parameter counts, layers)
-            out[c] = [f"{m:g}" for m in mean[c]]
-        else:
-            out[c] = [f"{m:.3f} ± {s:.3f}" for m, s in zip(mean[c], std[c], strict=True)]
-    return out.reset_index()
 
 
 def _model_config() -> Any:
@@ -484,140 +439,40 @@ def align(
 
     Example: `mokg lightpair align --model CKPT --workdir BUILD --world W --methods sft,dpo,ulma
     --steps 150 --out ALIGNED`, then `mokg eval lightpair --model ALIGNED/ulma --world W`."""
-    import pandas as pd
-    import torch
-
-    from mining.lightpair import checkpoint
-    from mining.lightpair.corpus import norm
-    from mining.pipeline.evaluate import TruthKG
-    from mining.tuning.align import (
-        AlignConfig,
-        ExpansionHead,
-        ExpansionPolicy,
-        _names,
-        calibrate_on_feedback,
-        evaluate_heads,
-        evidence_of_build,
-        feedback_from_truth,
-        split_heads,
-    )
-    from mining.tuning.align import align as run
+    from mining.tuning.align_run import AlignRequest, run_alignment
     from mokg.output import render_table
 
-    torch.set_num_threads(1)
-    net, meta, tails = checkpoint.load(model)
-    truth = TruthKG.from_world(world).triples
-    held = {norm(h) for h in meta.held_out}
-    dirs = (
-        [find_workdir(from_run, None)]
-        if from_run or not workdir
-        else [find_workdir(None, w) for w in workdir]
+    request = AlignRequest(
+        model,
+        tuple(
+            [find_workdir(from_run, None)]
+            if from_run or not workdir
+            else [find_workdir(None, w) for w in workdir]
+        ),
+        world,
+        feedback,
+        tuple(m.strip() for m in methods.split(",") if m.strip()),
+        steps,
+        beta,
+        lr,
+        seed,
+        out,
+        trainable,
+        calibrate_share,
     )
-    rows = []
-    evidence: dict[str, list[tuple[str, str, float, int, float]]] = {}
-    for work in dirs:
-        rows += [f for f in feedback_from_truth(work, truth) if norm(f.head) not in held]
-        evidence = {**evidence_of_build(work), **evidence}
-    if feedback.exists():
-        from mining.tuning.align import Feedback
-
-        rows += [Feedback(**json.loads(x)) for x in feedback.read_text().splitlines() if x.strip()]
-    # one label per triple (a later source wins), none on held-out heads (user rows included)
-    rows = list({(f.head, f.relation, f.tail): f for f in rows if norm(f.head) not in held}.values())
-    if meta.model.evidence and not evidence:
-        raise InputError(
-            f"{model} reads behavioural evidence, but no build in "
-            f"{', '.join(str(d.path) for d in dirs)} was run with --evidence; align with the checkpoint's "
-            "own build"
-        )
-    chosen_methods = [m.strip() for m in methods.split(",") if m.strip()]
-    if not chosen_methods or set(chosen_methods) - {"sft", "dpo", "ulma"}:
-        raise InputError(f"--methods takes sft, dpo and/or ulma, comma-separated, not {methods!r}")
-    if trainable not in ("head", "calibration"):
-        raise InputError(f"--trainable must be head or calibration, not {trainable!r}")
-    rate = lr if lr is not None else (0.01 if trainable == "calibration" else 1e-3)
-    if not 0.0 <= calibrate_share < 1.0:
-        raise InputError(f"--calibrate-share must be in [0, 1), not {calibrate_share}")
-    seeds = sorted(
-        (i, n, d) for i, (n, label, d) in _names().items() if label == "Intent" and norm(n) in held
-    )
-    policy = ExpansionPolicy(net, tails, meta.tails, evidence)
-    rows, aside = split_heads(rows, calibrate_share, seed) if calibrate_share else (rows, [])
-
-    def thresholds_for(head: Any) -> dict[str, float]:
-        return {**meta.thresholds, **calibrate_on_feedback(policy, head, aside)} if aside else meta.thresholds
-
-    table = [
-        {
-            "method": "distilled (before)",
-            **evaluate_heads(policy, ExpansionHead(net), seeds, truth, meta.thresholds),
-        }
-    ]
-    if aside:
-        table.append(
-            {
-                "method": "distilled, re-calibrated",
-                **evaluate_heads(
-                    policy, ExpansionHead(net), seeds, truth, thresholds_for(ExpansionHead(net))
-                ),
-            }
-        )
-    for method in chosen_methods:
-        config = AlignConfig(
-            method=method,  # type: ignore[arg-type]
-            beta=beta,
-            steps=steps,
-            lr=rate,
-            seed=seed,
-            trainable=trainable,  # type: ignore[arg-type]
-        )
-        head = run(policy, rows, config)
-        chosen = thresholds_for(head)
-        table.append({"method": method, **evaluate_heads(policy, head, seeds, truth, chosen)})
-        if out is not None:
-            _save_aligned(model, net, meta, tails, head, out / method, config, len(rows), chosen)
-    positives = sum(f.z >= 1 for f in rows)
+    done = run_alignment(request)
     typer.echo(
         f"command: mokg lightpair align --model {model} --methods {methods} --steps {steps} --beta {beta} "
-        f"--lr {rate} --trainable {trainable} --seed {seed}; "
-        f"{len(rows)} feedback rows ({positives} accepted) from "
-        f"{len(dirs)} build(s), {len(seeds)} held-out seeds{'; with evidence' if policy.evidence else ''}"
+        f"--lr {request.rate} --trainable {trainable} --seed {seed}; "
+        f"{done.rows} feedback rows ({done.accepted} accepted) from "
+        f"{len(request.builds)} build(s), {done.seeds} held-out seeds"
+        + ("; with evidence" if done.evidence else "")
         + (
-            f"; tau_r / K_r re-chosen on {len(aside)} rows of {len({f.head for f in aside})} heads"
-            if aside
+            f"; tau_r / K_r re-chosen on {done.aside_rows} rows of {done.aside_heads} heads"
+            if done.aside_rows
             else ""
         )
     )
-    render_table(pd.DataFrame(table))
-    if out is not None:
-        typer.echo(f"aligned checkpoints: {', '.join(str(out / m) for m in chosen_methods)}")
-
-
-def _save_aligned(
-    source: Path,
-    net: Any,
-    meta: Any,
-    tails: Any,
-    head: Any,
-    out: Path,
-    config: Any,
-    rows: int,
-    thresholds: dict[str, float],
-) -> None:
-    """Checkpoint ``source`` (loaded as ``net``, ``meta``, ``tails``) with its expansion head
-    replaced by the aligned ``head``, served with ``thresholds``; ``net`` itself is not changed
-    (the next method starts from the distilled head)."""
-    import copy
-    from dataclasses import asdict, replace
-
-    from mining.lightpair import checkpoint
-
-    aligned = copy.deepcopy(net)
-    head.install(aligned)
-    saved = replace(
-        meta,
-        source={**meta.source, "aligned": config.method, "align": asdict(config), "feedback_rows": rows},
-        extra={**meta.extra, "distilled_thresholds": meta.thresholds},
-        thresholds=thresholds,
-    )
-    checkpoint.save(out, aligned, saved, tails, (source / "corpus.json").read_text())
+    render_table(done.table)
+    if done.saved:
+        typer.echo(f"aligned checkpoints: {', '.join(map(str, done.saved))}")
