@@ -275,67 +275,6 @@ def stats(
     render_table(pd.DataFrame(sorted(info["edges"].items()), columns=["relation", "edges"]))
 
 
-world_app = typer.Typer(
-    help="The seeded marketing world: a simulator with a known ground truth (see loaders/WORLD.md).",
-    no_args_is_help=True,
-)
-app.add_typer(world_app, name="world")
-
-
-@world_app.command("generate")
-def world_generate(
-    out: Annotated[
-        Path,
-        typer.Option(
-            "--out", "-o", help="Folder to write; an existing one is replaced only if it holds a world alone."
-        ),
-    ],
-    scale: Annotated[
-        str, typer.Option(help="demo (2k users, seconds), small (50k), bench (1M users, minutes).")
-    ] = "demo",
-    seed: Annotated[int, typer.Option(help="Same scale and seed give the same files, byte for byte.")] = 0,
-    users: Annotated[int | None, typer.Option(help="Override the scale's number of users.")] = None,
-    items: Annotated[int | None, typer.Option(help="Override the scale's number of items.")] = None,
-) -> None:
-    """Write a world to Parquet: visible/ (what models may see) and hidden/ (evaluator-only truth)."""
-    from graph.files import check_folder
-    from graph.progress import Progress
-    from loaders.world.config import world_config
-    from loaders.world.generate import claim_world, generate_world
-
-    sizes = {k: v for k, v in (("n_users", users), ("n_items", items)) if v is not None}
-    if any(v < 1 for v in sizes.values()):
-        raise InputError("--users and --items must be >= 1")
-    cfg = world_config(scale, seed, **sizes)
-    check_folder(out, claim_world)
-    with Progress() as board:
-        stage = board.stage(f"generating the {scale} world", unit="chunks")
-        manifest = generate_world(cfg, out, progress=stage.update)
-    files = manifest["files"]
-    typer.echo(
-        f"wrote {out}: "
-        + ", ".join(
-            f"{k.split('/')[-1].removesuffix('.parquet')} {v['rows']:,}"
-            for k, v in files.items()
-            if k.startswith("visible/") and ("nodes/" in k or "events/" in k)
-        )
-    )
-
-
-@world_app.command("card")
-def world_card(
-    directory: Annotated[Path, typer.Argument(help="A world directory.")],
-    out: Annotated[Path, typer.Option("--out", "-o", help="Where to write the plots and stats.json.")] = Path(
-        "loaders/world_figures"
-    ),
-) -> None:
-    """Plots and numbers for the data card (degree distributions, domain overlap, sparsity)."""
-    from loaders.world.card import write_card
-
-    stats = write_card(directory, out)
-    typer.echo(json.dumps({k: v for k, v in stats.items() if k != "files"}, indent=2))
-
-
 @app.command()
 def ingest(
     directory: Annotated[Path, typer.Argument(help="A world directory (from `mokg world generate`).")],
@@ -491,38 +430,6 @@ def subgraph(
     typer.echo(f"wrote {out}: {graph.data}")
     if graph.split is not None:
         typer.echo(f"split: {json.dumps(graph.split.info(), default=str)}")
-
-
-teacher_app = typer.Typer(
-    help="The world's teacher: an OpenAI-compatible LLM endpoint answering from the ground-truth KG.",
-    no_args_is_help=True,
-)
-app.add_typer(teacher_app, name="teacher")
-
-
-@teacher_app.command("serve")
-def teacher_serve(
-    world: Annotated[Path | None, typer.Option(help="A world dir (its ontology must match) or none.")] = None,
-    host: Annotated[str, typer.Option(help="Interface to bind (keep it on loopback).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port (0 = any free one; the URL is printed).")] = 8001,
-    noise: Annotated[str, typer.Option(help="Noise level: none, low, medium or high.")] = "medium",
-    seed: Annotated[int, typer.Option(help="Noise seed (same seed, same answers).")] = 0,
-    latency: Annotated[float, typer.Option(help="Simulated seconds per answer.")] = 0.0,
-) -> None:
-    """Serve PAIR's teacher until Ctrl-C. Point any OpenAI client at the printed base URL."""
-    import time
-
-    from mining.teacher import TeacherServer, noise_level
-
-    server = TeacherServer(world, host=host, port=port, noise=noise_level(noise, seed), latency_s=latency)
-    url = server.start()
-    typer.echo(f"teacher ready at {url} (noise {noise}, seed {seed}); Ctrl-C stops it", err=False)
-    sys.stdout.flush()
-    try:
-        while True:
-            time.sleep(1.0)
-    except KeyboardInterrupt:
-        server.stop()
 
 
 runs_app = typer.Typer(help="List or roll back the runs (write jobs) of the store.", no_args_is_help=True)

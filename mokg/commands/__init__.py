@@ -18,6 +18,8 @@ import typer
 from graph.errors import InputError
 
 MODULES: tuple[str, ...] = (
+    "world",
+    "teacher",
     "audience",
     "mining",
     "rec",
@@ -33,6 +35,8 @@ MODULES: tuple[str, ...] = (
     "serve",
 )
 GROUPS: dict[str, str] = {
+    "world": "The seeded marketing world: a simulator with a known ground truth (see loaders/WORLD.md).",
+    "teacher": "The world's teacher: an OpenAI-compatible LLM endpoint answering from the ground-truth KG.",
     "audience": "Score users for a campaign and export audiences "
     "(methods: rule, ppr, gnn, lookalike, density).",
     "train": "Train models on the store's graph.",
