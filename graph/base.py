@@ -6,10 +6,10 @@ A backend supplies the primitives: ``_read`` (an internal read-only query → Da
 inside that transaction) and ``_user_read`` / ``_user_statement`` (a person's query, one
 statement, under the configured limits, read-only by the database's own means).
 
-Every write compares the incoming rows with the stored ones: new rows are inserted, changed rows
-updated (or kept, for a load that keeps existing rows), unchanged rows skipped, and the
-before-image of every row a run changes but did not create is written in the same transaction
-(:mod:`graph.changes`), so :meth:`BaseStore.delete_run` can restore it.
+Every write compares the incoming rows with the stored ones (:mod:`graph.writes`): new rows are
+inserted, changed rows updated (or kept, for a load that keeps existing rows), unchanged rows
+skipped, and the before-image of every row a run changes but did not create is written in the same
+transaction (:mod:`graph.changes`), so :meth:`BaseStore.delete_run` can restore it.
 """
 
 from __future__ import annotations
@@ -22,17 +22,10 @@ from typing import Any, Self, TypeVar
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from graph.changes import (
     Target,
-    before_images,
-    fill_only,
-    key_columns,
-    merge_earlier,
-    split,
 )
-from graph.changes import target_props as props_of
 from graph.declared import declaration_frame, extended_schema
 from graph.errors import InputError, MokgError, QueryError
 from graph.guard import check_query_text
@@ -44,20 +37,19 @@ from graph.schema import (
     KEY,
     NODE_SYSTEM_PROPS,
     SCHEMA,
-    Prop,
-    PropType,
     RelType,
     Schema,
 )
 from graph.store import LoadReport, StoreConfig, TableReport
 from graph.subgraph import EdgeKey, GraphVersion, Subgraph
-from graph.validate import ARROW_TYPES, validate_edge_rows, validate_frame, validate_node_rows
+from graph.tables import HEAD_TAIL, edge_key_name, rows_table, with_columns, with_confidence
+from graph.validate import validate_edge_rows, validate_frame, validate_node_rows
+from graph.writes import check_endpoints, write_table
 from queries.templates import system_query
 
 T = TypeVar("T")
 Executor = Callable[[str, Mapping[str, Any]], pd.DataFrame]
 KEYED_LOOKUP_MAX = 20_000
-_HEAD_TAIL = (Prop("head", PropType.STRING), Prop("tail", PropType.STRING))
 READ_ONLY_REFUSAL = (
     "this Cypher writes to the graph but the call is read-only; "
     "rerun with --write (or read_only=False) if you mean it"
@@ -66,25 +58,6 @@ READ_ONLY_REFUSAL = (
 
 def utcnow() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-
-
-def edge_key_name(key: EdgeKey) -> str:
-    return f"({key[0]})-[:{key[1]}]->({key[2]})"
-
-
-def rows_table(rows: list[dict[str, Any]], props: Sequence[Prop]) -> pa.Table:
-    """Validated rows as an Arrow table typed by the schema."""
-    by_name = {p.name: p for p in props}
-    cols = list(rows[0]) if rows else []
-    fields = [pa.field(c, ARROW_TYPES[by_name[c].type]) for c in cols]
-    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
-
-
-def typed_table(frame: pd.DataFrame, target: Target, schema: Schema = SCHEMA) -> pa.Table:
-    """A frame of key and property columns as Arrow, typed by the schema (nulls included)."""
-    props = {**props_of(target, schema), "head": _HEAD_TAIL[0], "tail": _HEAD_TAIL[1]}
-    fields = [pa.field(str(c), ARROW_TYPES[props[str(c)].type]) for c in frame.columns]
-    return pa.Table.from_pandas(frame, schema=pa.schema(fields), preserve_index=False)
 
 
 class BaseStore:
@@ -292,7 +265,7 @@ class BaseStore:
         schema = self._schema_for([rel_type])
         h, t = schema.endpoints(rel_type, head, tail)
         checked = validate_edge_rows(rel_type, rows, schema)
-        table = rows_table(checked, (*schema.rel(rel_type).props, *_HEAD_TAIL))
+        table = rows_table(checked, (*schema.rel(rel_type).props, *HEAD_TAIL))
         return self._load(run_id, {}, {(h, rel_type, t): table}).edges[edge_key_name((h, rel_type, t))]
 
     def bulk_load(
@@ -325,8 +298,8 @@ class BaseStore:
         for spec, frame in (edges or {}).items():
             key = self._edge_key(spec, schema)
             rel_props = [p for p in schema.rel(key[1]).props if p.name not in EDGE_SYSTEM_PROPS]
-            table = validate_frame(edge_key_name(key), frame, [*rel_props, *_HEAD_TAIL], ["head", "tail"])
-            edge_tables[key] = _with_confidence(edge_key_name(key), table)
+            table = validate_frame(edge_key_name(key), frame, [*rel_props, *HEAD_TAIL], ["head", "tail"])
+            edge_tables[key] = with_confidence(edge_key_name(key), table)
             if spec in keep:
                 kept.add(key)
         if relations:
@@ -382,7 +355,7 @@ class BaseStore:
         database allows it)."""
         self._require_run(run_id)
         for key, table in edges.items():
-            self._check_endpoints(key, table, nodes)
+            check_endpoints(self, key, table, nodes)
         now = utcnow()
         report = LoadReport(run_id)
         tables: list[tuple[Target, pa.Table]] = [*nodes.items(), *edges.items()]
@@ -392,7 +365,7 @@ class BaseStore:
             self._live_runs.add(run_id)
             self._declare_types(ex, declare)
             for target, table in tables:
-                done = self._write_table(ex, target, table, run_id, now, keep=target in keep)
+                done = write_table(self, ex, target, table, run_id, now, keep=target in keep)
                 name = target if isinstance(target, str) else edge_key_name(target)
                 (report.nodes if isinstance(target, str) else report.edges)[name] = done
                 if progress:
@@ -407,58 +380,6 @@ class BaseStore:
             self._schema = None  # read it again: what the failed transaction declared is not there
             raise
         return report
-
-    def _write_table(
-        self, ex: Executor, target: Target, table: pa.Table, run_id: str, now: datetime, *, keep: bool
-    ) -> TableReport:
-        """New rows inserted; changed rows updated, their before-images recorded (or kept)."""
-        keys = key_columns(target)
-        incoming = table.to_pandas()
-        existing = self._stored(ex, target, incoming[keys])
-        is_new, changed = split(incoming, existing, keys)
-        touched, kept = len(changed), 0
-        if keep and len(changed):
-            changed, clash = fill_only(changed, existing, keys)
-            kept = int(clash.sum())
-        if is_new.any():
-            self._insert(ex, target, table.filter(pa.array(is_new)), run_id, now)
-        if len(changed):
-            self._record_changes(ex, run_id, target, changed, existing, now)
-            self._update(ex, target, changed, assign=False)
-        created = int(is_new.sum())
-        return TableReport(len(incoming), created, len(changed), len(incoming) - created - touched, kept)
-
-    def _record_changes(
-        self,
-        ex: Executor,
-        run_id: str,
-        target: Target,
-        changed: pd.DataFrame,
-        existing: pd.DataFrame,
-        now: datetime,
-    ) -> None:
-        """Change rows for the changed rows another run created (merged with this run's earlier ones)."""
-        rows = before_images(run_id, target, changed, existing)
-        if not rows:
-            return
-        earlier = self._stored(ex, "Change", pd.DataFrame({KEY: [r[KEY] for r in rows]}))
-        table = rows_table(merge_earlier(rows, earlier), SCHEMA.label("Change").props)
-        self._write_table(ex, "Change", table, run_id, now, keep=False)
-
-    def _check_endpoints(self, key: EdgeKey, table: pa.Table, nodes: dict[str, pa.Table]) -> None:
-        for side, label in (("head", key[0]), ("tail", key[2])):
-            ids = pc.unique(table.column(side)).to_pylist()
-            incoming = set(nodes[label].column(KEY).to_pylist()) if label in nodes else set()
-            wanted = [i for i in ids if i not in incoming]
-            missing = set(wanted) - self._known_ids(label, wanted) if wanted else set()
-            if missing:
-                col = table.column(side).to_pylist()
-                row = next(i for i, v in enumerate(col) if v in missing)
-                raise InputError(
-                    f"{edge_key_name(key)} row {row}: {side} {col[row]!r} is not a {label} in the "
-                    f"store ({len(missing)} unknown {label} id(s) in all); write those nodes first "
-                    "or load them in the same bulk_load"
-                )
 
     # ---- reads -----------------------------------------------------------------------------
     def run(
@@ -563,23 +484,3 @@ class BaseStore:
         from graph import undo
 
         return undo.delete_run(self, run_id)
-
-
-def with_columns(df: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``df`` with exactly ``columns`` (some Bolt servers send no column names for no rows)."""
-    if df.empty:
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns})
-    return df[columns]
-
-
-def _with_confidence(where: str, table: pa.Table) -> pa.Table:
-    if "confidence" not in table.column_names:
-        return table.append_column("confidence", pa.array([1.0] * table.num_rows, pa.float64()))
-    filled = pc.fill_null(table.column("confidence"), 1.0)  # like upsert_edges: absent means observed
-    table = table.set_column(table.column_names.index("confidence"), "confidence", filled)
-    conf = filled.to_numpy(zero_copy_only=False)
-    bad = ~((conf >= 0.0) & (conf <= 1.0))
-    if bad.any():
-        row = int(bad.argmax())
-        raise InputError(f"{where}: confidence must lie in [0, 1]; row {row} holds {conf[row]}")
-    return table

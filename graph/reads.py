@@ -33,7 +33,7 @@ def fetch_nodes(store: BaseStore, label: str, ids: Sequence[str] | None) -> pd.D
 
 def khop(store: BaseStore, seeds: Mapping[str, Sequence[str]], hops: int) -> dict[str, set[str]]:
     """Label → ids of the nodes within ``hops`` of the ``seeds`` (the seeds included)."""
-    from graph.base import with_columns
+    from graph.tables import with_columns
 
     if not 1 <= hops <= 5:
         raise InputError(f"hops must be between 1 and 5, got {hops}")
@@ -82,7 +82,7 @@ def subgraph(
 
 def stats(store: BaseStore) -> dict[str, Any]:
     """See :meth:`graph.base.BaseStore.stats`."""
-    from graph.base import edge_key_name
+    from graph.tables import edge_key_name
 
     schema = store.refresh_schema()
     nodes = {

@@ -23,6 +23,8 @@ import pandas as pd
 from graph.changes import decode, removal_images, target_props
 from graph.schema import EDGE_SYSTEM_PROPS, KEY, SCHEMA
 from graph.subgraph import EdgeKey
+from graph.tables import rows_table, typed_table
+from graph.writes import write_table
 
 if TYPE_CHECKING:
     from graph.base import BaseStore, Executor
@@ -33,8 +35,6 @@ def remove(
 ) -> int:
     """Delete the stored edges of ``key`` between ``pairs`` (head, tail), their before-images
     recorded first; how many were removed (a pair with no edge is skipped)."""
-    from graph.base import rows_table
-
     wanted = pd.DataFrame([(str(h), str(t)) for h, t in pairs], columns=["head", "tail"]).drop_duplicates()
     existing = store._stored(ex, key, wanted) if len(wanted) else wanted
     if not len(existing):
@@ -44,7 +44,7 @@ def remove(
     rows = removal_images(run_id, key, existing, earlier)
     if rows:
         table = rows_table(rows, SCHEMA.label("Change").props)
-        store._write_table(ex, "Change", table, run_id, now, keep=False)
+        write_table(store, ex, "Change", table, run_id, now, keep=False)
     found = existing[["head", "tail"]].astype(str).to_dict("records")
     ex(store._q("delete_edges_keyed", head=key[0], rel=key[1], tail=key[2]), {"rows": found})
     return len(found)
@@ -79,8 +79,6 @@ def restore_removed(
 
 def _insert_missing(store: BaseStore, ex: Executor, key: EdgeKey, frame: pd.DataFrame) -> None:
     """Create the edges of ``frame``, stamped with their own run and time (grouped by both)."""
-    from graph.base import typed_table
-
     if not len(frame):
         return
     body = frame[[c for c in frame.columns if c not in EDGE_SYSTEM_PROPS]].reset_index(drop=True)

@@ -18,11 +18,11 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from graph.base import edge_key_name
 from graph.errors import InputError
 from graph.schema import SCHEMA
 from graph.store import GraphStore, LoadReport, TableReport
 from graph.subgraph import EdgeKey
+from graph.tables import edge_key_name
 from loaders.hashes import HASH_LABEL, TableFile, content_hash, hash_rows, unchanged
 from loaders.world.layout import WorldDir
 

@@ -42,13 +42,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from graph.base import KEYED_LOOKUP_MAX, READ_ONLY_REFUSAL, BaseStore, Executor, typed_table
+from graph.base import KEYED_LOOKUP_MAX, READ_ONLY_REFUSAL, BaseStore, Executor
 from graph.changes import Target, key_columns
 from graph.errors import QueryError, StoreError, one_line
 from graph.runs import log
 from graph.schema import KEY, SCHEMA, Prop, RelType
 from graph.store import LoadReport, StoreConfig
 from graph.subgraph import EdgeKey
+from graph.tables import typed_table
 from graph.validate import ARROW_TYPES
 
 T = TypeVar("T")

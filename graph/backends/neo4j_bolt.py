@@ -27,12 +27,13 @@ from typing import Any, TypeVar
 import pandas as pd
 import pyarrow as pa
 
-from graph.base import READ_ONLY_REFUSAL, BaseStore, Executor, typed_table, with_columns
+from graph.base import READ_ONLY_REFUSAL, BaseStore, Executor
 from graph.changes import Target, key_columns
 from graph.errors import InputError, MokgError, QueryError, StoreError, StoreUnavailable, one_line
 from graph.runs import pid_alive
 from graph.schema import SCHEMA, RelType
 from graph.store import StoreConfig
+from graph.tables import typed_table, with_columns
 
 T = TypeVar("T")
 

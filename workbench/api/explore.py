@@ -21,10 +21,10 @@ from typing import Annotated, Any
 import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query
 
-from graph.base import with_columns
 from graph.errors import InputError
 from graph.schema import Schema
 from graph.store import GraphStore
+from graph.tables import with_columns
 from workbench.app import Context, NotFound, context
 
 router = APIRouter(tags=["explore"])

@@ -11,10 +11,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from graph.base import with_columns
 from graph.errors import InputError
 from graph.store import GraphStore
 from graph.subgraph import GraphVersion
+from graph.tables import with_columns
 from workbench.api.explore import records
 from workbench.app import Context, NotFound, context
 
