@@ -55,7 +55,9 @@ from typing import TYPE_CHECKING, Any, cast
 import numpy as np
 import pandas as pd
 
+from bench.peers_files import DOMAIN, NAME, read_inter, tokens, write_benchmark
 from bench.peers_recbole import peak_rss_mb  # stdlib only at import; the shims are a function
+from bench.peers_report import OUTPUTS, PUBLISHED_NDCG10, report, within, write_outputs
 from graph.errors import InputError, MokgError
 
 if TYPE_CHECKING:
@@ -64,101 +66,11 @@ if TYPE_CHECKING:
     from gnn.rec.data import RecData
     from loaders.pyg import SplitKind
 
-NAME = "peers"  # the RecBole dataset name of the benchmark files
-DOMAIN = "ml-100k"
-PUBLISHED_NDCG10 = 0.2768  # RecBole's quick-start BPR on ml-100k, as issue 14 cites it
 REPO = Path(__file__).resolve().parents[1]
 RUNNER = Path(__file__).with_name("peers_recbole.py")
 OURS = ("MostPop", "BPR-MF", "LightGCN")
 PEERS = ("RecBole:BPR", "RecBole:LightGCN", "RecBole:KGIN")
-OUTPUTS = ("results.csv", "table.md", "peers.json")
-INTER = "user_id:token\titem_id:token\trating:float\ttimestamp:float"
 EVAL_BATCH = 256
-COLUMNS = ("NDCG@10", "HR@10", "NDCG@20", "MRR")
-COLD_NOTE = (
-    "cold_items: every test item is unseen in training and ranked among the held-out items only. "
-    "Our BPR-MF and LightGCN fit per target catalogue as in `mokg eval rec`, and the cold one has no "
-    "fit rows, so they score at random; RecBole's BPR and LightGCN meet cold items only as negatives; "
-    "MostPop ties them all. Only a model that reads the KG (KGIN here) can place them."
-)
-
-
-# ---- 1. the benchmark files ---------------------------------------------------------------------
-def tokens(ids: Sequence[str], prefix: str) -> list[str]:
-    """Store ids → the dataset's raw ids (``ml-100k:u:196`` → ``196``)."""
-    bad = next((i for i in ids if not i.startswith(prefix)), None)
-    if bad is not None:
-        raise InputError(f"id {bad!r} does not start with {prefix!r}: load the data with `mokg load recbole`")
-    return [i[len(prefix) :] for i in ids]
-
-
-def benchmark_frames(
-    data: RecData, dataset: str = DOMAIN, ratings: pd.DataFrame | None = None
-) -> dict[str, pd.DataFrame]:
-    """``train`` (every fit row), ``valid`` (each user's last fit row by time, then item) and ``test``
-    (every test row) as frames of tokens; ``rating`` / ``timestamp`` from ``ratings`` (columns
-    user_id, item_id, rating, timestamp) where it has the pair, else empty."""
-    from loaders.readers.recbole import Ids
-
-    ids = Ids(dataset, f"{dataset}:e")
-    users = np.array(tokens(data.user_ids, ids.user), dtype=object)
-    items = np.array(tokens(data.item_ids, ids.item), dtype=object)
-    order = np.lexsort((data.fit_item, data.fit_ts, data.fit_user))
-    ends = order[np.r_[data.fit_user[order][1:] != data.fit_user[order][:-1], True]] if len(order) else order
-    last = np.sort(ends)
-    parts = {
-        "train": (data.fit_user, data.fit_item),
-        "valid": (data.fit_user[last], data.fit_item[last]),
-        "test": (data.test_user, data.test_item),
-    }
-    out = {}
-    for part, (u, i) in parts.items():
-        frame = pd.DataFrame({"user_id": users[u], "item_id": items[i]})
-        if ratings is not None:
-            frame = frame.merge(ratings, on=["user_id", "item_id"], how="left")
-        out[part] = frame.reindex(columns=["user_id", "item_id", "rating", "timestamp"])
-    return out
-
-
-def write_benchmark(
-    data: RecData,
-    folder: Path,
-    dataset: str = DOMAIN,
-    ratings: pd.DataFrame | None = None,
-    kg_dir: Path | None = None,
-) -> Path:
-    """Write ``folder/peers/peers.{train,valid,test}.inter``, ``.user``, ``.item`` and, from
-    ``kg_dir`` (a RecBole dataset folder), its ``.kg`` and its ``.link`` rows of our items."""
-    from loaders.readers.recbole import Ids
-
-    ids = Ids(dataset, f"{dataset}:e")
-    root = folder / NAME
-    root.mkdir(parents=True, exist_ok=True)
-    for part, frame in benchmark_frames(data, dataset, ratings).items():
-        write_atomic(root / f"{NAME}.{part}.inter", INTER, frame)
-    items = tokens(data.item_ids, ids.item)
-    write_atomic(root / f"{NAME}.user", "user_id:token", pd.DataFrame({"u": tokens(data.user_ids, ids.user)}))
-    write_atomic(root / f"{NAME}.item", "item_id:token", pd.DataFrame({"i": items}))
-    if kg_dir is not None:
-        shutil.copyfile(kg_dir / f"{dataset}.kg", root / f"{NAME}.kg")
-        link = pd.read_csv(kg_dir / f"{dataset}.link", sep="\t", dtype=str, keep_default_na=False)
-        write_atomic(root / f"{NAME}.link", "\t".join(link.columns), link[link.iloc[:, 0].isin(set(items))])
-    return root
-
-
-def write_atomic(path: Path, header: str, frame: pd.DataFrame) -> None:
-    body = frame.to_csv(sep="\t", header=False, index=False, lineterminator="\n")
-    path.write_text(header + "\n" + body, encoding="utf-8")
-
-
-def read_inter(path: Path) -> pd.DataFrame:
-    """An atomic ``.inter`` file, headers reduced to field names (tokens stay text)."""
-    frame = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    frame.columns = [str(c).partition(":")[0] for c in frame.columns]
-    for col in ("rating", "timestamp"):
-        if col in frame:
-            frame[col] = pd.to_numeric(frame[col].replace("", np.nan))
-    return frame
 
 
 # ---- 3. saved scores, ranked by our evaluator -----------------------------------------------------
@@ -422,87 +334,6 @@ def run_anchor(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     ndcg = result["test_result"]["ndcg@10"]
     result["reproduced"] = within(ndcg, PUBLISHED_NDCG10)
     return result
-
-
-def within(value: float, reference: float, share: float = 0.05) -> bool:
-    """``value`` within ``share`` of ``reference`` (relative; float noise at the edge forgiven)."""
-    return abs(value - reference) <= share * abs(reference) + 1e-12
-
-
-# ---- the report ---------------------------------------------------------------------------------
-def markdown(rows: pd.DataFrame) -> str:
-    head = ["model", "side", *COLUMNS, "s/epoch", "eval users/s", "peak MB"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for _, r in rows.iterrows():
-        epoch = "–" if np.isnan(r["s_per_epoch"]) else f"{r['s_per_epoch']:.2f}"
-        cells = [r["model"], r["side"], *(f"{r[c]:.4f}" for c in COLUMNS), epoch]
-        lines.append(
-            "| " + " | ".join([*cells, f"{r['eval_users_per_s']:,.0f}", f"{r['peak_mb']:,.0f}"]) + " |"
-        )
-    return "\n".join(lines)
-
-
-def lightgcn_note(rows: pd.DataFrame) -> str | None:
-    pick = {
-        s: rows[(rows["model"] == "LightGCN") & (rows["side"] == s)]["NDCG@10"] for s in ("mokg", "RecBole")
-    }
-    if any(p.empty for p in pick.values()):
-        return None
-    ours, theirs = float(pick["mokg"].iloc[0]), float(pick["RecBole"].iloc[0])
-    gap = ours / theirs - 1 if theirs else float("inf")
-    verdict = "yes" if within(ours, theirs) else "no"
-    head = "our LightGCN within 5% of RecBole's LightGCN on NDCG@10"
-    return f"{head}: {verdict} ({ours:.4f} vs {theirs:.4f}, {gap:+.1%})"
-
-
-def own_note(rows: pd.DataFrame) -> str | None:
-    """RecBole's own evaluator on its own models (same test file): equal to ours where the target
-    catalogue is every item, which checks the id mapping end to end."""
-    peers = rows[(rows["side"] == "RecBole") & rows["recbole_own_ndcg10"].notna()]
-    if peers.empty:
-        return None
-    listed = ", ".join(f"{r['model']} {r['recbole_own_ndcg10']:.4f}" for _, r in peers.iterrows())
-    return f"RecBole's own evaluator, same models and test file, NDCG@10: {listed}"
-
-
-def anchor_note(anchor: dict[str, Any]) -> str:
-    ndcg = anchor["test_result"]["ndcg@10"]
-    gap = ndcg / PUBLISHED_NDCG10 - 1
-    verdict = "reproduced (within 5%)" if anchor["reproduced"] else "NOT reproduced (off by more than 5%)"
-    return (
-        f"anchor: RecBole's quick-start BPR on ml-100k, its own protocol (random 8:1:1, full ranking, "
-        f"early stopping on MRR@10 after {anchor['epochs']} epochs, seed {anchor['config']['seed']}): "
-        f"NDCG@10 {ndcg:.4f} here vs {PUBLISHED_NDCG10} published ({gap:+.1%}): {verdict}"
-    )
-
-
-def report(frame: pd.DataFrame, anchor: dict[str, Any] | None, command: str) -> str:
-    parts = [f"`{command}`"]
-    for split, rows in frame.groupby("split", sort=False):
-        parts.append(f"### {split} (full ranking, our evaluator, {int(rows['users'].iloc[0])} test users)")
-        parts.append(markdown(rows))
-        if split == "cold_items":
-            parts.append(COLD_NOTE)
-        else:
-            parts += [n for n in (own_note(rows), lightgcn_note(rows)) if n is not None]
-    if anchor is not None:
-        parts.append(anchor_note(anchor))
-    return "\n\n".join(parts) + "\n"
-
-
-def write_outputs(out: Path, frame: pd.DataFrame, table: str, meta: dict[str, Any]) -> None:
-    from graph import files
-
-    def write(tmp: Path) -> None:
-        frame.to_csv(tmp / "results.csv", index=False)
-        (tmp / "table.md").write_text(table, encoding="utf-8")
-        (tmp / "peers.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
-
-    def claim(folder: Path) -> str | None:
-        other = sorted(p.name for p in folder.iterdir() if p.name not in OUTPUTS)
-        return f"it holds {', '.join(other[:5])}, not only an earlier peers run" if other else None
-
-    files.write_folder(out, write, claim)
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:

@@ -13,18 +13,10 @@ import pandas as pd
 import pytest
 import torch
 
-from bench.peers import (
-    SavedScores,
-    benchmark_frames,
-    lightgcn_note,
-    read_inter,
-    recbole_config,
-    report,
-    score_rows,
-    tokens,
-    write_benchmark,
-)
+from bench.peers import SavedScores, recbole_config, score_rows
+from bench.peers_files import benchmark_frames, read_inter, tokens, write_benchmark
 from bench.peers_recbole import _scatter_module
+from bench.peers_report import lightgcn_note, report
 from gnn.rec.data import RecData
 from gnn.rec.evaluate import evaluate_domain
 from graph.errors import InputError
