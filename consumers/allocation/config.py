@@ -40,8 +40,9 @@ class RewardConfig:
             epochs without improvement on it before training stops.
         monotonic: ``hgb`` only: the reward non-decreasing in each stage's item count (the
             paper's monotonic constraint).
-        threads: OpenMP threads of ``hgb``'s fit and predict (sklearn's default, all cores,
-            oversubscribes a shared machine: 30× slower on this one's 2 cores).
+        threads: ``hgb``'s threads: OpenMP threads of its fit (sklearn's default, all cores,
+            oversubscribes a shared machine: 30× slower on this one's 2 cores) and ONNX Runtime's
+            intra-op threads when it predicts.
         seed: seeds the weights and the batches.
     """
 
