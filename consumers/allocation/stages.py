@@ -107,25 +107,38 @@ class RankStage:
 @dataclass(frozen=True)
 class IVFStage(DotStage):
     """Eq. S4: a :class:`DotStage` whose recall (``cand=None``) scores only the items of the lists
-    probed for the user; candidates given (pre-ranking) are scored exactly, as eq. S2."""
+    probed for the user, nearest centroid first, until they hold ``target`` items the user may be
+    shown (``exclude``: the (row, item) pairs recall never shows, e.g. items already rated; the
+    caller masks them); candidates given (pre-ranking) are scored exactly, as eq. S2."""
 
     centroids: Tensor  # [C, d] normalised list centroids
     list_of: Tensor  # [I] the list of each position of ``order``
     order: Tensor  # [I] item rows list by list
     sizes: Tensor  # [C] items per list
     target: int  # items to gather per request
+    item_list: Tensor  # [I] the list of each item row
 
-    def scores(self, u: Tensor, cand: Tensor | None = None) -> Tensor:
+    def scores(
+        self, u: Tensor, cand: Tensor | None = None, exclude: tuple[Tensor, Tensor] | None = None
+    ) -> Tensor:
         if cand is not None:
             return super().scores(u, cand)
         q = self.users[u]  # [B, d]
         ranked = torch.argsort(q @ self.centroids.T, dim=1, descending=True)  # [B, C]
         out = torch.full((len(u), len(self.items)), -torch.inf, dtype=q.dtype)
         for b in range(len(u)):
-            before = torch.cumsum(self.sizes[ranked[b]], 0) - self.sizes[ranked[b]]
+            sizes, shown = self.sizes, None
+            if exclude is not None:  # what each list holds that this user may be shown
+                hidden = exclude[1][exclude[0] == b]
+                sizes = sizes - torch.bincount(self.item_list[hidden], minlength=len(sizes))
+                shown = torch.ones(len(self.items), dtype=torch.bool)
+                shown[hidden] = False
+            before = torch.cumsum(sizes[ranked[b]], 0) - sizes[ranked[b]]
             keep = torch.zeros(len(self.sizes), dtype=torch.bool)
             keep[ranked[b][before < self.target]] = True
             idx = self.order[keep[self.list_of]]  # [n] the items of the probed lists
+            if shown is not None:
+                idx = idx[shown[idx]]  # only what may be shown is scored (the FLOPs counted)
             out[b, idx] = (self.items[idx] @ q[b : b + 1].T)[:, 0]
         return out
 
@@ -142,6 +155,8 @@ def train_ivf(stage: DotStage, target: int, lists: int | None = None, seed: int 
     index = build_ivf(unit, IVFConfig(lists=lists, seed=seed))
     ptr = index["ivf_ptr"]
     sizes = np.diff(ptr)
+    item_list = np.empty(len(index["ivf_order"]), dtype=np.int64)
+    item_list[index["ivf_order"]] = np.repeat(np.arange(len(sizes)), sizes)
     return IVFStage(
         f"ivf-{stage.name}",
         stage.users,
@@ -151,6 +166,7 @@ def train_ivf(stage: DotStage, target: int, lists: int | None = None, seed: int 
         order=torch.from_numpy(index["ivf_order"]),
         sizes=torch.from_numpy(sizes),
         target=target,
+        item_list=torch.from_numpy(item_list),
     )
 
 
