@@ -110,7 +110,6 @@ def _feedback_rows(request: AlignRequest, truth: Any, held: set[str]) -> tuple[l
 def run_alignment(request: AlignRequest) -> AlignOutcome:
     """Label, align with every method, score before and after (module doc)."""
     import pandas as pd
-    import torch
 
     from mining.lightpair import checkpoint
     from mining.lightpair.corpus import norm
@@ -126,7 +125,6 @@ def run_alignment(request: AlignRequest) -> AlignOutcome:
         split_heads,
     )
 
-    torch.set_num_threads(1)
     net, meta, tails = checkpoint.load(request.model)
     truth = TruthKG.from_world(request.world).triples
     held = {norm(h) for h in meta.held_out}

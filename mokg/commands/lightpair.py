@@ -439,8 +439,12 @@ def align(
 
     Example: `mokg lightpair align --model CKPT --workdir BUILD --world W --methods sft,dpo,ulma
     --steps 150 --out ALIGNED`, then `mokg eval lightpair --model ALIGNED/ulma --world W`."""
+    import torch
+
     from mining.tuning.align_run import AlignRequest, run_alignment
     from mokg.output import render_table
+
+    torch.set_num_threads(1)
 
     request = AlignRequest(
         model,
