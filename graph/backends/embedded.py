@@ -42,6 +42,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from graph.backends.lbdb import arrow_frame, columns_ddl, read_marker, unwound
 from graph.base import KEYED_LOOKUP_MAX, READ_ONLY_REFUSAL, BaseStore, Executor
 from graph.changes import Target, key_columns
 from graph.errors import QueryError, StoreError, one_line
@@ -55,67 +56,11 @@ from graph.validate import ARROW_TYPES
 T = TypeVar("T")
 MARKER = "mokg.json"
 LOGGED_INSERT_MAX = 1000  # new rows up to this many are CREATEd (logged), more are COPYed
-LOAD_FRAME = "LOAD FROM frame"
-CASTS: tuple[tuple[Callable[[pa.DataType], bool], str], ...] = (
-    (pa.types.is_string, "STRING"),
-    (pa.types.is_large_string, "STRING"),
-    (pa.types.is_int64, "INT64"),
-    (pa.types.is_floating, "DOUBLE"),
-    (pa.types.is_boolean, "BOOL"),
-    (pa.types.is_timestamp, "TIMESTAMP"),
-)
 MIGRATABLE = frozenset({"1", "2", "3", "4", "5", "6", "7"})  # versions an additive migration updates
 DB_FILE = "graph.lbdb"
 EMBEDDED_BATCH = 200_000  # rows per LOAD FROM update statement (each costs a fixed scan)
 CHECKPOINT_FAILED = "post-commit checkpoint failed"
 _HELD_BY = re.compile(r"Lock is held by PID (\d+)")
-
-
-def _frame(result: Any) -> pd.DataFrame:
-    """A query result as pandas via Arrow (about 3x faster than ``get_as_df`` on 10M rows)."""
-    if not result.get_column_names():  # DDL and writes return no columns
-        return pd.DataFrame()
-    frame: pd.DataFrame = result.get_as_arrow().to_pandas()
-    return frame
-
-
-def unwound(query: str, frame: Any) -> tuple[str, dict[str, Any]]:
-    """``query`` reading a small ``frame`` (at most ``LOGGED_INSERT_MAX`` rows) from ``UNWIND $rows``
-    instead of ``LOAD FROM frame``, with the parameters that carry it. LadybugDB keeps memory for
-    every ``LOAD FROM`` that is joined with a ``MATCH`` (≈ 26 MB a call against a 2,000-node table,
-    never released); ``UNWIND`` keeps none. Large frames keep ``LOAD FROM`` (far faster)."""
-    if not isinstance(frame, pa.Table) or frame.num_rows > LOGGED_INSERT_MAX or LOAD_FRAME not in query:
-        return query, {}
-    columns = ", ".join(_cast(f"r.`{f.name}`", f.type) + f" AS `{f.name}`" for f in frame.schema)
-    return query.replace(LOAD_FRAME, f"UNWIND $rows AS r WITH {columns}", 1), {"rows": frame.to_pylist()}
-
-
-def _cast(expr: str, kind: pa.DataType) -> str:
-    """``expr`` cast to the column's type (a parameter list loses it: a column of nulls is STRING)."""
-    for test, name in CASTS:
-        if test(kind):
-            return f"CAST({expr} AS {name})"
-    return expr
-
-
-def _read_marker(marker: Path) -> dict[str, Any]:
-    """The store's marker file as a dict, or a StoreError saying it is damaged."""
-    try:
-        info = json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        info, problem = None, str(exc)
-    else:
-        problem = f"a JSON {type(info).__name__} instead of an object"
-    if not isinstance(info, dict):
-        raise StoreError(
-            f"the store marker {marker} is damaged ({problem}); restore it from a backup, or "
-            "export what you need and re-create the store with `mokg init` in a new folder"
-        )
-    return info
-
-
-def _columns_ddl(props: Sequence[Prop]) -> str:
-    return ", ".join(f"{p.name} {p.type.value}" for p in props)
 
 
 @dataclass
@@ -177,7 +122,7 @@ class EmbeddedStore(BaseStore):
         if self.path.exists() and not self.path.is_dir():
             raise StoreError(f"{self.path} is a file, not a mokg store directory")
         if marker.exists():
-            info = _read_marker(marker)
+            info = read_marker(marker)
             if info.get("schema_version") not in MIGRATABLE | {SCHEMA.version}:
                 raise StoreError(
                     f"the store at {self.path} has schema v{info.get('schema_version')} but this "
@@ -199,7 +144,7 @@ class EmbeddedStore(BaseStore):
 
     # ---- schema ----------------------------------------------------------------------------
     def _stored_version(self) -> str | None:
-        info = _read_marker(self.path / MARKER)
+        info = read_marker(self.path / MARKER)
         version = info.get("schema_version")
         return str(version) if version is not None else None
 
@@ -227,20 +172,18 @@ class EmbeddedStore(BaseStore):
     def init_schema(self) -> None:
         """Create every node and rel table of the schema (idempotent), then the marker file."""
         for lab in SCHEMA.labels.values():
-            cols = _columns_ddl([p for p in lab.props if p.name != KEY])
+            cols = columns_ddl([p for p in lab.props if p.name != KEY])
             self._exec(self._q("create_node_table", label=lab.name, columns=f"id STRING, {cols}"))
         for rel in SCHEMA.rel_types.values():
             pairs = ", ".join(f"FROM {h} TO {t}" for h, t in rel.endpoints)
-            self._exec(
-                self._q("create_rel_table", rel=rel.name, pairs=pairs, columns=_columns_ddl(rel.props))
-            )
+            self._exec(self._q("create_rel_table", rel=rel.name, pairs=pairs, columns=columns_ddl(rel.props)))
         self._write_marker()
         self._declare_types(self._exec, self.refresh_schema().external_relations())
 
     def _write_marker(self) -> None:
         """The marker: this schema version, when the store was created, and its migrations."""
         marker = self.path / MARKER
-        info = _read_marker(marker) if marker.exists() else {}
+        info = read_marker(marker) if marker.exists() else {}
         now = datetime.now().isoformat(timespec="seconds")
         before = info.get("schema_version")
         history = list(info.get("migrations", []))
@@ -261,7 +204,7 @@ class EmbeddedStore(BaseStore):
         in LadybugDB: inside a write transaction it is rolled back with it)."""
         for rel in relations:
             pairs = ", ".join(f"FROM {h} TO {t}" for h, t in rel.endpoints)
-            ex(self._q("create_rel_table", rel=rel.name, pairs=pairs, columns=_columns_ddl(rel.props)), {})
+            ex(self._q("create_rel_table", rel=rel.name, pairs=pairs, columns=columns_ddl(rel.props)), {})
             for head, tail in rel.endpoints:
                 ex(self._q("add_rel_pair", rel=rel.name, head=head, tail=tail), {})
 
@@ -279,7 +222,7 @@ class EmbeddedStore(BaseStore):
             raise QueryError(f"LadybugDB rejected the query: {one_line(exc)}") from None
         if isinstance(result, list):
             result = result[-1]
-        return _frame(result)
+        return arrow_frame(result)
 
     def _read(self, query: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
         if self._in_tx:
@@ -388,12 +331,12 @@ class EmbeddedStore(BaseStore):
         if len(keys) > KEYED_LOOKUP_MAX:
             return self._exec(self._q(full, **slots))
         frame = pa.Table.from_pandas(keys.add_prefix("c_"), preserve_index=False)
-        query, given = unwound(self._q(keyed, **slots), frame)
+        query, given = unwound(self._q(keyed, **slots), frame, LOGGED_INSERT_MAX)
         try:  # LOAD FROM in the query resolves the Python variable `frame`
             result = self._conn.execute(query, given)
         except RuntimeError as exc:
             raise QueryError(f"LadybugDB rejected a lookup: {one_line(exc)}") from None
-        return _frame(result[-1] if isinstance(result, list) else result)
+        return arrow_frame(result[-1] if isinstance(result, list) else result)
 
     def _stored(self, ex: Executor, target: Target, keys: pd.DataFrame) -> pd.DataFrame:
         if isinstance(target, str):
@@ -466,7 +409,7 @@ class EmbeddedStore(BaseStore):
 
     def _write_batch(self, ex: Executor, query: str, rows: Any, params: Mapping[str, Any]) -> None:
         frame = rows  # noqa: F841  (LOAD FROM in the query resolves the Python variable `frame`)
-        query, given = unwound(query, rows)
+        query, given = unwound(query, rows, LOGGED_INSERT_MAX)
         try:
             self._conn.execute(query, {**params, **given})
         except RuntimeError as exc:
@@ -523,7 +466,7 @@ class EmbeddedStore(BaseStore):
                 f"the query returned {rows:,} rows, over the limit of {cap:,} (max_rows; "
                 "MOKG_MAX_ROWS or --max-rows): add a LIMIT or aggregate"
             )
-        return _frame(result)
+        return arrow_frame(result)
 
     def _user_error(self, message: str) -> QueryError:
         if message.startswith("Interrupted"):
