@@ -318,7 +318,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     import torch
     from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-    from consumers.allocation.config import AllocationConfig, RewardConfig
+    from consumers.allocation.config import ESTIMATORS, AllocationConfig, RewardConfig
     from consumers.allocation.simulate import SimulationRequest, run_simulation
     from graph import files
 
@@ -326,8 +326,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = ap.parse_args(argv)
     if min(args.requests, args.epochs, args.decisions, args.rounds, args.threads, args.serve_requests) < 1:
         ap.error("--requests, --epochs, --decisions, --rounds, --threads and --serve-requests must be >= 1")
-    if args.estimator not in ("mlp", "hgb"):
-        ap.error(f"--estimator is mlp or hgb, got {args.estimator!r}")
+    if args.estimator not in ESTIMATORS:
+        ap.error(f"--estimator is one of {', '.join(ESTIMATORS)}, got {args.estimator!r}")
     if args.world is not None:
         args.traffic = "world"
     if args.traffic not in ("synthetic", "world"):

@@ -139,6 +139,8 @@ def test_a_cascade_config_comes_from_a_preset_or_a_json_file(tmp_path: Path) -> 
     assert cascade_config("tiny", max_requests=None).max_requests == TINY.max_requests
     assert cascade_config("quick", "movielens").dot_batch == 8192 > cascade_config("quick").dot_batch
     assert cascade_config("full", "movielens") == CascadeConfig()
+    ivf = cascade_config("quick-ivf", "movielens")  # docs/allocation.md's IVF table on MovieLens-1M
+    assert len(ivf.chains()) == 84 and ivf.dot_batch == 8192 and "ivf16" in ivf.recall
     path = tmp_path / "c.json"
     path.write_text(json.dumps({"recall": ["bpr4"], "recall_n": [50], "prerank_n": [20], "shown": [5]}))
     config = cascade_config(str(path), seed=3)

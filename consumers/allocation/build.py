@@ -63,6 +63,10 @@ PRESETS: dict[str, CascadeConfig] = {
     # "full" plus 8 principal components of each recall instance's user vector as request
     # features (eq. U1 of consumers.allocation.user_features); pair it with --estimator hgb
     "full-user": CascadeConfig(user_dims=8),
+    # "quick" with the IVF over a BPR-16 beside the exact recall instances: 84 chains
+    "quick-ivf": CascadeConfig(
+        recall=("bpr16", "ivf16", "lightgcn64"), dot_epochs=8, max_requests=3000, timing_requests=20
+    ),
 }
 
 

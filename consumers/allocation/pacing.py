@@ -87,8 +87,7 @@ class SpendCurve:
 
     def price(self, b: float, seen: F64 | None = None, n_seen: int = 0, prior: float = 0.0) -> float:
         """``λ = ρ_w⁻¹(b)`` (D3) with ``seen`` [G] this window's summed costs at each price."""
-        rho = self.rho if seen is None or n_seen == 0 else (prior * self.rho + seen) / (prior + n_seen)
-        return self.invert(rho, b)
+        return self.invert(window_rho(self.rho, seen, n_seen, prior), b)
 
     def invert(self, rho: F64, b: float) -> float:
         """The smallest price of the grid's linear interpolation at which ``rho`` [G] (non-increasing)
@@ -101,6 +100,18 @@ class SpendCurve:
         r0, r1 = float(rho[i - 1]), float(rho[i])
         f = (r0 - b) / (r0 - r1) if r0 > r1 else 1.0
         return float(self.grid[i - 1] + f * (self.grid[i] - self.grid[i - 1]))
+
+
+def window_rho(ref: F64, seen: F64 | None, n_seen: int, prior: float, out: F64 | None = None) -> F64:
+    """``ρ_w`` [G] of (D3): the reference curve ``ref`` weighted as ``prior`` requests, blended with
+    this window's ``n_seen`` requests (``seen``: their summed costs at each price); ``ref`` itself
+    while none has been seen. ``out``: a [G] buffer to write into."""
+    if seen is None or n_seen == 0:
+        return ref
+    rho = np.multiply(ref, prior, out=out)
+    rho += seen
+    rho /= prior + n_seen
+    return rho
 
 
 def choice_table(pred: F64, cost: F64, grid: F64) -> NDArray[np.int16]:
@@ -200,12 +211,7 @@ class Pacer:
         rate_t = a * plan.window_s / max(float(plan.expected[w]), 1.0)
         left = max((self.n_seen + a) / (t + rate_t) * (plan.window_s - t), 1.0)
         b = (plan.budgets[w] - self.spend[w]) / left * (1.0 + plan.margin * np.sqrt(d / left))
-        ref = plan.reference(w)
-        if not self.n_seen:
-            return plan.curve.invert(ref, b)
-        rho = np.multiply(ref, plan.prior, out=self._rho)  # ρ_w, blended in place
-        rho += self.seen
-        rho /= plan.prior + self.n_seen
+        rho = window_rho(plan.reference(w), self.seen, self.n_seen, plan.prior, out=self._rho)
         return plan.curve.invert(rho, b)
 
     def record(self, chain: int, grid_choices: NDArray[np.int64] | NDArray[np.int16]) -> None:

@@ -108,8 +108,9 @@ class RankStage:
 class IVFStage(DotStage):
     """Eq. S4: a :class:`DotStage` whose recall (``cand=None``) scores only the items of the lists
     probed for the user, nearest centroid first, until they hold ``target`` items the user may be
-    shown (``exclude``: the (row, item) pairs recall never shows, e.g. items already rated; the
-    caller masks them); candidates given (pre-ranking) are scored exactly, as eq. S2."""
+    shown (``exclude``: the (row, item) pairs recall never shows, e.g. items already rated, rows in
+    ascending order; the caller masks them); candidates given (pre-ranking) are scored exactly, as
+    eq. S2."""
 
     centroids: Tensor  # [C, d] normalised list centroids
     list_of: Tensor  # [I] the list of each position of ``order``
@@ -126,10 +127,12 @@ class IVFStage(DotStage):
         q = self.users[u]  # [B, d]
         ranked = torch.argsort(q @ self.centroids.T, dim=1, descending=True)  # [B, C]
         out = torch.full((len(u), len(self.items)), -torch.inf, dtype=q.dtype)
+        if exclude is not None:  # rows sorted: each user's excluded items are one slice
+            bounds = torch.searchsorted(exclude[0], torch.arange(len(u) + 1, dtype=exclude[0].dtype))
         for b in range(len(u)):
             sizes, shown = self.sizes, None
             if exclude is not None:  # what each list holds that this user may be shown
-                hidden = exclude[1][exclude[0] == b]
+                hidden = exclude[1][bounds[b] : bounds[b + 1]]
                 sizes = sizes - torch.bincount(self.item_list[hidden], minlength=len(sizes))
                 shown = torch.ones(len(self.items), dtype=torch.bool)
                 shown[hidden] = False

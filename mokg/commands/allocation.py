@@ -59,15 +59,18 @@ WorldOpt = Annotated[
         "scores the chains)."
     ),
 ]
+PRESETS_HELP = (
+    "a preset (full: 56 chains; quick: the same chains, fewer epochs and 3,000 requests, on movielens in "
+    "batches of 8,192; tiny: 8 chains; full-user: full + the recall models' user vectors as request "
+    "features, pair it with --estimator hgb; quick-ivf: quick with IVF recall too, 84 chains) or a JSON "
+    "file of CascadeConfig fields"
+)
 CascadeOpt = Annotated[
     str,
     typer.Option(
-        help="world / movielens: the cascade, a preset (full: 56 chains; quick: the same chains, fewer "
-        "epochs and 3,000 requests, on movielens in batches of 8,192; tiny: 8 chains; full-user: full "
-        "+ the recall models' user vectors as request features, pair it with --estimator hgb) or a JSON file "
-        "of CascadeConfig fields. Its chain "
-        "outcomes are built once per config (and world and store version) into "
-        "mokg-data/allocation/outcomes/ and reused by every later call, whatever its --seed."
+        help=f"world / movielens: the cascade, {PRESETS_HELP}. Its chain outcomes are built once per "
+        "config (and world and store version) into mokg-data/allocation/outcomes/ and reused by every "
+        "later call, whatever its --seed."
     ),
 ]
 
@@ -330,10 +333,7 @@ def cascade_command(
     world: WorldOpt = None,
     cascade: Annotated[
         str,
-        typer.Option(
-            help="A preset (full: 56 chains; quick: the same chains, fewer epochs and 3,000 requests, "
-            "on movielens in batches of 8,192; tiny: 8 chains) or a JSON file of CascadeConfig fields."
-        ),
+        typer.Option(help=PRESETS_HELP[0].upper() + PRESETS_HELP[1:] + "."),
     ] = "full",
     requests: Annotated[int | None, typer.Option(help="At most this many requests.")] = None,
     dot_epochs: Annotated[
